@@ -1,0 +1,45 @@
+# sipwire — top-level commands. `make run` and `make test` are the two that matter.
+CARGO ?= cargo
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= $(shell ls fuzz/fuzz_targets 2>/dev/null | sed 's/\.rs$$//')
+
+.PHONY: run test build lint fmt bench fuzz fuzz-tool clean
+
+## run: start sipwired on its embedded default config (TCP on 127.0.0.1:5060)
+run:
+	$(CARGO) run --release -p sipwired --
+
+## test: build everything (all targets) and run every test, plus format and lint checks
+test: build lint
+	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --doc
+
+build:
+	$(CARGO) build --workspace --all-targets
+
+## lint: rustfmt --check and clippy with warnings as errors
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## bench: criterion benches (results in target/criterion)
+bench:
+	$(CARGO) bench -p sipwire-benches
+
+## fuzz: every cargo-fuzz target for FUZZ_SECONDS each (stable toolchain, no sanitizer)
+fuzz-tool:
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+
+fuzz: fuzz-tool
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz $$t for $(FUZZ_SECONDS)s"; \
+	  mkdir -p fuzz/corpus/$$t; \
+	  (cd fuzz && $(CARGO) fuzz run --sanitizer none $$t corpus/$$t seeds/$$t -- \
+	     -dict=sip.dict -max_total_time=$(FUZZ_SECONDS) -timeout=10); \
+	done
+
+clean:
+	$(CARGO) clean

@@ -1,1 +1,28 @@
-//! placeholder
+//! sipwire: a SIP transport runtime with Kamailio's and OpenSIPS's TCP layer semantics —
+//! accept, read, frame, write, time out and manage SIP connections over TCP (and SCTP),
+//! configured with the same option names, defaults and units.
+//!
+//! Start a [`Runtime`] with a [`config::Config`] and a [`Handler`] (the "routing script"); use
+//! the [`Transport`] handle for Kamailio's tcpops functions and counters. Threads, connection
+//! ownership and the life of a message are described in `docs/architecture.md`.
+//!
+//! Modules: [`config`] (every transport option, the config-file parser and runtime changes);
+//! the rest is re-exported here.
+
+pub mod config;
+mod conn;
+mod handler;
+mod main_loop;
+mod reader;
+mod runtime;
+mod stats;
+pub mod sys;
+mod table;
+pub mod timer;
+mod transport;
+
+pub use conn::{CloseReason, ConId, ConnState, Proto, ProxyAddrs};
+pub use handler::{Ctx, Event, Handler, HandlerError, Message, MessageKind};
+pub use runtime::{Runtime, StartError};
+pub use stats::StatsSnapshot;
+pub use transport::{TcpOpsError, Transport};

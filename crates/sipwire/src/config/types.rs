@@ -1,0 +1,315 @@
+//! Small typed values used by [`Config`](super::Config) fields and the runtime cfg API.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A value as the cfg API (`cfg.get`, `cfg.set_now_int`, `core.tcp_options`) sees it:
+/// Kamailio's config framework knows only integers and strings.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ConfigValue {
+    /// An integer: numbers, booleans (0/1), times in the option's unit, 0 for "not set".
+    Int(i64),
+    /// A string: names, addresses, callbacks; empty for "not set".
+    Str(String),
+}
+
+impl ConfigValue {
+    /// The integer, if this is one.
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            ConfigValue::Int(v) => Some(*v),
+            ConfigValue::Str(_) => None,
+        }
+    }
+
+    /// The string, if this is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            ConfigValue::Int(_) => None,
+            ConfigValue::Str(s) => Some(s),
+        }
+    }
+}
+
+impl fmt::Display for ConfigValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigValue::Int(v) => write!(f, "{v}"),
+            ConfigValue::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+/// `tcp_poll_method`, validated: Kamailio's names that sipwire can run on this OS.
+///
+/// The runtime converts it to `sipwire_poll::PollMethod` (same names). Kamailio's `sigio_rt`
+/// and `/dev/poll` are refused, as are `epoll_*` off Linux and `kqueue` off the BSDs/macOS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PollMethodName {
+    /// `none`: the best method for this OS (Kamailio's default).
+    #[default]
+    None,
+    /// `poll`: poll(2).
+    Poll,
+    /// `epoll_lt`: Linux epoll, level triggered.
+    EpollLt,
+    /// `epoll_et`: Linux epoll, edge triggered.
+    EpollEt,
+    /// `select`: select(2).
+    Select,
+    /// `kqueue`: BSD/macOS kqueue.
+    Kqueue,
+}
+
+const IS_LINUX: bool = cfg!(any(target_os = "linux", target_os = "android"));
+const IS_BSD: bool = cfg!(any(
+    target_os = "macos",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+));
+
+impl PollMethodName {
+    /// Kamailio's spelling of the method.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PollMethodName::None => "none",
+            PollMethodName::Poll => "poll",
+            PollMethodName::EpollLt => "epoll_lt",
+            PollMethodName::EpollEt => "epoll_et",
+            PollMethodName::Select => "select",
+            PollMethodName::Kqueue => "kqueue",
+        }
+    }
+
+    /// Every name sipwire accepts on this OS.
+    pub fn supported() -> Vec<PollMethodName> {
+        let mut v = vec![PollMethodName::None, PollMethodName::Poll];
+        if IS_LINUX {
+            v.extend([PollMethodName::EpollLt, PollMethodName::EpollEt]);
+        }
+        v.push(PollMethodName::Select);
+        if IS_BSD {
+            v.push(PollMethodName::Kqueue);
+        }
+        v
+    }
+}
+
+impl fmt::Display for PollMethodName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for PollMethodName {
+    /// Why the name was refused, in words.
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let m = match s {
+            "none" => PollMethodName::None,
+            "poll" => PollMethodName::Poll,
+            "epoll_lt" => PollMethodName::EpollLt,
+            "epoll_et" => PollMethodName::EpollEt,
+            "select" => PollMethodName::Select,
+            "kqueue" => PollMethodName::Kqueue,
+            "sigio_rt" | "/dev/poll" => {
+                return Err(format!("poll method {s} is not supported by sipwire"));
+            }
+            _ => {
+                let names: Vec<&str> = Self::supported().iter().map(|m| m.as_str()).collect();
+                return Err(format!(
+                    "unknown poll method {s:?} (expected one of {})",
+                    names.join(", ")
+                ));
+            }
+        };
+        if !Self::supported().contains(&m) {
+            return Err(format!(
+                "poll method {s} is not supported by sipwire on {}",
+                std::env::consts::OS
+            ));
+        }
+        Ok(m)
+    }
+}
+
+/// `modparam("tcpops", "closed_event", N)`: when the `tcp:closed` event is raised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ClosedEvent {
+    /// 0: never.
+    Off,
+    /// 1: on every connection (the default).
+    #[default]
+    On,
+    /// 2: only on connections where `tcp_enable_closed_event()` was called.
+    Manual,
+}
+
+impl ClosedEvent {
+    /// The number used in the config file.
+    pub fn as_int(self) -> i64 {
+        match self {
+            ClosedEvent::Off => 0,
+            ClosedEvent::On => 1,
+            ClosedEvent::Manual => 2,
+        }
+    }
+
+    /// The mode for a config number, if it is 0, 1 or 2.
+    pub fn from_int(v: i64) -> Option<ClosedEvent> {
+        match v {
+            0 => Some(ClosedEvent::Off),
+            1 => Some(ClosedEvent::On),
+            2 => Some(ClosedEvent::Manual),
+            _ => None,
+        }
+    }
+}
+
+/// `sctp_hbinterval` when set: heartbeats disabled (-1) or sent at an interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SctpHeartbeat {
+    /// -1: no heartbeats.
+    Disabled,
+    /// A heartbeat interval.
+    Every(Duration),
+}
+
+/// A transport sipwire listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ListenProto {
+    /// `listen=tcp:...` (or no protocol prefix).
+    Tcp,
+    /// `listen=sctp:...` (kept for the SCTP transport).
+    Sctp,
+}
+
+impl ListenProto {
+    /// The prefix used in `listen=` lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListenProto::Tcp => "tcp",
+            ListenProto::Sctp => "sctp",
+        }
+    }
+}
+
+/// One `listen=` entry. A missing port is resolved when the address is used (see
+/// [`Config::listeners`](super::Config::listeners)), so the order of lines does not matter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Listen {
+    /// Transport.
+    pub proto: ListenProto,
+    /// Local address.
+    pub ip: IpAddr,
+    /// Port as written, `None` when the line had none.
+    pub port: Option<u16>,
+}
+
+/// Default port of an `sctp:` listen line without a port (the SIP port).
+pub const SCTP_DEFAULT_PORT: u16 = 5060;
+
+impl Listen {
+    /// The socket address, with `tcp_port` standing in for a missing TCP port and 5060 for a
+    /// missing SCTP port.
+    pub fn socket_addr(&self, tcp_port: u16) -> SocketAddr {
+        let port = self.port.unwrap_or(match self.proto {
+            ListenProto::Tcp => tcp_port,
+            ListenProto::Sctp => SCTP_DEFAULT_PORT,
+        });
+        SocketAddr::new(self.ip, port)
+    }
+}
+
+impl fmt::Display for Listen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.proto.as_str())?;
+        match (self.ip, self.port) {
+            (IpAddr::V4(ip), None) => write!(f, ":{ip}"),
+            (IpAddr::V4(ip), Some(p)) => write!(f, ":{ip}:{p}"),
+            (IpAddr::V6(ip), None) => write!(f, ":[{ip}]"),
+            (IpAddr::V6(ip), Some(p)) => write!(f, ":[{ip}]:{p}"),
+        }
+    }
+}
+
+/// What a `listen=` value turned out to be.
+pub(crate) enum ListenParse {
+    /// A transport sipwire serves.
+    Use(Listen),
+    /// A transport sipwire does not serve (udp, tls, ws, wss): the protocol named.
+    Foreign(String),
+}
+
+/// Parses `tcp:1.2.3.4:5060`, `tcp:1.2.3.4`, `tcp:[::1]:5070`, `sctp:...`, `1.2.3.4:5060`.
+/// Returns the entry and, for a line without protocol, `true`.
+pub(crate) fn parse_listen(text: &str) -> Result<(ListenParse, bool), String> {
+    let text = text.trim();
+    let (proto, rest, implicit) = match text.split_once(':') {
+        Some((p, rest)) if !p.is_empty() && p.chars().all(|c| c.is_ascii_alphabetic()) => {
+            (p.to_ascii_lowercase(), rest, false)
+        }
+        _ => ("tcp".to_string(), text, true),
+    };
+    let proto = match proto.as_str() {
+        "tcp" => ListenProto::Tcp,
+        "sctp" => ListenProto::Sctp,
+        "udp" | "tls" | "ws" | "wss" => return Ok((ListenParse::Foreign(proto), false)),
+        other => return Err(format!("unknown protocol {other:?} (expected tcp or sctp)")),
+    };
+    let (ip, port) = split_host_port(rest)?;
+    Ok((ListenParse::Use(Listen { proto, ip, port }), implicit))
+}
+
+fn split_host_port(s: &str) -> Result<(IpAddr, Option<u16>), String> {
+    let bad_host = |h: &str| {
+        format!(
+            "{h:?} is not an IP address (sipwire needs a literal IPv4 address or [IPv6] \
+             address; host and interface names are not resolved)"
+        )
+    };
+    if let Some(inner) = s.strip_prefix('[') {
+        let (host, after) = inner
+            .split_once(']')
+            .ok_or_else(|| format!("missing ']' in {s:?}"))?;
+        let ip: IpAddr = host.parse().map_err(|_| bad_host(host))?;
+        if !ip.is_ipv6() {
+            return Err(format!("[{host}] must hold an IPv6 address"));
+        }
+        return match after {
+            "" => Ok((ip, None)),
+            p => match p.strip_prefix(':') {
+                Some(p) => Ok((ip, Some(parse_port(p)?))),
+                None => Err(format!("unexpected {after:?} after [{host}]")),
+            },
+        };
+    }
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Ok((ip, None));
+    }
+    match s.rsplit_once(':') {
+        Some((host, port)) => {
+            let ip: IpAddr = host.parse().map_err(|_| bad_host(host))?;
+            if ip.is_ipv6() {
+                return Err(format!(
+                    "write an IPv6 address with a port as [{host}]:{port}"
+                ));
+            }
+            Ok((ip, Some(parse_port(port)?)))
+        }
+        None => Err(bad_host(s)),
+    }
+}
+
+fn parse_port(p: &str) -> Result<u16, String> {
+    match p.parse::<u32>() {
+        Ok(v) if (1..=65535).contains(&v) => Ok(v as u16),
+        Ok(v) => Err(format!("port {v} out of range 1..=65535")),
+        Err(_) => Err(format!("port {p:?} is not a number")),
+    }
+}

@@ -1,0 +1,264 @@
+//! Connections: the shared part every thread may see (`Conn`), its id, state and close reason.
+//!
+//! The read side (decoder and read buffer) is not here: it travels with ownership between TCP
+//! main and the readers (see `docs/architecture.md`), so reading takes no lock.
+
+use std::fmt;
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicI8, AtomicU64, AtomicU8, Ordering};
+use std::sync::OnceLock;
+
+/// A generation-tagged connection id (Kamailio's `$conid`): the low 32 bits index the
+/// connection table, the high 32 bits count reuses of that slot, so a stale id never names a
+/// newer connection. Id 0 is never valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConId(pub u64);
+
+impl ConId {
+    pub(crate) fn new(index: u32, generation: u32) -> ConId {
+        ConId(u64::from(generation) << 32 | u64::from(index))
+    }
+    pub(crate) fn index(self) -> u32 {
+        self.0 as u32
+    }
+    pub(crate) fn generation(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+}
+
+impl fmt::Display for ConId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Transport protocol of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Proto {
+    /// SIP over TCP.
+    Tcp,
+}
+
+impl fmt::Display for Proto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Proto::Tcp => "tcp",
+        })
+    }
+}
+
+/// The state `tcp_conid_state` reports, with Kamailio's exact values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i8)]
+pub enum ConnState {
+    /// 1: connection is OK.
+    Ok = 1,
+    /// 2: socket is accepting incoming connections.
+    Accepting = 2,
+    /// 3: socket is setting up an outgoing connection.
+    Connecting = 3,
+    /// -1: connection does not exist (or was closed).
+    Gone = -1,
+    /// -2: socket has reached EOF.
+    Eof = -2,
+    /// -3: a socket error occurred; the connection will likely close.
+    Error = -3,
+    /// -4: socket is in an unknown bad state; the connection will likely close.
+    Bad = -4,
+}
+
+impl ConnState {
+    fn from_i8(v: i8) -> ConnState {
+        match v {
+            1 => ConnState::Ok,
+            2 => ConnState::Accepting,
+            3 => ConnState::Connecting,
+            -1 => ConnState::Gone,
+            -2 => ConnState::Eof,
+            -3 => ConnState::Error,
+            _ => ConnState::Bad,
+        }
+    }
+}
+
+/// Why a connection closed. The first three are what Kamailio's tcpops event routes report
+/// (`tcp:closed`, `tcp:reset`, `tcp:timeout`); the others are closes sipwire itself decided,
+/// reported distinctly so an application can tell them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum CloseReason {
+    /// The peer closed normally (FIN): `tcp:closed`.
+    PeerClosed = 1,
+    /// The peer reset the connection (RST, `ECONNRESET`): `tcp:reset`.
+    Reset = 2,
+    /// Keepalive probes went unanswered (`ETIMEDOUT`): `tcp:timeout`.
+    Timeout = 3,
+    /// The application asked (`tcp_close_connection`, a failed `on_message`).
+    Application = 4,
+    /// Idle longer than `tcp_connection_lifetime` (or its per-connection override).
+    Lifetime = 5,
+    /// No PROXY header within `tcp_wait_data`.
+    WaitData = 6,
+    /// Bytes that do not frame (bad SIP, PROXY, HEP3, oversize message, too many chunks).
+    Protocol = 7,
+    /// Another socket error.
+    Error = 8,
+    /// The runtime is shutting down.
+    Shutdown = 9,
+}
+
+impl CloseReason {
+    /// The Kamailio event route name for peer-side closes; `None` for closes sipwire decided.
+    pub fn event_name(self) -> Option<&'static str> {
+        match self {
+            CloseReason::PeerClosed => Some("tcp:closed"),
+            CloseReason::Reset => Some("tcp:reset"),
+            CloseReason::Timeout => Some("tcp:timeout"),
+            _ => None,
+        }
+    }
+
+    fn from_u8(v: u8) -> Option<CloseReason> {
+        Some(match v {
+            1 => CloseReason::PeerClosed,
+            2 => CloseReason::Reset,
+            3 => CloseReason::Timeout,
+            4 => CloseReason::Application,
+            5 => CloseReason::Lifetime,
+            6 => CloseReason::WaitData,
+            7 => CloseReason::Protocol,
+            8 => CloseReason::Error,
+            9 => CloseReason::Shutdown,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CloseReason::PeerClosed => "closed by peer",
+            CloseReason::Reset => "reset by peer",
+            CloseReason::Timeout => "keepalive timeout",
+            CloseReason::Application => "closed by the application",
+            CloseReason::Lifetime => "connection lifetime expired",
+            CloseReason::WaitData => "no PROXY header within tcp_wait_data",
+            CloseReason::Protocol => "protocol error",
+            CloseReason::Error => "socket error",
+            CloseReason::Shutdown => "runtime shutdown",
+        })
+    }
+}
+
+/// Addresses a PROXY header announced for a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyAddrs {
+    /// The original client.
+    pub source: SocketAddr,
+    /// The address the client connected to at the proxy.
+    pub destination: SocketAddr,
+}
+
+/// The shared part of a connection: anything any thread may read or ask for.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub id: ConId,
+    pub proto: Proto,
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    /// Set once when a PROXY header was read.
+    pub proxy: OnceLock<ProxyAddrs>,
+    state: AtomicI8,
+    close_reason: AtomicU8,
+    /// Per-connection lifetime override in ms (`u64::MAX` = use the configured lifetime).
+    lifetime_ms: AtomicU64,
+    /// Last traffic in either direction, ms since the runtime's epoch.
+    last_activity_ms: AtomicU64,
+    /// `tcp_enable_closed_event` was called (matters in `closed_event = 2`).
+    pub closed_event: AtomicBool,
+    /// The PROXY header (any kind, including LOCAL/UNKNOWN) has been read.
+    pub proxy_done: AtomicBool,
+}
+
+impl Conn {
+    pub fn new(
+        id: ConId,
+        stream: TcpStream,
+        peer: SocketAddr,
+        local: SocketAddr,
+        now_ms: u64,
+    ) -> Conn {
+        Conn {
+            id,
+            proto: Proto::Tcp,
+            stream,
+            peer,
+            local,
+            proxy: OnceLock::new(),
+            state: AtomicI8::new(ConnState::Ok as i8),
+            close_reason: AtomicU8::new(0),
+            lifetime_ms: AtomicU64::new(u64::MAX),
+            last_activity_ms: AtomicU64::new(now_ms),
+            closed_event: AtomicBool::new(false),
+            proxy_done: AtomicBool::new(false),
+        }
+    }
+
+    pub fn state(&self) -> ConnState {
+        ConnState::from_i8(self.state.load(Ordering::Acquire))
+    }
+
+    pub fn set_state(&self, s: ConnState) {
+        self.state.store(s as i8, Ordering::Release);
+    }
+
+    /// The message source the application sees: the PROXY-provided one when present.
+    pub fn source(&self) -> SocketAddr {
+        self.proxy.get().map_or(self.peer, |p| p.source)
+    }
+
+    /// Records why the connection is closing; the first reason wins. Returns true if this call
+    /// set it.
+    pub fn set_close_reason(&self, r: CloseReason) -> bool {
+        self.close_reason
+            .compare_exchange(0, r as u8, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        CloseReason::from_u8(self.close_reason.load(Ordering::Acquire))
+    }
+
+    /// Asks for the connection to close from any thread: records the reason and shuts the
+    /// socket down, which makes whichever thread owns the read side see EOF and hand the
+    /// connection to TCP main for the final close.
+    pub fn request_close(&self, r: CloseReason) -> bool {
+        let first = self.set_close_reason(r);
+        if first {
+            // An error means the socket is already shut down or broken: nothing to add.
+            let _ = self.stream.shutdown(Shutdown::Both);
+        }
+        first
+    }
+
+    pub fn touch(&self, now_ms: u64) {
+        self.last_activity_ms.store(now_ms, Ordering::Relaxed);
+    }
+
+    pub fn last_activity_ms(&self) -> u64 {
+        self.last_activity_ms.load(Ordering::Relaxed)
+    }
+
+    pub fn set_lifetime_ms(&self, ms: u64) {
+        self.lifetime_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// The lifetime override, if any.
+    pub fn lifetime_override_ms(&self) -> Option<u64> {
+        match self.lifetime_ms.load(Ordering::Relaxed) {
+            u64::MAX => None,
+            v => Some(v),
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! The application boundary: what the runtime calls (`Handler`) and what it hands over
+//! (`Message`, `Event`, `Ctx`).
+//!
+//! The shapes are C-friendly on purpose: a message is bytes plus plain fields, valid for the
+//! duration of the call, so a C function pointer with a `void *` can implement `Handler` later
+//! (issue: C ABI) without generics or lifetimes crossing the boundary.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::conn::{CloseReason, ConId, Conn, ConnState, Proto};
+use crate::transport::{TcpOpsError, Transport};
+
+/// What a delivered message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    /// A SIP message (or HTTP with `tcp_accept_no_cl`).
+    Sip,
+    /// A HEP3 packet (`tcp_accept_hep3`).
+    Hep3,
+}
+
+/// One received message.
+#[derive(Debug)]
+pub struct Message<'a> {
+    /// SIP or HEP3.
+    pub kind: MessageKind,
+    /// The message bytes: borrowed from the connection's read buffer, or an owned copy when
+    /// `tcp_clone_rcvbuf = 1` (the application may keep it).
+    pub bytes: Cow<'a, [u8]>,
+    /// Offset of the body within `bytes` (SIP; 0 for HEP3).
+    pub body_start: usize,
+    /// The connection it came in on.
+    pub conid: ConId,
+    /// Transport protocol.
+    pub proto: Proto,
+    /// The source the application should use: the PROXY-provided client when a PROXY header
+    /// was read, the socket's peer otherwise.
+    pub source: SocketAddr,
+    /// The socket's peer address (the load balancer, behind PROXY).
+    pub peer: SocketAddr,
+    /// The local address the connection was accepted on.
+    pub local: SocketAddr,
+    /// Number of reads the message took (`tcp_max_msg_chunks`).
+    pub chunks: u32,
+}
+
+/// A failed `on_message`: the connection is closed unless `tcp_script_mode = 1`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerError(pub String);
+
+impl fmt::Display for HandlerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for HandlerError {}
+
+/// A connection closed (Kamailio's `tcp:closed`, `tcp:reset`, `tcp:timeout` event routes, plus
+/// closes sipwire decided, told apart by `reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Event {
+    /// Why it closed; [`CloseReason::event_name`] gives the Kamailio route name.
+    pub reason: CloseReason,
+    /// The connection's id (now stale).
+    pub conid: ConId,
+    /// Transport protocol.
+    pub proto: Proto,
+    /// Local address.
+    pub local: SocketAddr,
+    /// Remote address (the socket's peer).
+    pub remote: SocketAddr,
+    /// The PROXY-provided source, if any.
+    pub source: SocketAddr,
+}
+
+/// The application: Kamailio's routing script. Called on reader threads (`on_message`) and on
+/// whichever thread saw the close (`on_event`: a reader or TCP main), so it must be
+/// `Send + Sync`, and it should return quickly.
+pub trait Handler: Send + Sync + 'static {
+    /// A complete message arrived.
+    fn on_message(&self, ctx: &Ctx<'_>, msg: Message<'_>) -> Result<(), HandlerError>;
+
+    /// A connection closed; gated by `closed_event` (0 never, 1 always, 2 only where
+    /// `enable_closed_event` was called).
+    fn on_event(&self, _event: &Event) {}
+}
+
+/// The current connection inside `on_message`, with Kamailio's tcpops functions that default to
+/// "the current message source connection".
+pub struct Ctx<'a> {
+    pub(crate) conn: &'a Arc<Conn>,
+    pub(crate) transport: &'a Transport,
+}
+
+impl Ctx<'_> {
+    /// The current connection's id (`$conid`).
+    pub fn conid(&self) -> ConId {
+        self.conn.id
+    }
+
+    /// A handle for sends and tcpops on any connection.
+    pub fn transport(&self) -> &Transport {
+        self.transport
+    }
+
+    /// `tcp_conid_state()` of the current connection.
+    pub fn conid_state(&self) -> ConnState {
+        self.conn.state()
+    }
+
+    /// `tcp_keepalive_enable(idle, count, interval)` on the current connection.
+    pub fn keepalive_enable(
+        &self,
+        idle: u32,
+        count: u32,
+        interval: u32,
+    ) -> Result<(), TcpOpsError> {
+        self.transport
+            .keepalive_enable(self.conn.id, idle, count, interval)
+    }
+
+    /// `tcp_keepalive_disable()` on the current connection.
+    pub fn keepalive_disable(&self) -> Result<(), TcpOpsError> {
+        self.transport.keepalive_disable(self.conn.id)
+    }
+
+    /// `tcp_set_connection_lifetime(lifetime)` on the current connection, in seconds.
+    pub fn set_connection_lifetime(&self, secs: u64) -> Result<(), TcpOpsError> {
+        self.transport.set_connection_lifetime(self.conn.id, secs)
+    }
+
+    /// `tcp_enable_closed_event()` on the current connection.
+    pub fn enable_closed_event(&self) -> Result<(), TcpOpsError> {
+        self.transport.enable_closed_event(self.conn.id)
+    }
+
+    /// `tcp_close_connection()` of the current connection (after `on_message` returns).
+    pub fn close_connection(&self) -> Result<(), TcpOpsError> {
+        self.transport.close_connection(self.conn.id)
+    }
+}

@@ -1,0 +1,552 @@
+//! TCP main: the supervisor thread. It owns the listeners and every idle connection, accepts,
+//! applies accept-side options, runs the timers (lifetime, `tcp_wait_data`), hands readable
+//! connections to the least-busy reader, takes them back when they go quiet, and does the final
+//! close of every connection (table removal, events). It never blocks on one connection.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use sipwire_frame::{DecoderConfig, StreamDecoder};
+use sipwire_poll::{Events, Interest, Poller, Token};
+
+use crate::config::{ClosedEvent, Config};
+use crate::conn::{CloseReason, ConId, Conn, ConnState};
+use crate::handler::Event;
+use crate::reader::{ReadSide, ReaderMsg};
+use crate::stats::bump;
+use crate::sys;
+use crate::timer::{TimerHandle, TimerWheel};
+use crate::transport::Shared;
+
+const WAKER: Token = Token(0);
+const LISTENER_BASE: usize = 1;
+/// Connection tokens are `CONN_BASE + conid index`.
+const CONN_BASE: usize = 1 << 20;
+/// How long accepting pauses after EMFILE/ENFILE, so a full fd table does not spin main.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+const TIMER_TICK: Duration = Duration::from_millis(10);
+
+/// What readers and `Transport` handles tell TCP main.
+// Unboxed on purpose: a handoff moves ~200 bytes through the channel instead of allocating.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum MainMsg {
+    /// A reader hands back a quiet connection.
+    Release(ReadSide),
+    /// A reader is done with a connection that must close.
+    Closed(ReadSide, CloseReason),
+    /// `set_connection_lifetime` changed this connection's lifetime.
+    LifetimeChanged(ConId),
+    /// `close_connection` asked for this connection to close.
+    CloseRequested(ConId),
+    /// Stop: close listeners and every connection, stop the readers, exit.
+    Shutdown,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum TimerKind {
+    Lifetime,
+    WaitData,
+    AcceptResume(usize),
+}
+
+struct Entry {
+    conn: Arc<Conn>,
+    /// `Some` while the connection is idle in main (registered in main's poller).
+    idle: Option<ReadSide>,
+    lifetime: Option<TimerHandle>,
+    wait_data: Option<TimerHandle>,
+}
+
+struct Listener {
+    sock: TcpListener,
+    addr: SocketAddr,
+    paused: bool,
+}
+
+pub(crate) struct TcpMain {
+    shared: Arc<Shared>,
+    rx: Receiver<MainMsg>,
+    poller: Poller,
+    listeners: Vec<Listener>,
+    entries: Vec<Option<Entry>>,
+    timers: TimerWheel<(ConId, TimerKind)>,
+    stopping: bool,
+}
+
+impl TcpMain {
+    pub fn new(
+        shared: Arc<Shared>,
+        rx: Receiver<MainMsg>,
+        poller: Poller,
+        listeners: Vec<TcpListener>,
+    ) -> io::Result<TcpMain> {
+        let mut ls = Vec::with_capacity(listeners.len());
+        for sock in listeners {
+            let addr = sock.local_addr()?;
+            ls.push(Listener {
+                sock,
+                addr,
+                paused: false,
+            });
+        }
+        let mut m = TcpMain {
+            timers: TimerWheel::new(TIMER_TICK, shared.epoch),
+            shared,
+            rx,
+            poller,
+            listeners: ls,
+            entries: Vec::new(),
+            stopping: false,
+        };
+        for (i, l) in m.listeners.iter().enumerate() {
+            m.poller.register(
+                l.sock.as_raw_fd(),
+                Token(LISTENER_BASE + i),
+                Interest::READABLE,
+            )?;
+        }
+        Ok(m)
+    }
+
+    /// Runs until shutdown has closed every connection.
+    pub fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let timeout = self
+                .timers
+                .next_timeout(Instant::now())
+                .map(|t| t.max(Duration::from_millis(1)));
+            if let Err(e) = self.poller.wait(&mut events, timeout) {
+                log::error!("TCP main: poll wait failed: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            for ev in events.iter() {
+                let t = ev.token().0;
+                if t == WAKER.0 {
+                    continue;
+                } else if t >= CONN_BASE {
+                    self.on_conn_ready(t - CONN_BASE);
+                } else if t >= LISTENER_BASE {
+                    self.accept_all(t - LISTENER_BASE);
+                }
+            }
+            while let Ok(msg) = self.rx.try_recv() {
+                self.on_msg(msg);
+            }
+            self.run_timers();
+            if self.stopping && self.entries.iter().all(Option::is_none) {
+                break;
+            }
+        }
+        log::debug!("TCP main: stopped");
+    }
+
+    fn entry(&mut self, id: ConId) -> Option<&mut Entry> {
+        self.entries
+            .get_mut(id.index() as usize)?
+            .as_mut()
+            .filter(|e| e.conn.id == id)
+    }
+
+    fn accept_all(&mut self, li: usize) {
+        loop {
+            let Some(l) = self.listeners.get(li) else {
+                return;
+            };
+            if self.stopping || l.paused {
+                return;
+            }
+            match sys::accept_nonblocking(&l.sock) {
+                Ok((stream, peer)) => {
+                    let local = if l.addr.ip().is_unspecified() {
+                        stream.local_addr().unwrap_or(l.addr)
+                    } else {
+                        l.addr
+                    };
+                    self.on_accepted(stream, peer, local);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    bump(&self.shared.stats.accept_errors);
+                    let code = e.raw_os_error();
+                    if code == Some(libc::EMFILE)
+                        || code == Some(libc::ENFILE)
+                        || code == Some(libc::ENOMEM)
+                        || code == Some(libc::ENOBUFS)
+                    {
+                        log::warn!(
+                            "accept on {}: {e}; pausing accepts for {ACCEPT_PAUSE:?}",
+                            l.addr
+                        );
+                        let fd = l.sock.as_raw_fd();
+                        if let Err(e) = self.poller.deregister(fd) {
+                            log::error!("deregister listener: {e}");
+                        }
+                        if let Some(l) = self.listeners.get_mut(li) {
+                            l.paused = true;
+                        }
+                        self.timers.insert(
+                            Instant::now() + ACCEPT_PAUSE,
+                            (ConId(0), TimerKind::AcceptResume(li)),
+                        );
+                        return;
+                    }
+                    // ECONNABORTED and friends: that connection is gone, keep accepting.
+                    log::debug!("accept on {}: {e}", l.addr);
+                }
+            }
+        }
+    }
+
+    fn on_accepted(&mut self, stream: std::net::TcpStream, peer: SocketAddr, local: SocketAddr) {
+        let cfg = self.shared.config.snapshot();
+        let tcp = &cfg.tcp;
+        if self.shared.table.len() >= tcp.max_connections as usize {
+            bump(&self.shared.stats.refused_max_connections);
+            log::warn!(
+                "refusing connection from {peer}: tcp_max_connections ({}) reached",
+                tcp.max_connections
+            );
+            return;
+        }
+        if tcp.accept_unique && self.shared.table.by_peer(&peer).is_some() {
+            bump(&self.shared.stats.refused_unique);
+            log::info!("refusing duplicate connection from {peer} (tcp_accept_unique)");
+            return;
+        }
+        apply_accept_options(&stream, &cfg);
+        let now_ms = self.shared.now_ms();
+        let Some(conn) = self
+            .shared
+            .table
+            .insert(|id| Conn::new(id, stream, peer, local, now_ms))
+        else {
+            log::error!("connection table full; refusing {peer}");
+            return;
+        };
+        bump(&self.shared.stats.accepted);
+        log::debug!("conid {}: accepted from {peer} on {local}", conn.id);
+        let dec = StreamDecoder::new(decoder_config(&cfg));
+        let idx = conn.id.index() as usize;
+        if self.entries.len() <= idx {
+            self.entries.resize_with(idx + 1, || None);
+        }
+        let now = Instant::now();
+        let lifetime = Some(self.timers.insert(
+            now + tcp.connection_lifetime,
+            (conn.id, TimerKind::Lifetime),
+        ));
+        let wait_data = tcp.accept_haproxy.then(|| {
+            self.timers
+                .insert(now + tcp.wait_data, (conn.id, TimerKind::WaitData))
+        });
+        self.entries[idx] = Some(Entry {
+            conn: conn.clone(),
+            idle: None,
+            lifetime,
+            wait_data,
+        });
+        // A new connection almost always has data on its way: hand it to a reader at once.
+        self.hand_off(ReadSide::new(conn, dec));
+    }
+
+    fn on_conn_ready(&mut self, idx: usize) {
+        let Some(Some(e)) = self.entries.get_mut(idx) else {
+            return;
+        };
+        let Some(rs) = e.idle.take() else { return };
+        if let Err(err) = self.poller.deregister(rs.conn.stream.as_raw_fd()) {
+            log::error!("conid {}: deregister from main: {err}", rs.conn.id);
+        }
+        self.hand_off(rs);
+    }
+
+    /// Gives a connection's read side to the least-busy reader.
+    fn hand_off(&mut self, rs: ReadSide) {
+        let readers = &self.shared.readers;
+        let Some((i, r)) = readers
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, r)| r.load.load(Ordering::Relaxed))
+        else {
+            return;
+        };
+        r.load.fetch_add(1, Ordering::Relaxed);
+        bump(&self.shared.stats.handoffs);
+        if let Err(crossbeam_channel::SendError(ReaderMsg::Take(rs))) =
+            r.tx.send(ReaderMsg::Take(rs))
+        {
+            // The reader is gone (shutdown): close here.
+            r.load.fetch_sub(1, Ordering::Relaxed);
+            log::debug!("reader {i} gone; closing conid {}", rs.conn.id);
+            self.finalize(rs.conn, CloseReason::Shutdown);
+            return;
+        }
+        if let Err(e) = r.waker.wake() {
+            log::error!("cannot wake reader {i}: {e}");
+        }
+    }
+
+    fn on_msg(&mut self, msg: MainMsg) {
+        match msg {
+            MainMsg::Release(rs) => {
+                bump(&self.shared.stats.releases);
+                let id = rs.conn.id;
+                if let Some(reason) = rs.conn.close_reason() {
+                    self.finalize(rs.conn, reason);
+                    return;
+                }
+                if self.stopping {
+                    self.finalize(rs.conn, CloseReason::Shutdown);
+                    return;
+                }
+                let fd = rs.conn.stream.as_raw_fd();
+                if let Err(e) = self.poller.register(
+                    fd,
+                    Token(CONN_BASE + id.index() as usize),
+                    Interest::READABLE,
+                ) {
+                    log::error!("conid {id}: cannot register with TCP main: {e}");
+                    self.finalize(rs.conn, CloseReason::Error);
+                    return;
+                }
+                match self.entry(id) {
+                    Some(e) => e.idle = Some(rs),
+                    None => {
+                        let _ = self.poller.deregister(fd);
+                    }
+                }
+            }
+            MainMsg::Closed(rs, reason) => self.finalize(rs.conn, reason),
+            MainMsg::LifetimeChanged(id) => {
+                if let Some(e) = self.entry(id) {
+                    let old = e.lifetime.take();
+                    if let Some(h) = old {
+                        self.timers.cancel(h);
+                    }
+                    self.arm_lifetime(id);
+                }
+            }
+            MainMsg::CloseRequested(id) => {
+                // Idle in main: close now. Owned by a reader: the shutdown it got makes the
+                // reader hand it back as closed.
+                if let Some(e) = self.entry(id) {
+                    if e.idle.is_some() {
+                        let conn = e.conn.clone();
+                        let reason = conn.close_reason().unwrap_or(CloseReason::Application);
+                        self.finalize(conn, reason);
+                    }
+                }
+            }
+            MainMsg::Shutdown => self.begin_shutdown(),
+        }
+    }
+
+    fn begin_shutdown(&mut self) {
+        if self.stopping {
+            return;
+        }
+        self.stopping = true;
+        for l in &self.listeners {
+            if !l.paused {
+                let _ = self.poller.deregister(l.sock.as_raw_fd());
+            }
+        }
+        self.listeners.clear();
+        for r in &self.shared.readers {
+            let _ = r.tx.send(ReaderMsg::Stop);
+            let _ = r.waker.wake();
+        }
+        let idle: Vec<Arc<Conn>> = self
+            .entries
+            .iter()
+            .flatten()
+            .filter(|e| e.idle.is_some())
+            .map(|e| e.conn.clone())
+            .collect();
+        for c in idle {
+            c.set_close_reason(CloseReason::Shutdown);
+            self.finalize(c, CloseReason::Shutdown);
+        }
+    }
+
+    /// (Re)arms the lifetime timer from the connection's last activity.
+    fn arm_lifetime(&mut self, id: ConId) {
+        let lifetime = self.lifetime_of(id);
+        let Some(e) = self.entry(id) else { return };
+        let last = e.conn.last_activity_ms();
+        let deadline = self.shared.epoch + Duration::from_millis(last) + lifetime;
+        let h = self.timers.insert(deadline, (id, TimerKind::Lifetime));
+        if let Some(e) = self.entry(id) {
+            e.lifetime = Some(h);
+        }
+    }
+
+    fn lifetime_of(&self, id: ConId) -> Duration {
+        let conf = self.shared.config.snapshot().tcp.connection_lifetime;
+        self.entries
+            .get(id.index() as usize)
+            .and_then(Option::as_ref)
+            .and_then(|e| e.conn.lifetime_override_ms())
+            .map_or(conf, Duration::from_millis)
+    }
+
+    fn run_timers(&mut self) {
+        let mut fired = Vec::new();
+        self.timers.advance(Instant::now(), |v| fired.push(v));
+        for (id, kind) in fired {
+            match kind {
+                TimerKind::AcceptResume(li) => self.resume_accept(li),
+                TimerKind::Lifetime => self.on_lifetime(id),
+                TimerKind::WaitData => {
+                    let Some(e) = self.entry(id) else { continue };
+                    e.wait_data = None;
+                    if !e.conn.proxy_done.load(Ordering::Acquire) {
+                        let conn = e.conn.clone();
+                        bump(&self.shared.stats.wait_data_expired);
+                        log::info!("conid {id}: no PROXY header within tcp_wait_data; closing");
+                        self.close_from_main(conn, CloseReason::WaitData);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_lifetime(&mut self, id: ConId) {
+        let lifetime = self.lifetime_of(id);
+        let now_ms = self.shared.now_ms();
+        let Some(e) = self.entry(id) else { return };
+        e.lifetime = None;
+        let idle_for = Duration::from_millis(now_ms.saturating_sub(e.conn.last_activity_ms()));
+        if idle_for >= lifetime {
+            let conn = e.conn.clone();
+            bump(&self.shared.stats.lifetime_expired);
+            log::debug!("conid {id}: idle {idle_for:?} >= lifetime {lifetime:?}; closing");
+            self.close_from_main(conn, CloseReason::Lifetime);
+        } else {
+            self.arm_lifetime(id);
+        }
+    }
+
+    /// Closes a connection main decided to close: at once if idle here, else by shutting the
+    /// socket down so its reader hands it back.
+    fn close_from_main(&mut self, conn: Arc<Conn>, reason: CloseReason) {
+        let idle = self.entry(conn.id).is_some_and(|e| e.idle.is_some());
+        conn.request_close(reason);
+        if idle {
+            let reason = conn.close_reason().unwrap_or(reason);
+            self.finalize(conn, reason);
+        }
+    }
+
+    fn resume_accept(&mut self, li: usize) {
+        let Some(l) = self.listeners.get_mut(li) else {
+            return;
+        };
+        if !l.paused {
+            return;
+        }
+        l.paused = false;
+        let fd = l.sock.as_raw_fd();
+        if let Err(e) = self
+            .poller
+            .register(fd, Token(LISTENER_BASE + li), Interest::READABLE)
+        {
+            log::error!("cannot resume accepting: {e}");
+        }
+        self.accept_all(li);
+    }
+
+    /// The final close: out of the table and main's poller, timers cancelled, socket shut,
+    /// event delivered.
+    fn finalize(&mut self, conn: Arc<Conn>, reason: CloseReason) {
+        let id = conn.id;
+        if let Some(slot) = self.entries.get_mut(id.index() as usize) {
+            if slot.as_ref().is_some_and(|e| e.conn.id == id) {
+                if let Some(e) = slot.take() {
+                    if e.idle.is_some() {
+                        let _ = self.poller.deregister(conn.stream.as_raw_fd());
+                    }
+                    for h in [e.lifetime, e.wait_data].into_iter().flatten() {
+                        self.timers.cancel(h);
+                    }
+                }
+            }
+        }
+        if self.shared.table.remove(id).is_none() {
+            return;
+        }
+        conn.set_close_reason(reason);
+        conn.set_state(match reason {
+            CloseReason::PeerClosed => ConnState::Eof,
+            CloseReason::Reset | CloseReason::Timeout | CloseReason::Error => ConnState::Error,
+            _ => ConnState::Bad,
+        });
+        let _ = conn.stream.shutdown(std::net::Shutdown::Both);
+        let stats = &self.shared.stats;
+        bump(&stats.closed);
+        match reason {
+            CloseReason::PeerClosed => bump(&stats.closed_by_peer),
+            CloseReason::Reset => bump(&stats.resets),
+            CloseReason::Timeout => bump(&stats.timeouts),
+            _ => {}
+        }
+        log::debug!("conid {id}: closed ({reason})");
+        let mode = self.shared.config.snapshot().tcpops.closed_event;
+        let fire = match mode {
+            ClosedEvent::Off => false,
+            ClosedEvent::On => true,
+            ClosedEvent::Manual => conn.closed_event.load(Ordering::Relaxed),
+        };
+        if fire {
+            bump(&stats.events);
+            let ev = Event {
+                reason,
+                conid: id,
+                proto: conn.proto,
+                local: conn.local,
+                remote: conn.peer,
+                source: conn.source(),
+            };
+            self.shared.handler.on_event(&ev);
+        }
+    }
+}
+
+/// The decoder settings a connection starts with.
+pub(crate) fn decoder_config(cfg: &Config) -> DecoderConfig {
+    DecoderConfig {
+        accept_no_cl: cfg.tcp.accept_no_cl,
+        haproxy: cfg.tcp.accept_haproxy,
+        hep3: cfg.tcp.accept_hep3,
+    }
+}
+
+/// Socket options Kamailio applies to accepted connections. Failures are logged, not fatal.
+fn apply_accept_options(stream: &std::net::TcpStream, cfg: &Config) {
+    let fd = stream.as_raw_fd();
+    let tcp = &cfg.tcp;
+    let secs = |d: Option<Duration>| d.map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
+    let mut r = sys::set_keepalive(fd, tcp.keepalive);
+    if r.is_ok() && tcp.keepalive {
+        r = sys::set_keepalive_params(fd, secs(tcp.keepidle), tcp.keepcnt, secs(tcp.keepintvl));
+    }
+    #[cfg(target_os = "linux")]
+    {
+        if let (Ok(()), Some(l)) = (&r, tcp.linger2) {
+            r = sys::set_linger2(fd, u32::try_from(l.as_secs()).unwrap_or(u32::MAX));
+        }
+        if r.is_ok() && tcp.delayed_ack {
+            r = sys::set_quickack(fd, false);
+        }
+    }
+    if let Err(e) = r {
+        log::warn!("setting socket options on an accepted connection: {e}");
+    }
+}

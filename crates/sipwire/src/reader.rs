@@ -1,0 +1,372 @@
+//! Reader threads (`tcp_children`): each owns the read side of the connections TCP main handed
+//! it, reads into the connection's pooled buffer, frames, and calls the application. A
+//! connection quiet for [`READER_IDLE`] goes back to main (its buffer back to the pool when no
+//! partial message is buffered); EOF, errors and closes go back to main for the final close.
+
+use std::borrow::Cow;
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use sipwire_frame::{FrameKind, ProxyAddresses, StreamDecoder};
+use sipwire_poll::{Events, Interest, Poller, Token};
+use slab::Slab;
+
+use crate::config::{Config, SnapshotCache};
+use crate::conn::{CloseReason, Conn, ProxyAddrs};
+use crate::handler::{Ctx, Message, MessageKind};
+use crate::main_loop::{decoder_config, MainMsg};
+use crate::stats::{add, bump};
+use crate::transport::{Shared, Transport};
+
+/// A connection with no traffic for this long goes back to TCP main.
+pub(crate) const READER_IDLE: Duration = Duration::from_secs(1);
+const WAKER: Token = Token(0);
+const SWEEP_EVERY: Duration = Duration::from_millis(250);
+
+/// The read side of a connection: what moves between main and the readers.
+pub(crate) struct ReadSide {
+    pub conn: Arc<Conn>,
+    pub dec: StreamDecoder,
+}
+
+impl ReadSide {
+    pub fn new(conn: Arc<Conn>, dec: StreamDecoder) -> ReadSide {
+        ReadSide { conn, dec }
+    }
+}
+
+/// What TCP main tells a reader.
+// Unboxed on purpose: a handoff moves ~200 bytes through the channel instead of allocating.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum ReaderMsg {
+    /// Take ownership of this connection's read side.
+    Take(ReadSide),
+    /// Hand everything back as closed and exit.
+    Stop,
+}
+
+pub(crate) struct Reader {
+    index: usize,
+    shared: Arc<Shared>,
+    transport: Transport,
+    rx: Receiver<ReaderMsg>,
+    poller: Poller,
+    conns: Slab<ReadSide>,
+    cfg: SnapshotCache,
+}
+
+/// What reading a connection ended with.
+enum Outcome {
+    /// Drained for now (would block); keep it.
+    Keep,
+    /// Close it for this reason.
+    Close(CloseReason),
+}
+
+impl Reader {
+    pub fn new(
+        index: usize,
+        shared: Arc<Shared>,
+        rx: Receiver<ReaderMsg>,
+        poller: Poller,
+    ) -> Reader {
+        let cfg = SnapshotCache::new(&shared.config);
+        Reader {
+            index,
+            transport: Transport {
+                shared: shared.clone(),
+            },
+            shared,
+            rx,
+            poller,
+            conns: Slab::new(),
+            cfg,
+        }
+    }
+
+    pub fn run(mut self) {
+        let mut events = Events::with_capacity(256);
+        let mut next_sweep = Instant::now() + SWEEP_EVERY;
+        let mut stop = false;
+        while !stop {
+            let timeout = next_sweep.saturating_duration_since(Instant::now());
+            if let Err(e) = self.poller.wait(&mut events, Some(timeout)) {
+                log::error!("reader {}: poll wait failed: {e}", self.index);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            for ev in events.iter() {
+                let t = ev.token().0;
+                if t != WAKER.0 {
+                    self.on_readable(t - 1);
+                }
+            }
+            while let Ok(msg) = self.rx.try_recv() {
+                match msg {
+                    ReaderMsg::Take(rs) => self.take(rs),
+                    ReaderMsg::Stop => stop = true,
+                }
+            }
+            if Instant::now() >= next_sweep {
+                self.sweep_idle();
+                next_sweep = Instant::now() + SWEEP_EVERY;
+            }
+        }
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for k in keys {
+            self.give_back(k, Some(CloseReason::Shutdown));
+        }
+        log::debug!("reader {}: stopped", self.index);
+    }
+
+    fn take(&mut self, rs: ReadSide) {
+        let fd = rs.conn.stream.as_raw_fd();
+        let id = rs.conn.id;
+        let key = self.conns.insert(rs);
+        if let Err(e) = self.poller.register(fd, Token(key + 1), Interest::READABLE) {
+            log::error!("conid {id}: reader {} cannot register: {e}", self.index);
+            self.give_back(key, Some(CloseReason::Error));
+            return;
+        }
+        // Data may already be waiting (that is why main handed it over): read now.
+        self.on_readable(key);
+    }
+
+    fn on_readable(&mut self, key: usize) {
+        let outcome = match self.conns.get_mut(key) {
+            Some(rs) => read_conn(rs, &self.shared, &self.transport, self.cfg.get()),
+            None => return,
+        };
+        if let Outcome::Close(reason) = outcome {
+            self.give_back(key, Some(reason));
+        }
+    }
+
+    /// Hands connections that have been quiet for [`READER_IDLE`] back to main.
+    fn sweep_idle(&mut self) {
+        let now_ms = self.shared.now_ms();
+        let idle_ms = READER_IDLE.as_millis() as u64;
+        let quiet: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, rs)| now_ms.saturating_sub(rs.conn.last_activity_ms()) >= idle_ms)
+            .map(|(k, _)| k)
+            .collect();
+        for k in quiet {
+            self.give_back(k, None);
+        }
+    }
+
+    /// Returns a connection to main: released (idle) or closed with a reason.
+    fn give_back(&mut self, key: usize, close: Option<CloseReason>) {
+        let Some(mut rs) = self.conns.try_remove(key) else {
+            return;
+        };
+        if let Err(e) = self.poller.deregister(rs.conn.stream.as_raw_fd()) {
+            log::debug!("conid {}: reader deregister: {e}", rs.conn.id);
+        }
+        if let Some(r) = self.shared.readers.get(self.index) {
+            r.load.fetch_sub(1, Ordering::Relaxed);
+        }
+        // An idle connection holds no read buffer unless a partial message is buffered.
+        if close.is_some() || !rs.dec.has_partial() {
+            if let Some(buf) = rs.dec.take_buffer() {
+                self.shared.pool.put(buf);
+            }
+        }
+        let msg = match close {
+            Some(reason) => MainMsg::Closed(rs, reason),
+            None => MainMsg::Release(rs),
+        };
+        self.shared.tell_main(msg);
+    }
+}
+
+/// Reads a connection until it would block, delivering every complete frame.
+fn read_conn(
+    rs: &mut ReadSide,
+    shared: &Shared,
+    transport: &Transport,
+    cfg: &Arc<Config>,
+) -> Outcome {
+    let ReadSide { conn, dec } = rs;
+    if !dec.has_buffer() {
+        if shared.pool.capacity() != cfg.tcp.rd_buf_size {
+            if let Err(e) = shared.pool.set_capacity(cfg.tcp.rd_buf_size) {
+                log::error!("tcp_rd_buf_size {}: {e}", cfg.tcp.rd_buf_size);
+            }
+        }
+        if let Err(buf) = dec.put_buffer(shared.pool.get()) {
+            shared.pool.put(buf);
+        }
+        dec.set_config(decoder_config(cfg));
+    }
+    loop {
+        if let Some(reason) = conn.close_reason() {
+            return Outcome::Close(reason);
+        }
+        let spare = dec.spare_mut();
+        if spare.is_empty() {
+            // The framer reports oversize messages itself; an empty tail here means it could not.
+            log::warn!(
+                "conid {}: read buffer full ({} bytes, tcp_rd_buf_size)",
+                conn.id,
+                cfg.tcp.rd_buf_size
+            );
+            bump(&shared.stats.parse_errors);
+            return Outcome::Close(CloseReason::Protocol);
+        }
+        match (&conn.stream).read(spare) {
+            Ok(0) => return Outcome::Close(conn.close_reason().unwrap_or(CloseReason::PeerClosed)),
+            Ok(n) => {
+                dec.advance(n);
+                bump(&shared.stats.reads);
+                add(&shared.stats.bytes_read, n as u64);
+                if let Err(reason) = deliver(conn, dec, shared, transport, cfg) {
+                    return Outcome::Close(reason);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Outcome::Keep,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                if let Some(reason) = conn.close_reason() {
+                    return Outcome::Close(reason);
+                }
+                return Outcome::Close(match e.raw_os_error() {
+                    Some(libc::ECONNRESET) | Some(libc::EPIPE) => CloseReason::Reset,
+                    Some(libc::ETIMEDOUT) | Some(libc::EHOSTUNREACH) => CloseReason::Timeout,
+                    _ => {
+                        log::info!("conid {}: read error: {e}", conn.id);
+                        CloseReason::Error
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// Delivers every complete frame in the buffer; `Err` closes the connection.
+fn deliver(
+    conn: &Arc<Conn>,
+    dec: &mut StreamDecoder,
+    shared: &Shared,
+    transport: &Transport,
+    cfg: &Config,
+) -> Result<(), CloseReason> {
+    let tcp = &cfg.tcp;
+    let stats = &shared.stats;
+    loop {
+        let frame = match dec.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                bump(&stats.parse_errors);
+                log::warn!("conid {} from {}: closing: {e}", conn.id, conn.source());
+                return Err(CloseReason::Protocol);
+            }
+        };
+        if frame.chunks > tcp.max_msg_chunks {
+            bump(&stats.chunks_exceeded);
+            bump(&stats.parse_errors);
+            log::warn!(
+                "conid {}: message arrived in {} reads, more than tcp_max_msg_chunks {}; closing",
+                conn.id,
+                frame.chunks,
+                tcp.max_msg_chunks
+            );
+            return Err(CloseReason::Protocol);
+        }
+        let now_ms = shared.now_ms();
+        match frame.kind {
+            FrameKind::Sip { .. } | FrameKind::Hep3 => {
+                conn.touch(now_ms);
+                bump(&stats.messages);
+                let (kind, body_start) = match frame.kind {
+                    FrameKind::Sip { body_start } => (MessageKind::Sip, body_start),
+                    _ => (MessageKind::Hep3, 0),
+                };
+                let bytes = if tcp.clone_rcvbuf {
+                    Cow::Owned(frame.bytes.to_vec())
+                } else {
+                    Cow::Borrowed(frame.bytes)
+                };
+                let msg = Message {
+                    kind,
+                    bytes,
+                    body_start,
+                    conid: conn.id,
+                    proto: conn.proto,
+                    source: conn.source(),
+                    peer: conn.peer,
+                    local: conn.local,
+                    chunks: frame.chunks,
+                };
+                let ctx = Ctx { conn, transport };
+                if let Err(e) = shared.handler.on_message(&ctx, msg) {
+                    bump(&stats.handler_errors);
+                    if !tcp.script_mode {
+                        log::info!(
+                            "conid {}: on_message failed ({e}); closing (tcp_script_mode = 0)",
+                            conn.id
+                        );
+                        conn.set_close_reason(CloseReason::Application);
+                        return Err(CloseReason::Application);
+                    }
+                    log::debug!(
+                        "conid {}: on_message failed ({e}); kept (tcp_script_mode = 1)",
+                        conn.id
+                    );
+                }
+                if let Some(reason) = conn.close_reason() {
+                    return Err(reason);
+                }
+            }
+            FrameKind::Ping => {
+                conn.touch(now_ms);
+                bump(&stats.pings);
+                if tcp.crlf_ping {
+                    // Two bytes on a socket we just read from: a would-block here means the peer
+                    // is not reading at all, and dropping one pong is harmless.
+                    if (&conn.stream).write(b"\r\n").is_ok() {
+                        bump(&stats.pongs);
+                    }
+                }
+            }
+            FrameKind::Keepalive => {
+                bump(&stats.keepalives);
+                if !tcp.crlf_drop {
+                    conn.touch(now_ms);
+                }
+            }
+            FrameKind::Proxy(h) => {
+                if let ProxyAddresses::Proxied {
+                    source,
+                    destination,
+                    ..
+                } = h.addresses
+                {
+                    let _ = conn.proxy.set(ProxyAddrs {
+                        source,
+                        destination,
+                    });
+                }
+                conn.proxy_done.store(true, Ordering::Release);
+            }
+        }
+    }
+    if dec.pending_chunks() > tcp.max_msg_chunks {
+        bump(&stats.chunks_exceeded);
+        bump(&stats.parse_errors);
+        log::warn!(
+            "conid {}: partial message already took {} reads, more than tcp_max_msg_chunks {}; closing",
+            conn.id,
+            dec.pending_chunks(),
+            tcp.max_msg_chunks
+        );
+        return Err(CloseReason::Protocol);
+    }
+    Ok(())
+}

@@ -1,0 +1,202 @@
+//! Starting and stopping a runtime: listeners, TCP main, the readers.
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use sipwire_frame::BufPool;
+use sipwire_poll::{PollError, PollMethod, Poller, Token, Waker};
+
+use crate::config::{Config, ListenProto, RuntimeConfig};
+use crate::handler::Handler;
+use crate::main_loop::{MainMsg, TcpMain};
+use crate::reader::Reader;
+use crate::stats::Stats;
+use crate::sys::{self, ListenOptions};
+use crate::table::Table;
+use crate::transport::{ReaderHandle, Shared, Transport};
+
+/// Free read buffers the pool keeps per reader thread: enough to absorb bursts of connections
+/// turning busy without allocating, small enough that idle memory stays bounded.
+const POOL_FREE_PER_READER: usize = 64;
+
+/// Why a runtime did not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// `tcp_poll_method` names a method this build cannot use.
+    PollMethod(PollError),
+    /// A listener could not be created (address in use, permission, ...).
+    Bind(SocketAddr, io::Error),
+    /// Creating a poller, waker or thread failed.
+    Io(io::Error),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::PollMethod(e) => write!(f, "tcp_poll_method: {e}"),
+            StartError::Bind(a, e) => write!(f, "cannot listen on tcp:{a}: {e}"),
+            StartError::Io(e) => write!(f, "cannot start the runtime: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl From<io::Error> for StartError {
+    fn from(e: io::Error) -> Self {
+        StartError::Io(e)
+    }
+}
+
+impl From<PollError> for StartError {
+    fn from(e: PollError) -> Self {
+        StartError::PollMethod(e)
+    }
+}
+
+/// A running sipwire runtime: TCP main plus `tcp_children` readers. Dropping it shuts it down.
+pub struct Runtime {
+    transport: Transport,
+    threads: Vec<JoinHandle<()>>,
+    stopped: AtomicBool,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("transport", &self.transport)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Binds the listeners of `config` and starts TCP main and the readers.
+    pub fn start(config: Config, handler: Arc<dyn Handler>) -> Result<Runtime, StartError> {
+        let method: PollMethod = config.tcp.poll_method.as_str().parse()?;
+        let mut listeners = Vec::new();
+        let mut addrs = Vec::new();
+        if !config.disable_tcp {
+            let mut wanted: Vec<SocketAddr> = config
+                .listen
+                .iter()
+                .filter(|l| l.proto == ListenProto::Tcp)
+                .map(|l| l.socket_addr(config.tcp.port))
+                .collect();
+            if wanted.is_empty() {
+                // As Kamailio: no listen line means every interface on the default port.
+                wanted.push(SocketAddr::from(([0, 0, 0, 0], config.tcp.port)));
+            }
+            let opts = ListenOptions {
+                reuse_port: config.tcp.reuse_port,
+                defer_accept: config
+                    .tcp
+                    .defer_accept
+                    .map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX).max(1)),
+                backlog: 1024,
+            };
+            for a in wanted {
+                let l: TcpListener =
+                    sys::listen_tcp(a, opts).map_err(|e| StartError::Bind(a, e))?;
+                addrs.push(l.local_addr()?);
+                listeners.push(l);
+            }
+        }
+        let children = config.tcp.children.max(1);
+        let pool =
+            BufPool::new(config.tcp.rd_buf_size, POOL_FREE_PER_READER * children).map_err(|e| {
+                StartError::Io(io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))
+            })?;
+
+        let mut main_poller = Poller::new(method)?;
+        let main_waker = Waker::new(&mut main_poller, Token(0))?;
+        let (main_tx, main_rx) = crossbeam_channel::unbounded();
+        let mut readers = Vec::with_capacity(children);
+        let mut reader_parts = Vec::with_capacity(children);
+        for _ in 0..children {
+            let mut p = Poller::new(method)?;
+            let waker = Waker::new(&mut p, Token(0))?;
+            let (tx, rx) = crossbeam_channel::unbounded();
+            readers.push(ReaderHandle {
+                tx,
+                waker,
+                load: AtomicUsize::new(0),
+            });
+            reader_parts.push((p, rx));
+        }
+        let shared = Arc::new(Shared {
+            table: Table::default(),
+            config: RuntimeConfig::new(config),
+            stats: Stats::default(),
+            pool,
+            handler,
+            main_tx,
+            main_waker,
+            readers,
+            epoch: Instant::now(),
+            stopping: AtomicBool::new(false),
+            listen_addrs: addrs,
+        });
+        let main = TcpMain::new(shared.clone(), main_rx, main_poller, listeners)?;
+        let mut threads = Vec::with_capacity(children + 1);
+        for (i, (p, rx)) in reader_parts.into_iter().enumerate() {
+            let r = Reader::new(i, shared.clone(), rx, p);
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("sipwire-reader-{i}"))
+                    .spawn(move || r.run())?,
+            );
+        }
+        threads.push(
+            std::thread::Builder::new()
+                .name("sipwire-tcp-main".into())
+                .spawn(move || main.run())?,
+        );
+        log::info!(
+            "sipwire started: listening on {:?}, poll method {}, {} readers",
+            shared.listen_addrs,
+            method.resolve(),
+            children
+        );
+        Ok(Runtime {
+            transport: Transport { shared },
+            threads,
+            stopped: AtomicBool::new(false),
+        })
+    }
+
+    /// A handle for sends, tcpops and stats, usable from any thread.
+    pub fn transport(&self) -> Transport {
+        self.transport.clone()
+    }
+
+    /// Graceful shutdown: stop accepting, let readers finish the message in hand, close every
+    /// connection (delivering close events with reason `Shutdown`), join all threads.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if self.stopped.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let shared = &self.transport.shared;
+        shared.stopping.store(true, Ordering::Release);
+        shared.tell_main(MainMsg::Shutdown);
+        for t in self.threads.drain(..) {
+            if t.join().is_err() {
+                log::error!("a sipwire thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,239 @@
+//! `Transport`: the cloneable handle to a running runtime — tcpops by conid, lookups, stats —
+//! and `Shared`, the state every runtime thread sees.
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use sipwire_frame::BufPool;
+use sipwire_poll::Waker;
+
+use crate::config::{Config, RuntimeConfig};
+use crate::conn::{CloseReason, ConId, Conn, ConnState};
+use crate::handler::Handler;
+use crate::main_loop::MainMsg;
+use crate::reader::ReaderMsg;
+use crate::stats::{Stats, StatsSnapshot};
+use crate::sys;
+use crate::table::Table;
+
+/// Why a tcpops call failed (Kamailio's functions return -1 in all these cases).
+#[derive(Debug)]
+pub enum TcpOpsError {
+    /// No open connection has this id (closed, or never existed).
+    NoSuchConnection(ConId),
+    /// `get_conid`: the "host:port" text is not an address.
+    BadAddress(String),
+    /// The socket refused the option.
+    Io(io::Error),
+}
+
+impl fmt::Display for TcpOpsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TcpOpsError::NoSuchConnection(id) => write!(f, "no open connection with id {id}"),
+            TcpOpsError::BadAddress(s) => write!(f, "not a host:port address: {s:?}"),
+            TcpOpsError::Io(e) => write!(f, "socket option failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TcpOpsError {}
+
+/// A reader thread as TCP main sees it.
+pub(crate) struct ReaderHandle {
+    pub tx: Sender<ReaderMsg>,
+    pub waker: Waker,
+    /// Connections it owns now (for least-busy balancing).
+    pub load: AtomicUsize,
+}
+
+/// State shared by TCP main, the readers and every `Transport`.
+pub(crate) struct Shared {
+    pub table: Table,
+    pub config: RuntimeConfig,
+    pub stats: Stats,
+    pub pool: BufPool,
+    pub handler: Arc<dyn Handler>,
+    pub main_tx: Sender<MainMsg>,
+    pub main_waker: Waker,
+    pub readers: Vec<ReaderHandle>,
+    pub epoch: Instant,
+    pub stopping: AtomicBool,
+    pub listen_addrs: Vec<SocketAddr>,
+}
+
+impl Shared {
+    /// Milliseconds since the runtime started (the clock of `last_activity`).
+    pub fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Sends a message to TCP main and wakes it.
+    pub fn tell_main(&self, msg: MainMsg) {
+        if self.main_tx.send(msg).is_ok() {
+            if let Err(e) = self.main_waker.wake() {
+                log::error!("cannot wake TCP main: {e}");
+            }
+        }
+    }
+}
+
+/// A cloneable handle to a running runtime, usable from any thread (including inside
+/// `on_message`): Kamailio's tcpops functions by conid, connection lookups and counters.
+#[derive(Clone)]
+pub struct Transport {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transport")
+            .field("listen", &self.shared.listen_addrs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transport {
+    fn conn(&self, id: ConId) -> Result<Arc<Conn>, TcpOpsError> {
+        self.shared
+            .table
+            .get(id)
+            .ok_or(TcpOpsError::NoSuchConnection(id))
+    }
+
+    /// The addresses the runtime listens on (with the ports the OS picked for port 0).
+    pub fn listen_addrs(&self) -> &[SocketAddr] {
+        &self.shared.listen_addrs
+    }
+
+    /// The live configuration: read a snapshot, or change a runtime-changeable option.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.shared.config
+    }
+
+    /// A copy of the counters.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.shared.stats.snapshot()
+    }
+
+    /// Number of open connections.
+    pub fn connection_count(&self) -> usize {
+        self.shared.table.len()
+    }
+
+    /// Ids of every open connection.
+    pub fn connection_ids(&self) -> Vec<ConId> {
+        self.shared.table.all().iter().map(|c| c.id).collect()
+    }
+
+    /// `tcp_conid_alive(conid)`: the connection exists and is OK.
+    pub fn conid_alive(&self, id: ConId) -> bool {
+        self.conid_state(id) == ConnState::Ok
+    }
+
+    /// `tcp_conid_state(conid)`, with Kamailio's values (`ConnState as i8`).
+    pub fn conid_state(&self, id: ConId) -> ConnState {
+        match self.shared.table.get(id) {
+            Some(c) if c.close_reason().is_some() && c.state() == ConnState::Ok => ConnState::Bad,
+            Some(c) => c.state(),
+            None => ConnState::Gone,
+        }
+    }
+
+    /// `tcp_keepalive_enable(conid, idle, count, interval)`: SO_KEEPALIVE on with these probe
+    /// timings (seconds, count, seconds).
+    pub fn keepalive_enable(
+        &self,
+        id: ConId,
+        idle: u32,
+        count: u32,
+        interval: u32,
+    ) -> Result<(), TcpOpsError> {
+        let c = self.conn(id)?;
+        let fd = c.stream.as_raw_fd();
+        sys::set_keepalive(fd, true).map_err(TcpOpsError::Io)?;
+        sys::set_keepalive_params(fd, Some(idle), Some(count), Some(interval))
+            .map_err(TcpOpsError::Io)
+    }
+
+    /// `tcp_keepalive_disable(conid)`.
+    pub fn keepalive_disable(&self, id: ConId) -> Result<(), TcpOpsError> {
+        let c = self.conn(id)?;
+        sys::set_keepalive(c.stream.as_raw_fd(), false).map_err(TcpOpsError::Io)
+    }
+
+    /// `tcp_set_connection_lifetime(conid, lifetime)`, in seconds; takes effect at once (a
+    /// shorter lifetime can close an already idle connection right away).
+    pub fn set_connection_lifetime(&self, id: ConId, secs: u64) -> Result<(), TcpOpsError> {
+        let c = self.conn(id)?;
+        c.set_lifetime_ms(secs.saturating_mul(1000).min(u64::MAX - 1));
+        self.shared.tell_main(MainMsg::LifetimeChanged(id));
+        Ok(())
+    }
+
+    /// `tcp_enable_closed_event(conid)`: with `closed_event = 2`, report this connection's close.
+    pub fn enable_closed_event(&self, id: ConId) -> Result<(), TcpOpsError> {
+        let c = self.conn(id)?;
+        c.closed_event.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// `tcp_close_connection(conid)`: closes it (the event reports
+    /// [`CloseReason::Application`]).
+    pub fn close_connection(&self, id: ConId) -> Result<(), TcpOpsError> {
+        let c = self.conn(id)?;
+        c.request_close(CloseReason::Application);
+        self.shared.tell_main(MainMsg::CloseRequested(id));
+        Ok(())
+    }
+
+    /// `tcp_get_conid("host:port")`: the id of an open connection to that peer; the port
+    /// defaults to 5060. Names are resolved with the system resolver.
+    pub fn get_conid(&self, hostport: &str) -> Result<ConId, TcpOpsError> {
+        let bad = || TcpOpsError::BadAddress(hostport.to_string());
+        let addrs: Vec<SocketAddr> = if let Ok(a) = hostport.parse::<SocketAddr>() {
+            vec![a]
+        } else if let Ok(ip) = hostport.trim_matches(['[', ']']).parse::<IpAddr>() {
+            vec![SocketAddr::new(ip, 5060)]
+        } else if hostport.contains(':') {
+            hostport.to_socket_addrs().map_err(|_| bad())?.collect()
+        } else {
+            (hostport, 5060)
+                .to_socket_addrs()
+                .map_err(|_| bad())?
+                .collect()
+        };
+        addrs
+            .iter()
+            .find_map(|a| self.shared.table.by_peer(a))
+            .map(|c| c.id)
+            .ok_or_else(|| TcpOpsError::BadAddress(format!("{hostport}: no open connection")))
+    }
+
+    /// The configuration the runtime started with is `config`; a convenience for tests and
+    /// tools that want the value of one option now.
+    pub fn config_snapshot(&self) -> Arc<Config> {
+        self.shared.config.snapshot()
+    }
+
+    /// Waits until `cond` holds or `timeout` passes; for tests and tools that wait on the
+    /// runtime's state (no sleep-and-hope).
+    pub fn wait_until(&self, timeout: Duration, mut cond: impl FnMut(&Transport) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if cond(self) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}

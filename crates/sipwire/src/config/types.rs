@@ -306,10 +306,12 @@ fn split_host_port(s: &str) -> Result<(IpAddr, Option<u16>), String> {
     }
 }
 
+/// A listen port; 0 lets the OS pick a free one (tests and embedders read the chosen port back
+/// from the runtime).
 fn parse_port(p: &str) -> Result<u16, String> {
     match p.parse::<u32>() {
-        Ok(v) if (1..=65535).contains(&v) => Ok(v as u16),
-        Ok(v) => Err(format!("port {v} out of range 1..=65535")),
+        Ok(v) if v <= 65535 => Ok(v as u16),
+        Ok(v) => Err(format!("port {v} out of range 0..=65535")),
         Err(_) => Err(format!("port {p:?} is not a number")),
     }
 }

@@ -25,4 +25,4 @@ pub use conn::{CloseReason, ConId, ConnState, Proto, ProxyAddrs};
 pub use handler::{Ctx, Event, Handler, HandlerError, Message, MessageKind};
 pub use runtime::{Runtime, StartError};
 pub use stats::StatsSnapshot;
-pub use transport::{TcpOpsError, Transport};
+pub use transport::{ConnInfo, TcpOpsError, Transport};

@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +18,7 @@ use slab::Slab;
 
 use crate::config::{Config, SnapshotCache};
 use crate::conn::{CloseReason, Conn, ProxyAddrs};
-use crate::handler::{Ctx, Message, MessageKind};
+use crate::handler::{Ctx, HandlerError, Message, MessageKind};
 use crate::main_loop::{decoder_config, MainMsg};
 use crate::stats::{add, bump};
 use crate::transport::{Shared, Transport};
@@ -235,16 +236,23 @@ fn read_conn(
                 if let Some(reason) = conn.close_reason() {
                     return Outcome::Close(reason);
                 }
-                return Outcome::Close(match e.raw_os_error() {
-                    Some(libc::ECONNRESET) | Some(libc::EPIPE) => CloseReason::Reset,
-                    Some(libc::ETIMEDOUT) | Some(libc::EHOSTUNREACH) => CloseReason::Timeout,
-                    _ => {
-                        log::info!("conid {}: read error: {e}", conn.id);
-                        CloseReason::Error
-                    }
-                });
+                let reason = reason_for_read_error(&e);
+                if reason == CloseReason::Error {
+                    log::info!("conid {}: read error: {e}", conn.id);
+                }
+                return Outcome::Close(reason);
             }
         }
+    }
+}
+
+/// Maps a read error to the close it means: `ECONNRESET` is `tcp:reset`, `ETIMEDOUT` (the
+/// kernel gave up on unanswered keepalive probes or retransmissions) is `tcp:timeout`.
+pub(crate) fn reason_for_read_error(e: &io::Error) -> CloseReason {
+    match e.raw_os_error() {
+        Some(libc::ECONNRESET) | Some(libc::EPIPE) => CloseReason::Reset,
+        Some(libc::ETIMEDOUT) | Some(libc::EHOSTUNREACH) => CloseReason::Timeout,
+        _ => CloseReason::Error,
     }
 }
 
@@ -305,7 +313,12 @@ fn deliver(
                     chunks: frame.chunks,
                 };
                 let ctx = Ctx { conn, transport };
-                if let Err(e) = shared.handler.on_message(&ctx, msg) {
+                // A panicking handler is a failed handler, not a dead reader thread.
+                let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    shared.handler.on_message(&ctx, msg)
+                }))
+                .unwrap_or_else(|_| Err(HandlerError("on_message panicked".into())));
+                if let Err(e) = result {
                     bump(&stats.handler_errors);
                     if !tcp.script_mode {
                         log::info!(
@@ -369,4 +382,27 @@ fn deliver(
         return Err(CloseReason::Protocol);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_errors_map_to_kamailio_events() {
+        let e = |code| io::Error::from_raw_os_error(code);
+        assert_eq!(
+            reason_for_read_error(&e(libc::ECONNRESET)),
+            CloseReason::Reset
+        );
+        assert_eq!(
+            reason_for_read_error(&e(libc::ETIMEDOUT)),
+            CloseReason::Timeout
+        );
+        assert_eq!(reason_for_read_error(&e(libc::EIO)), CloseReason::Error);
+        assert_eq!(CloseReason::Reset.event_name(), Some("tcp:reset"));
+        assert_eq!(CloseReason::Timeout.event_name(), Some("tcp:timeout"));
+        assert_eq!(CloseReason::PeerClosed.event_name(), Some("tcp:closed"));
+        assert_eq!(CloseReason::Lifetime.event_name(), None);
+    }
 }

@@ -29,6 +29,8 @@ pub enum TcpOpsError {
     NoSuchConnection(ConId),
     /// `get_conid`: the "host:port" text is not an address.
     BadAddress(String),
+    /// `get_conid`: no open connection to that address.
+    NotFound(String),
     /// The socket refused the option.
     Io(io::Error),
 }
@@ -38,12 +40,36 @@ impl fmt::Display for TcpOpsError {
         match self {
             TcpOpsError::NoSuchConnection(id) => write!(f, "no open connection with id {id}"),
             TcpOpsError::BadAddress(s) => write!(f, "not a host:port address: {s:?}"),
+            TcpOpsError::NotFound(s) => write!(f, "no open connection to {s}"),
             TcpOpsError::Io(e) => write!(f, "socket option failed: {e}"),
         }
     }
 }
 
 impl std::error::Error for TcpOpsError {}
+
+/// What `Transport::conn_info` reports about one connection (`core.tcp_list`, tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnInfo {
+    /// The connection id.
+    pub conid: ConId,
+    /// `tcp_conid_state` value.
+    pub state: ConnState,
+    /// The socket's peer.
+    pub peer: SocketAddr,
+    /// The local address.
+    pub local: SocketAddr,
+    /// The PROXY-provided source, or the peer.
+    pub source: SocketAddr,
+    /// SO_KEEPALIVE as the socket has it now.
+    pub keepalive: bool,
+    /// TCP_KEEPIDLE, TCP_KEEPCNT, TCP_KEEPINTVL as the socket has them now.
+    pub keepalive_params: (u32, u32, u32),
+    /// The per-connection lifetime override, if `set_connection_lifetime` was called.
+    pub lifetime_override: Option<Duration>,
+    /// Time since the last traffic.
+    pub idle_for: Duration,
+}
 
 /// A reader thread as TCP main sees it.
 pub(crate) struct ReaderHandle {
@@ -132,6 +158,36 @@ impl Transport {
         self.shared.table.all().iter().map(|c| c.id).collect()
     }
 
+    /// What the runtime knows of one open connection, with socket options read back from the
+    /// kernel; `None` when it is not open.
+    pub fn conn_info(&self, id: ConId) -> Option<ConnInfo> {
+        let c = self.shared.table.get(id)?;
+        let fd = c.stream.as_raw_fd();
+        let opt = |level, name| {
+            sys::get_int_opt(fd, level, name)
+                .ok()
+                .and_then(|v| u32::try_from(v).ok())
+                .unwrap_or(0)
+        };
+        Some(ConnInfo {
+            conid: c.id,
+            state: self.conid_state(id),
+            peer: c.peer,
+            local: c.local,
+            source: c.source(),
+            keepalive: opt(libc::SOL_SOCKET, libc::SO_KEEPALIVE) != 0,
+            keepalive_params: (
+                opt(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE),
+                opt(libc::IPPROTO_TCP, libc::TCP_KEEPCNT),
+                opt(libc::IPPROTO_TCP, libc::TCP_KEEPINTVL),
+            ),
+            lifetime_override: c.lifetime_override_ms().map(Duration::from_millis),
+            idle_for: Duration::from_millis(
+                self.shared.now_ms().saturating_sub(c.last_activity_ms()),
+            ),
+        })
+    }
+
     /// `tcp_conid_alive(conid)`: the connection exists and is OK.
     pub fn conid_alive(&self, id: ConId) -> bool {
         self.conid_state(id) == ConnState::Ok
@@ -213,7 +269,7 @@ impl Transport {
             .iter()
             .find_map(|a| self.shared.table.by_peer(a))
             .map(|c| c.id)
-            .ok_or_else(|| TcpOpsError::BadAddress(format!("{hostport}: no open connection")))
+            .ok_or_else(|| TcpOpsError::NotFound(hostport.to_string()))
     }
 
     /// The configuration the runtime started with is `config`; a convenience for tests and

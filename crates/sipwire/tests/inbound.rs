@@ -7,7 +7,9 @@ use common::*;
 use sipwire::{CloseReason, MessageKind};
 
 fn end_to_end(method: &str, children: usize) {
-    let (rt, rec, addr) = start(&format!("tcp_poll_method={method}\ntcp_children={children}"));
+    let (rt, rec, addr) = start(&format!(
+        "tcp_poll_method={method}\ntcp_children={children}"
+    ));
     let t = rt.transport();
     let mut clients: Vec<_> = (0..4).map(|_| connect(addr)).collect();
     // Each client sends 5 messages, some split across writes.
@@ -21,13 +23,22 @@ fn end_to_end(method: &str, children: usize) {
     }
     let got = rec.wait_msgs(20);
     assert_eq!(got.len(), 20);
-    assert!(got.iter().all(|g| g.kind == MessageKind::Sip && g.bytes.ends_with(b"hello")));
+    assert!(got
+        .iter()
+        .all(|g| g.kind == MessageKind::Sip && g.bytes.ends_with(b"hello")));
     // Per connection, messages arrive in order.
     for c in &clients {
         let peer = c.local_addr().unwrap();
-        let seq: Vec<_> = got.iter().filter(|g| g.peer == peer).map(|g| g.bytes.clone()).collect();
+        let seq: Vec<_> = got
+            .iter()
+            .filter(|g| g.peer == peer)
+            .map(|g| g.bytes.clone())
+            .collect();
         assert_eq!(seq.len(), 5);
-        let idx = clients.iter().position(|x| x.local_addr().unwrap() == peer).unwrap();
+        let idx = clients
+            .iter()
+            .position(|x| x.local_addr().unwrap() == peer)
+            .unwrap();
         for (round, b) in seq.iter().enumerate() {
             assert_eq!(b, &sip(round * 10 + idx, "hello"));
         }

@@ -1,0 +1,481 @@
+//! Each inbound option at its edges, over loopback sockets (issue #4).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::time::{Duration, Instant};
+
+use common::*;
+use sipwire::{sys, CloseReason, ConnState};
+
+#[test]
+fn max_connections_refuses_the_extra_one_and_keeps_the_others() {
+    let (rt, rec, addr) = start("tcp_max_connections=2");
+    let t = rt.transport();
+    let mut a = connect(addr);
+    let mut b = connect(addr);
+    wait_for(&t, "two connections", |t| t.connection_count() == 2);
+    let mut c = connect(addr);
+    assert!(
+        wait_closed(&mut c),
+        "third connection must be closed by the server"
+    );
+    assert_eq!(t.stats().refused_max_connections, 1);
+    send(&mut a, &sip(1, ""));
+    send(&mut b, &sip(2, ""));
+    rec.wait_msgs(2);
+    assert_eq!(t.connection_count(), 2);
+    // Below the limit again, a new connection is accepted.
+    drop(a);
+    wait_for(&t, "one connection", |t| t.connection_count() == 1);
+    let mut d = connect(addr);
+    send(&mut d, &sip(3, ""));
+    rec.wait_msgs(3);
+}
+
+#[test]
+fn accept_unique_refuses_a_second_connection_from_the_same_ip_and_port() {
+    let text =
+        "listen=tcp:127.0.0.1:0\nlisten=tcp:127.0.0.2:0\ntcp_accept_unique=1\ntcp_children=1";
+    let (cfg, _) =
+        sipwire::config::Config::from_str_with("t.cfg", text, Default::default()).unwrap();
+    let (rt, rec, _) = start_with(cfg);
+    let t = rt.transport();
+    let addrs = t.listen_addrs().to_vec();
+    // Reserve a source port, then use it for two connections to the two listeners.
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let src: SocketAddr = probe.local_addr().unwrap();
+    drop(probe);
+    let mut a = sys::connect_from(Some(src), addrs[0], true).unwrap();
+    a.set_read_timeout(Some(WAIT)).unwrap();
+    wait_for(&t, "first connection", |t| t.connection_count() == 1);
+    let mut b = sys::connect_from(Some(src), addrs[1], true).unwrap();
+    b.set_read_timeout(Some(WAIT)).unwrap();
+    assert!(wait_closed(&mut b), "duplicate must be refused");
+    assert_eq!(t.stats().refused_unique, 1);
+    a.write_all(&sip(1, "")).unwrap();
+    rec.wait_msgs(1);
+}
+
+#[test]
+fn lifetime_closes_idle_connections_and_traffic_postpones_it() {
+    let (rt, rec, addr) = start("tcp_connection_lifetime=1");
+    let t = rt.transport();
+    let mut idle = connect(addr);
+    let mut busy = connect(addr);
+    let start = Instant::now();
+    // Keep `busy` talking every 300 ms for 2.4 s: longer than the lifetime.
+    for i in 0..8 {
+        send(&mut busy, &sip(i, ""));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(wait_closed(&mut idle));
+    assert!(start.elapsed() >= Duration::from_secs(1));
+    assert_eq!(rec.msg_count(), 8);
+    assert_eq!(t.connection_count(), 1, "the busy connection is still open");
+    // Now quiet: it goes too, reported as a lifetime close.
+    assert!(wait_closed(&mut busy));
+    let ev = rec.wait_events(2);
+    assert!(
+        ev.iter().all(|e| e.reason == CloseReason::Lifetime),
+        "{ev:?}"
+    );
+    assert_eq!(t.stats().lifetime_expired, 2);
+}
+
+#[test]
+fn per_connection_lifetime_overrides_the_default() {
+    let (rt, rec, addr) = start("tcp_connection_lifetime=3600");
+    let t = rt.transport();
+    let mut c = connect(addr);
+    send(&mut c, &sip(1, ""));
+    let id = rec.wait_msgs(1)[0].conid;
+    t.set_connection_lifetime(id, 1).unwrap();
+    assert_eq!(
+        t.conn_info(id).unwrap().lifetime_override,
+        Some(Duration::from_secs(1))
+    );
+    assert!(wait_closed(&mut c));
+    assert_eq!(rec.wait_events(1)[0].reason, CloseReason::Lifetime);
+}
+
+#[test]
+fn wait_data_closes_a_silent_proxy_connection() {
+    let (rt, rec, addr) = start("tcp_accept_haproxy=yes\ntcp_wait_data=200");
+    let t = rt.transport();
+    let mut silent = connect(addr);
+    let mut good = connect(addr);
+    send(&mut good, b"PROXY TCP4 192.0.2.7 127.0.0.1 40000 5060\r\n");
+    send(&mut good, &sip(1, ""));
+    let got = rec.wait_msgs(1);
+    assert_eq!(got[0].source, "192.0.2.7:40000".parse().unwrap());
+    assert_eq!(got[0].peer, good.local_addr().unwrap());
+    assert!(wait_closed(&mut silent));
+    assert_eq!(rec.wait_events(1)[0].reason, CloseReason::WaitData);
+    assert_eq!(t.stats().wait_data_expired, 1);
+    // The good connection is past its header: wait_data does not apply to it any more.
+    send(&mut good, &sip(2, ""));
+    rec.wait_msgs(2);
+}
+
+#[test]
+fn haproxy_on_rejects_a_connection_without_a_header() {
+    let (rt, rec, addr) = start("tcp_accept_haproxy=yes");
+    let mut c = connect(addr);
+    send(&mut c, &sip(1, ""));
+    assert!(wait_closed(&mut c));
+    assert_eq!(rec.msg_count(), 0);
+    assert_eq!(rt.transport().stats().parse_errors, 1);
+}
+
+/// Sends `parts` as separate reads: each write waits until the runtime has read the previous.
+fn dribble(t: &sipwire::Transport, s: &mut std::net::TcpStream, parts: &[&[u8]]) {
+    for p in parts {
+        let before = t.stats().reads;
+        send(s, p);
+        wait_for(t, "the part was read", |t| t.stats().reads > before);
+    }
+}
+
+#[test]
+fn max_msg_chunks_closes_a_message_dribbled_in_too_many_reads() {
+    let (rt, rec, addr) = start("modparam(\"proto_tcp\", \"tcp_max_msg_chunks\", 3)");
+    let t = rt.transport();
+    let m = sip(1, "body");
+    // Three reads: allowed.
+    let mut ok = connect(addr);
+    dribble(&t, &mut ok, &[&m[..10], &m[10..20], &m[20..]]);
+    assert_eq!(rec.wait_msgs(1)[0].chunks, 3);
+    // Four reads: closed, and nothing delivered.
+    let mut bad = connect(addr);
+    dribble(&t, &mut bad, &[&m[..10], &m[10..20], &m[20..30], &m[30..]]);
+    assert!(wait_closed(&mut bad));
+    assert_eq!(t.stats().chunks_exceeded, 1);
+    assert_eq!(rec.msg_count(), 1);
+    send(&mut ok, &sip(2, ""));
+    rec.wait_msgs(2);
+}
+
+/// A SIP message of exactly `size` bytes.
+fn sip_of_size(n: usize, size: usize) -> Vec<u8> {
+    let mut body = 0;
+    loop {
+        let m = sip(n, &"x".repeat(body));
+        if m.len() == size {
+            return m;
+        }
+        assert!(m.len() < size, "cannot hit {size} exactly");
+        body += 1;
+    }
+}
+
+#[test]
+fn rd_buf_size_rejects_the_oversize_message_and_others_carry_on() {
+    let (rt, rec, addr) = start("tcp_rd_buf_size=1024");
+    let t = rt.transport();
+    let mut other = connect(addr);
+    let mut big = connect(addr);
+    // Exactly the capacity fits; one byte more does not.
+    let fits = sip_of_size(1, 1024);
+    send(&mut big, &fits);
+    rec.wait_msgs(1);
+    let over = sip_of_size(2, 1025);
+    send(&mut big, &over);
+    assert!(wait_closed(&mut big));
+    assert_eq!(t.stats().parse_errors, 1);
+    send(&mut other, &sip(3, "still here"));
+    let got = rec.wait_msgs(2);
+    assert!(got[1].bytes.ends_with(b"still here"));
+}
+
+#[test]
+fn crlf_ping_gets_a_pong_and_lone_crlf_gets_nothing() {
+    let (rt, _rec, addr) = start("");
+    let t = rt.transport();
+    let mut c = connect(addr);
+    send(&mut c, b"\r\n");
+    wait_for(&t, "keepalive seen", |t| t.stats().keepalives == 1);
+    send(&mut c, b"\r\n\r\n");
+    let mut pong = [0u8; 2];
+    c.read_exact(&mut pong).unwrap();
+    assert_eq!(&pong, b"\r\n");
+    assert_eq!(t.stats().pings, 1);
+    wait_for(&t, "pong counted", |t| t.stats().pongs == 1);
+}
+
+#[test]
+fn crlf_pong_can_be_turned_off() {
+    let (rt, rec, addr) = start("modparam(\"proto_tcp\", \"tcp_crlf_pingpong\", 0)");
+    let t = rt.transport();
+    let mut c = connect(addr);
+    send(&mut c, b"\r\n\r\n");
+    wait_for(&t, "ping seen", |t| t.stats().pings == 1);
+    send(&mut c, &sip(1, ""));
+    rec.wait_msgs(1);
+    c.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut b = [0u8; 2];
+    assert!(c.read(&mut b).is_err(), "no pong expected");
+    assert_eq!(t.stats().pongs, 0);
+}
+
+#[test]
+fn accept_no_cl_and_clone_rcvbuf() {
+    let no_cl = b"OPTIONS sip:a SIP/2.0\r\nVia: SIP/2.0/TCP x;branch=z9hG4bK1\r\n\r\n";
+    let (rt, rec, addr) = start("");
+    let mut c = connect(addr);
+    send(&mut c, no_cl);
+    assert!(
+        wait_closed(&mut c),
+        "missing Content-Length closes by default"
+    );
+    assert_eq!(rec.msg_count(), 0);
+    drop(rt);
+    let (_rt, rec, addr) = start("tcp_accept_no_cl=yes\ntcp_clone_rcvbuf=1");
+    let mut c = connect(addr);
+    send(&mut c, no_cl);
+    let got = rec.wait_msgs(1);
+    assert_eq!(got[0].bytes, no_cl);
+    assert!(got[0].owned, "tcp_clone_rcvbuf hands over an owned copy");
+}
+
+#[test]
+fn handler_failure_closes_unless_script_mode() {
+    let (rt, rec, addr) = start("");
+    let mut c = connect(addr);
+    send(&mut c, &sip(1, "FAIL"));
+    assert!(wait_closed(&mut c));
+    assert_eq!(rec.wait_events(1)[0].reason, CloseReason::Application);
+    drop(rt);
+    let (rt, rec, addr) = start("tcp_script_mode=1");
+    let mut c = connect(addr);
+    send(&mut c, &sip(1, "FAIL"));
+    send(&mut c, &sip(2, "ok"));
+    rec.wait_msgs(2);
+    assert_eq!(rt.transport().stats().handler_errors, 1);
+    assert_eq!(rt.transport().connection_count(), 1);
+}
+
+#[test]
+fn hep3_frames_when_enabled() {
+    let (_rt, rec, addr) = start("tcp_accept_hep3=yes");
+    // HEP3 header with one payload chunk (vendor 0, type 0x000f).
+    let payload = b"SIP/2.0 200 OK\r\n\r\n";
+    let chunk_len = 6 + payload.len();
+    let total = 6 + chunk_len;
+    let mut pkt = b"HEP3".to_vec();
+    pkt.extend_from_slice(&(total as u16).to_be_bytes());
+    pkt.extend_from_slice(&[0, 0, 0, 0x0f]);
+    pkt.extend_from_slice(&(chunk_len as u16).to_be_bytes());
+    pkt.extend_from_slice(payload);
+    let mut c = connect(addr);
+    send(&mut c, &pkt);
+    send(&mut c, &sip(1, ""));
+    let got = rec.wait_msgs(2);
+    assert_eq!(got[0].kind, sipwire::MessageKind::Hep3);
+    assert_eq!(got[0].bytes, pkt);
+    assert_eq!(got[1].kind, sipwire::MessageKind::Sip);
+}
+
+#[test]
+fn keepalive_options_are_applied_on_accept() {
+    let (rt, rec, addr) =
+        start("tcp_keepalive=yes\ntcp_keepidle=7\ntcp_keepcnt=3\ntcp_keepintvl=2");
+    let t = rt.transport();
+    let mut c = connect(addr);
+    send(&mut c, &sip(1, ""));
+    let id = rec.wait_msgs(1)[0].conid;
+    let info = t.conn_info(id).unwrap();
+    assert!(info.keepalive);
+    assert_eq!(info.keepalive_params, (7, 3, 2));
+    // tcpops on the same connection.
+    t.keepalive_enable(id, 30, 4, 5).unwrap();
+    assert_eq!(t.conn_info(id).unwrap().keepalive_params, (30, 4, 5));
+    t.keepalive_disable(id).unwrap();
+    assert!(!t.conn_info(id).unwrap().keepalive);
+}
+
+#[test]
+fn tcpops_state_get_conid_and_close() {
+    let (rt, rec, addr) = start("");
+    let t = rt.transport();
+    let mut c = connect(addr);
+    send(&mut c, &sip(1, ""));
+    let id = rec.wait_msgs(1)[0].conid;
+    assert_eq!(t.conid_state(id), ConnState::Ok);
+    assert_eq!(t.conid_state(id) as i8, 1);
+    assert!(t.conid_alive(id));
+    let me = c.local_addr().unwrap();
+    assert_eq!(t.get_conid(&me.to_string()).unwrap(), id);
+    assert!(t.get_conid("127.0.0.1:1").is_err());
+    assert!(t.get_conid("not an address:x").is_err());
+    t.close_connection(id).unwrap();
+    assert!(wait_closed(&mut c));
+    wait_for(&t, "closed", |t| t.connection_count() == 0);
+    assert_eq!(t.conid_state(id), ConnState::Gone);
+    assert_eq!(t.conid_state(id) as i8, -1);
+    assert!(!t.conid_alive(id));
+    assert!(t.close_connection(id).is_err());
+    assert_eq!(rec.wait_events(1)[0].reason, CloseReason::Application);
+}
+
+#[test]
+fn close_from_inside_on_message() {
+    let (rt, rec, addr) = start("");
+    *rec.on_msg.lock() = Some(Box::new(|ctx, _got| {
+        assert_eq!(ctx.conid_state(), ConnState::Ok);
+        ctx.enable_closed_event().unwrap();
+        ctx.close_connection().unwrap();
+    }));
+    let mut c = connect(addr);
+    send(&mut c, &sip(1, ""));
+    assert!(wait_closed(&mut c));
+    assert_eq!(rec.wait_events(1)[0].reason, CloseReason::Application);
+    drop(rt);
+}
+
+fn reset(s: std::net::TcpStream) {
+    use std::os::fd::AsRawFd;
+    sys::set_linger_abort(s.as_raw_fd()).unwrap();
+    drop(s);
+}
+
+#[test]
+fn closed_event_modes() {
+    // Mode 1 (default): FIN → tcp:closed, RST → tcp:reset.
+    let (rt, rec, addr) = start("");
+    let t = rt.transport();
+    let mut a = connect(addr);
+    send(&mut a, &sip(1, ""));
+    rec.wait_msgs(1);
+    a.shutdown(Shutdown::Write).unwrap();
+    let ev = rec.wait_events(1);
+    assert_eq!(ev[0].reason, CloseReason::PeerClosed);
+    assert_eq!(ev[0].reason.event_name(), Some("tcp:closed"));
+    assert_eq!(ev[0].remote, a.local_addr().unwrap());
+    let b = connect(addr);
+    let mut bb = b.try_clone().unwrap();
+    send(&mut bb, &sip(2, ""));
+    rec.wait_msgs(2);
+    reset(b);
+    drop(bb);
+    let ev = rec.wait_events(2);
+    assert_eq!(ev[1].reason, CloseReason::Reset);
+    assert_eq!(ev[1].reason.event_name(), Some("tcp:reset"));
+    wait_for(&t, "closed", |t| t.connection_count() == 0);
+    drop(rt);
+
+    // Mode 0: never.
+    let (rt, rec, addr) = start("modparam(\"tcpops\", \"closed_event\", 0)");
+    let mut a = connect(addr);
+    send(&mut a, &sip(1, ""));
+    rec.wait_msgs(1);
+    drop(a);
+    let t = rt.transport();
+    wait_for(&t, "closed", |t| t.stats().closed == 1);
+    assert!(rec.events.lock().is_empty());
+    drop(rt);
+
+    // Mode 2: only where enable_closed_event was called.
+    let (rt, rec, addr) = start("modparam(\"tcpops\", \"closed_event\", 2)");
+    let t = rt.transport();
+    let mut quiet = connect(addr);
+    let mut marked = connect(addr);
+    send(&mut quiet, &sip(1, ""));
+    send(&mut marked, &sip(2, ""));
+    let got = rec.wait_msgs(2);
+    let marked_id = got
+        .iter()
+        .find(|g| g.peer == marked.local_addr().unwrap())
+        .unwrap()
+        .conid;
+    t.enable_closed_event(marked_id).unwrap();
+    drop(quiet);
+    drop(marked);
+    wait_for(&t, "both closed", |t| t.stats().closed == 2);
+    let ev = rec.events.lock().clone();
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0].conid, marked_id);
+}
+
+#[test]
+fn reuse_port_lets_two_runtimes_share_a_port() {
+    let (rt1, _rec, addr) = start("tcp_reuse_port=yes");
+    let text = format!("listen=tcp:{addr}\ntcp_reuse_port=yes\ntcp_children=1");
+    let (cfg, _) =
+        sipwire::config::Config::from_str_with("t.cfg", &text, Default::default()).unwrap();
+    let (rt2, _rec2, addr2) = start_with(cfg);
+    assert_eq!(addr, addr2);
+    drop(rt2);
+    drop(rt1);
+    // Without it, the second bind fails with a bind error.
+    let (rt1, _rec, addr) = start("");
+    let text = format!("listen=tcp:{addr}\ntcp_children=1");
+    let (cfg, _) =
+        sipwire::config::Config::from_str_with("t.cfg", &text, Default::default()).unwrap();
+    let rec = std::sync::Arc::new(Recorder::default());
+    let err = sipwire::Runtime::start(cfg, rec).unwrap_err();
+    assert!(matches!(err, sipwire::StartError::Bind(..)), "{err}");
+    drop(rt1);
+}
+
+#[test]
+fn disable_tcp_listens_nowhere() {
+    let (cfg, _) = sipwire::config::Config::from_str_with(
+        "t.cfg",
+        "disable_tcp=yes\nlisten=tcp:127.0.0.1:0",
+        Default::default(),
+    )
+    .unwrap();
+    let rec = std::sync::Arc::new(Recorder::default());
+    let rt = sipwire::Runtime::start(cfg, rec).unwrap();
+    assert!(rt.transport().listen_addrs().is_empty());
+}
+
+#[test]
+fn defer_accept_listener_still_delivers() {
+    let (_rt, rec, addr) = start("tcp_defer_accept=1");
+    let mut c = connect(addr);
+    send(&mut c, &sip(1, ""));
+    rec.wait_msgs(1);
+}
+
+#[test]
+fn no_fd_leaks_after_everything_closes() {
+    let before = sys::open_fd_count().unwrap();
+    {
+        let (rt, rec, addr) = start("");
+        let t = rt.transport();
+        let mut cs: Vec<_> = (0..20).map(|_| connect(addr)).collect();
+        for (i, c) in cs.iter_mut().enumerate() {
+            send(c, &sip(i, ""));
+        }
+        rec.wait_msgs(20);
+        drop(cs);
+        wait_for(&t, "all closed", |t| t.connection_count() == 0);
+        rt.shutdown();
+    }
+    // Other tests run in parallel threads of this process: compare with a little slack only
+    // for them, never for us (20 connections + pollers + wakers would be far more).
+    let after = sys::open_fd_count().unwrap();
+    assert!(after <= before + 4, "fds before {before}, after {after}");
+}
+
+#[test]
+fn graceful_shutdown_closes_everything_and_reports_it() {
+    let (rt, rec, addr) = start("");
+    let mut cs: Vec<_> = (0..3).map(|_| connect(addr)).collect();
+    for (i, c) in cs.iter_mut().enumerate() {
+        send(c, &sip(i, ""));
+    }
+    rec.wait_msgs(3);
+    rt.shutdown();
+    for c in &mut cs {
+        assert!(wait_closed(c));
+    }
+    let ev = rec.events.lock().clone();
+    assert_eq!(ev.len(), 3);
+    assert!(ev.iter().all(|e| e.reason == CloseReason::Shutdown));
+}

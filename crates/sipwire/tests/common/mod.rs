@@ -26,13 +26,16 @@ pub struct Got {
     pub owned: bool,
 }
 
+/// A hook the test runs inside `on_message`.
+pub type OnMsg = Box<dyn Fn(&Ctx<'_>, &Got) + Send + Sync>;
+
 /// Records messages and events; optionally fails messages containing "FAIL".
 #[derive(Default)]
 pub struct Recorder {
     pub msgs: Mutex<Vec<Got>>,
     pub events: Mutex<Vec<Event>>,
     cv: Condvar,
-    pub on_msg: Mutex<Option<Box<dyn Fn(&Ctx<'_>, &Got) + Send + Sync>>>,
+    pub on_msg: Mutex<Option<OnMsg>>,
 }
 
 impl Handler for Recorder {

@@ -31,22 +31,7 @@ const SIZES: [usize; 3] = [100, 1_000, 10_000];
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit; returns the soft limit now in force.
 fn raise_fd_limit() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit read and write the valid local struct only.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 0;
-        }
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-    }
-    #[allow(clippy::unnecessary_cast, reason = "rlim_t differs per OS")]
-    let cur = lim.rlim_cur as u64;
-    cur
+    sipwire::sys::raise_fd_limit().unwrap_or(1024)
 }
 
 /// A poller with `n` registered sockets, the first `ACTIVE` of which (tokens 0..10) get data.

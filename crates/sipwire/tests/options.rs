@@ -479,3 +479,36 @@ fn graceful_shutdown_closes_everything_and_reports_it() {
     assert_eq!(ev.len(), 3);
     assert!(ev.iter().all(|e| e.reason == CloseReason::Shutdown));
 }
+
+#[test]
+fn runtime_changes_apply_to_the_next_message() {
+    let (rt, rec, addr) = start("");
+    let t = rt.transport();
+    let mut c = connect(addr);
+    send(&mut c, b"\r\n\r\n");
+    let mut pong = [0u8; 2];
+    c.read_exact(&mut pong).unwrap();
+    // Kamailio: `kamcmd cfg.set_now_int tcp crlf_ping 0`.
+    t.config().set_now_int("tcp", "crlf_ping", 0).unwrap();
+    send(&mut c, b"\r\n\r\n");
+    wait_for(&t, "second ping seen", |t| t.stats().pings == 2);
+    send(&mut c, &sip(1, ""));
+    rec.wait_msgs(1);
+    c.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    assert!(
+        c.read(&mut pong).is_err(),
+        "no pong after crlf_ping was turned off"
+    );
+    // Read-only options say so.
+    let e = t.config().set_now_int("tcp", "async", 0).unwrap_err();
+    assert!(
+        e.to_string().contains("cannot be changed at runtime"),
+        "{e}"
+    );
+    // tcp_max_connections lowered at runtime refuses the next connection.
+    t.config().set_now_int("tcp", "max_connections", 1).unwrap();
+    let mut d = connect(addr);
+    assert!(wait_closed(&mut d));
+    assert_eq!(t.stats().refused_max_connections, 1);
+}

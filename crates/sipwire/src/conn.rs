@@ -8,6 +8,13 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicI8, AtomicU64, AtomicU8, Ordering};
 use std::sync::OnceLock;
 
+use parking_lot::Mutex;
+
+use crate::wq::WriteQueue;
+
+/// Aliases one connection may carry (`tcp_accept_aliases`, `add_alias`), besides its peer.
+pub const MAX_ALIASES: usize = 4;
+
 /// A generation-tagged connection id (Kamailio's `$conid`): the low 32 bits index the
 /// connection table, the high 32 bits count reuses of that slot, so a stale id never names a
 /// newer connection. Id 0 is never valid.
@@ -105,6 +112,17 @@ pub enum CloseReason {
     Error = 8,
     /// The runtime is shutting down.
     Shutdown = 9,
+    /// An outbound connect was refused (`ECONNREFUSED`).
+    ConnectRefused = 10,
+    /// An outbound connect did not complete within `tcp_connect_timeout`.
+    ConnectTimeout = 11,
+    /// An outbound connect failed otherwise.
+    ConnectFailed = 12,
+    /// Queued data made no progress for `tcp_send_timeout` (or a blocking send timed out).
+    SendTimeout = 13,
+    /// A send would have exceeded `tcp_conn_wq_max`, `tcp_wq_max` or
+    /// `tcp_async_max_postponed_chunks`: the peer is too slow.
+    QueueFull = 14,
 }
 
 impl CloseReason {
@@ -129,6 +147,11 @@ impl CloseReason {
             7 => CloseReason::Protocol,
             8 => CloseReason::Error,
             9 => CloseReason::Shutdown,
+            10 => CloseReason::ConnectRefused,
+            11 => CloseReason::ConnectTimeout,
+            12 => CloseReason::ConnectFailed,
+            13 => CloseReason::SendTimeout,
+            14 => CloseReason::QueueFull,
             _ => return None,
         })
     }
@@ -146,6 +169,11 @@ impl fmt::Display for CloseReason {
             CloseReason::Protocol => "protocol error",
             CloseReason::Error => "socket error",
             CloseReason::Shutdown => "runtime shutdown",
+            CloseReason::ConnectRefused => "connection refused",
+            CloseReason::ConnectTimeout => "connect timed out (tcp_connect_timeout)",
+            CloseReason::ConnectFailed => "connect failed",
+            CloseReason::SendTimeout => "send timed out (tcp_send_timeout)",
+            CloseReason::QueueFull => "write queue full: peer too slow",
         })
     }
 }
@@ -179,6 +207,12 @@ pub(crate) struct Conn {
     pub closed_event: AtomicBool,
     /// The PROXY header (any kind, including LOCAL/UNKNOWN) has been read.
     pub proxy_done: AtomicBool,
+    /// We opened it (a send connected), rather than accepted it.
+    pub outbound: bool,
+    /// Async write queue; also the lock that keeps messages from several senders whole.
+    pub write: Mutex<WriteQueue>,
+    /// Extra addresses this connection answers to (guarded by the table's lock for changes).
+    pub aliases: Mutex<Vec<SocketAddr>>,
 }
 
 impl Conn {
@@ -202,7 +236,24 @@ impl Conn {
             last_activity_ms: AtomicU64::new(now_ms),
             closed_event: AtomicBool::new(false),
             proxy_done: AtomicBool::new(false),
+            outbound: false,
+            write: Mutex::new(WriteQueue::default()),
+            aliases: Mutex::new(Vec::new()),
         }
+    }
+
+    /// A connection we are opening to `peer` (state `Connecting`).
+    pub fn new_outbound(
+        id: ConId,
+        stream: TcpStream,
+        peer: SocketAddr,
+        local: SocketAddr,
+        now_ms: u64,
+    ) -> Conn {
+        let mut c = Conn::new(id, stream, peer, local, now_ms);
+        c.outbound = true;
+        c.state = AtomicI8::new(ConnState::Connecting as i8);
+        c
     }
 
     pub fn state(&self) -> ConnState {

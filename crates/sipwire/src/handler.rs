@@ -6,11 +6,13 @@
 //! (issue: C ABI) without generics or lifetimes crossing the boundary.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::conn::{CloseReason, ConId, Conn, ConnState, Proto};
+use crate::send::{SendError, Target};
 use crate::transport::{TcpOpsError, Transport};
 
 /// What a delivered message is.
@@ -75,6 +77,10 @@ pub struct Event {
     pub remote: SocketAddr,
     /// The PROXY-provided source, if any.
     pub source: SocketAddr,
+    /// Messages still in the write queue that were never sent (reported, not silently lost).
+    pub unsent_msgs: usize,
+    /// Bytes of those messages.
+    pub unsent_bytes: usize,
 }
 
 /// The application: Kamailio's routing script. Called on reader threads (`on_message`) and on
@@ -94,9 +100,47 @@ pub trait Handler: Send + Sync + 'static {
 pub struct Ctx<'a> {
     pub(crate) conn: &'a Arc<Conn>,
     pub(crate) transport: &'a Transport,
+    otcpid: Cell<Option<ConId>>,
+    otcpid_flag: Cell<bool>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    pub(crate) fn new(conn: &'a Arc<Conn>, transport: &'a Transport) -> Ctx<'a> {
+        Ctx {
+            conn,
+            transport,
+            otcpid: Cell::new(None),
+            otcpid_flag: Cell::new(false),
+        }
+    }
+
+    /// `tcp_set_otcpid(conid)`: the outbound connection id to use for sends from this message
+    /// while the flag is set.
+    pub fn set_otcpid(&self, id: ConId) {
+        self.otcpid.set(Some(id));
+    }
+
+    /// `tcp_set_otcpid_flag(mode)`: use (true) or ignore (false) the otcpid. While set, a send
+    /// goes to that connection whatever its destination says — reset it after changing the
+    /// destination, as the reference warns.
+    pub fn set_otcpid_flag(&self, on: bool) {
+        self.otcpid_flag.set(on);
+    }
+
+    /// Sends a message from inside `on_message`, honouring the otcpid when its flag is set.
+    pub fn send(&self, target: impl Into<Target>, bytes: &[u8]) -> Result<ConId, SendError> {
+        let pinned = self.otcpid.get().filter(|_| self.otcpid_flag.get());
+        match pinned {
+            Some(id) => self.transport.send_via(id, target, bytes),
+            None => self.transport.send(target, bytes),
+        }
+    }
+
+    /// Sends a reply on the connection the message came in on.
+    pub fn reply(&self, bytes: &[u8]) -> Result<ConId, SendError> {
+        self.transport.send(self.conn.id, bytes)
+    }
+
     /// The current connection's id (`$conid`).
     pub fn conid(&self) -> ConId {
         self.conn.id

@@ -11,18 +11,22 @@
 
 pub mod config;
 mod conn;
+mod fdcache;
 mod handler;
 mod main_loop;
 mod reader;
 mod runtime;
+mod send;
 mod stats;
 pub mod sys;
 mod table;
 pub mod timer;
 mod transport;
+mod wq;
 
 pub use conn::{CloseReason, ConId, ConnState, Proto, ProxyAddrs};
 pub use handler::{Ctx, Event, Handler, HandlerError, Message, MessageKind};
 pub use runtime::{Runtime, StartError};
+pub use send::{QueueLimit, SendError, Target};
 pub use stats::StatsSnapshot;
 pub use transport::{ConnInfo, TcpOpsError, Transport};

@@ -41,8 +41,13 @@ pub(crate) enum MainMsg {
     Closed(ReadSide, CloseReason),
     /// `set_connection_lifetime` changed this connection's lifetime.
     LifetimeChanged(ConId),
-    /// `close_connection` asked for this connection to close.
+    /// `close_connection` (or a failed send) asked for this connection to close.
     CloseRequested(ConId),
+    /// A send queued data: watch the socket for writability and flush.
+    WantWrite(ConId),
+    /// A connection a send opened: connected, still connecting (timeout counts from the
+    /// instant), or already failed (close reason set).
+    Outbound(Arc<Conn>, Instant),
     /// Stop: close listeners and every connection, stop the readers, exit.
     Shutdown,
 }
@@ -52,6 +57,8 @@ enum TimerKind {
     Lifetime,
     WaitData,
     AcceptResume(usize),
+    ConnectTimeout,
+    SendTimeout,
 }
 
 struct Entry {
@@ -60,6 +67,40 @@ struct Entry {
     idle: Option<ReadSide>,
     lifetime: Option<TimerHandle>,
     wait_data: Option<TimerHandle>,
+    connect: Option<TimerHandle>,
+    send: Option<TimerHandle>,
+    /// What the fd is registered for in main's poller, if anything.
+    interest: Option<Interest>,
+}
+
+impl Entry {
+    fn new(conn: Arc<Conn>) -> Entry {
+        Entry {
+            conn,
+            idle: None,
+            lifetime: None,
+            wait_data: None,
+            connect: None,
+            send: None,
+            interest: None,
+        }
+    }
+
+    /// What main must watch: readability while idle here, writability while connecting or
+    /// while the write queue waits for room.
+    fn wanted(&self) -> Option<Interest> {
+        if self.conn.state() == ConnState::Connecting {
+            return Some(Interest::WRITABLE);
+        }
+        let read = self.idle.is_some();
+        let write = self.conn.write.lock().main_watching;
+        match (read, write) {
+            (true, true) => Some(Interest::BOTH),
+            (true, false) => Some(Interest::READABLE),
+            (false, true) => Some(Interest::WRITABLE),
+            (false, false) => None,
+        }
+    }
 }
 
 struct Listener {
@@ -130,7 +171,12 @@ impl TcpMain {
                 if t == WAKER.0 {
                     continue;
                 } else if t >= CONN_BASE {
-                    self.on_conn_ready(t - CONN_BASE);
+                    self.on_conn_ready(
+                        t - CONN_BASE,
+                        ev.is_readable() || ev.is_hup(),
+                        ev.is_writable(),
+                        ev.is_error(),
+                    );
                 } else if t >= LISTENER_BASE {
                     self.accept_all(t - LISTENER_BASE);
                 }
@@ -246,25 +292,195 @@ impl TcpMain {
             self.timers
                 .insert(now + tcp.wait_data, (conn.id, TimerKind::WaitData))
         });
-        self.entries[idx] = Some(Entry {
-            conn: conn.clone(),
-            idle: None,
-            lifetime,
-            wait_data,
-        });
+        let mut e = Entry::new(conn.clone());
+        e.lifetime = lifetime;
+        e.wait_data = wait_data;
+        self.entries[idx] = Some(e);
         // A new connection almost always has data on its way: hand it to a reader at once.
         self.hand_off(ReadSide::new(conn, dec));
     }
 
-    fn on_conn_ready(&mut self, idx: usize) {
+    fn on_conn_ready(&mut self, idx: usize, readable: bool, writable: bool, error: bool) {
         let Some(Some(e)) = self.entries.get_mut(idx) else {
             return;
         };
-        let Some(rs) = e.idle.take() else { return };
-        if let Err(err) = self.poller.deregister(rs.conn.stream.as_raw_fd()) {
-            log::error!("conid {}: deregister from main: {err}", rs.conn.id);
+        let conn = e.conn.clone();
+        if conn.state() == ConnState::Connecting {
+            if writable || error || readable {
+                self.connect_done(conn);
+            }
+            return;
         }
-        self.hand_off(rs);
+        if writable || error {
+            self.flush(&conn);
+        }
+        let Some(Some(e)) = self.entries.get_mut(idx) else {
+            return;
+        };
+        if (readable || error) && e.idle.is_some() {
+            if let Some(rs) = e.idle.take() {
+                self.sync_interest(conn.id);
+                self.hand_off(rs);
+            }
+        }
+    }
+
+    /// Makes main's poller registration of a connection match what it needs now.
+    fn sync_interest(&mut self, id: ConId) {
+        let Some(e) = self.entry(id) else { return };
+        let want = e.wanted();
+        let have = e.interest;
+        if want == have {
+            return;
+        }
+        let fd = e.conn.stream.as_raw_fd();
+        let token = Token(CONN_BASE + id.index() as usize);
+        let r = match (have, want) {
+            (None, Some(w)) => self.poller.register(fd, token, w),
+            (Some(_), Some(w)) => self.poller.reregister(fd, token, w),
+            (Some(_), None) => self.poller.deregister(fd),
+            (None, None) => Ok(()),
+        };
+        match r {
+            Ok(()) => {
+                if let Some(e) = self.entry(id) {
+                    e.interest = want;
+                }
+            }
+            Err(err) => {
+                log::error!("conid {id}: TCP main cannot watch the socket: {err}");
+                if let Some(e) = self.entry(id) {
+                    let conn = e.conn.clone();
+                    self.close_from_main(conn, CloseReason::Error);
+                }
+            }
+        }
+    }
+
+    /// Writes queued data while the socket takes it.
+    fn flush(&mut self, conn: &Arc<Conn>) {
+        let mut q = conn.write.lock();
+        if q.is_empty() {
+            q.main_watching = false;
+            drop(q);
+            self.sync_interest(conn.id);
+            return;
+        }
+        match q.flush_to(&conn.stream, Instant::now()) {
+            Ok(n) => {
+                self.shared
+                    .stats
+                    .queued_bytes
+                    .fetch_sub(n as u64, Ordering::AcqRel);
+                crate::stats::add(&self.shared.stats.bytes_sent, n as u64);
+                if q.is_empty() {
+                    q.main_watching = false;
+                    drop(q);
+                    conn.touch(self.shared.now_ms());
+                    if let Some(e) = self.entry(conn.id) {
+                        if let Some(h) = e.send.take() {
+                            self.timers.cancel(h);
+                        }
+                    }
+                    self.sync_interest(conn.id);
+                }
+            }
+            Err(err) => {
+                drop(q);
+                log::info!("conid {}: write failed: {err}", conn.id);
+                self.close_from_main(conn.clone(), crate::reader::reason_for_read_error(&err));
+            }
+        }
+    }
+
+    /// A send queued data on a connection: watch for room and time the queue.
+    fn want_write(&mut self, id: ConId) {
+        let timeout = self.shared.config.snapshot().tcp.send_timeout;
+        let Some(e) = self.entry(id) else { return };
+        if e.send.is_none() {
+            let since = e
+                .conn
+                .write
+                .lock()
+                .last_progress
+                .unwrap_or_else(Instant::now);
+            let h = self
+                .timers
+                .insert(since + timeout, (id, TimerKind::SendTimeout));
+            if let Some(e) = self.entry(id) {
+                e.send = Some(h);
+            }
+        }
+        self.sync_interest(id);
+    }
+
+    /// A connection a send opened arrives in main.
+    fn adopt_outbound(&mut self, conn: Arc<Conn>, started: Instant) {
+        let cfg = self.shared.config.snapshot();
+        let idx = conn.id.index() as usize;
+        if self.entries.len() <= idx {
+            self.entries.resize_with(idx + 1, || None);
+        }
+        let dec = StreamDecoder::new(decoder_config(&cfg));
+        let mut e = Entry::new(conn.clone());
+        e.idle = Some(ReadSide::new(conn.clone(), dec));
+        self.entries[idx] = Some(e);
+        if let Some(reason) = conn.close_reason() {
+            self.finalize(conn, reason);
+            return;
+        }
+        if conn.state() == ConnState::Connecting {
+            let h = self.timers.insert(
+                started + cfg.tcp.connect_timeout,
+                (conn.id, TimerKind::ConnectTimeout),
+            );
+            if let Some(e) = self.entry(conn.id) {
+                e.connect = Some(h);
+            }
+            self.sync_interest(conn.id);
+        } else {
+            self.arm_lifetime(conn.id);
+            if conn.write.lock().main_watching {
+                self.want_write(conn.id);
+            } else {
+                self.sync_interest(conn.id);
+            }
+        }
+    }
+
+    /// A pending connect resolved (writable or error).
+    fn connect_done(&mut self, conn: Arc<Conn>) {
+        let id = conn.id;
+        if let Some(e) = self.entry(id) {
+            if let Some(h) = e.connect.take() {
+                self.timers.cancel(h);
+            }
+        }
+        let err = match sys::take_socket_error(conn.stream.as_raw_fd()) {
+            Ok(None) => None,
+            Ok(Some(e)) | Err(e) => Some(e),
+        };
+        if let Some(err) = err {
+            bump(&self.shared.stats.connect_failures);
+            let reason = if err.raw_os_error() == Some(libc::ECONNREFUSED) {
+                CloseReason::ConnectRefused
+            } else {
+                CloseReason::ConnectFailed
+            };
+            log::info!("conid {id}: connect to {} failed: {err}", conn.peer);
+            self.close_from_main(conn, reason);
+            return;
+        }
+        let cfg = self.shared.config.snapshot();
+        if crate::send::finish_connect(&self.shared, &cfg, &conn).is_err() {
+            return;
+        }
+        self.arm_lifetime(id);
+        if conn.write.lock().main_watching {
+            self.want_write(id);
+        } else {
+            self.sync_interest(id);
+        }
     }
 
     /// Gives a connection's read side to the least-busy reader.
@@ -306,22 +522,11 @@ impl TcpMain {
                     self.finalize(rs.conn, CloseReason::Shutdown);
                     return;
                 }
-                let fd = rs.conn.stream.as_raw_fd();
-                if let Err(e) = self.poller.register(
-                    fd,
-                    Token(CONN_BASE + id.index() as usize),
-                    Interest::READABLE,
-                ) {
-                    log::error!("conid {id}: cannot register with TCP main: {e}");
-                    self.finalize(rs.conn, CloseReason::Error);
-                    return;
-                }
                 match self.entry(id) {
                     Some(e) => e.idle = Some(rs),
-                    None => {
-                        let _ = self.poller.deregister(fd);
-                    }
+                    None => return,
                 }
+                self.sync_interest(id);
             }
             MainMsg::Closed(rs, reason) => self.finalize(rs.conn, reason),
             MainMsg::LifetimeChanged(id) => {
@@ -344,6 +549,8 @@ impl TcpMain {
                     }
                 }
             }
+            MainMsg::WantWrite(id) => self.want_write(id),
+            MainMsg::Outbound(conn, started) => self.adopt_outbound(conn, started),
             MainMsg::Shutdown => self.begin_shutdown(),
         }
     }
@@ -404,6 +611,20 @@ impl TcpMain {
             match kind {
                 TimerKind::AcceptResume(li) => self.resume_accept(li),
                 TimerKind::Lifetime => self.on_lifetime(id),
+                TimerKind::ConnectTimeout => {
+                    let Some(e) = self.entry(id) else { continue };
+                    e.connect = None;
+                    let conn = e.conn.clone();
+                    if conn.state() == ConnState::Connecting {
+                        bump(&self.shared.stats.connect_failures);
+                        log::info!(
+                            "conid {id}: connect to {} timed out (tcp_connect_timeout)",
+                            conn.peer
+                        );
+                        self.close_from_main(conn, CloseReason::ConnectTimeout);
+                    }
+                }
+                TimerKind::SendTimeout => self.on_send_timeout(id),
                 TimerKind::WaitData => {
                     let Some(e) = self.entry(id) else { continue };
                     e.wait_data = None;
@@ -414,6 +635,32 @@ impl TcpMain {
                         self.close_from_main(conn, CloseReason::WaitData);
                     }
                 }
+            }
+        }
+    }
+
+    fn on_send_timeout(&mut self, id: ConId) {
+        let timeout = self.shared.config.snapshot().tcp.send_timeout;
+        let Some(e) = self.entry(id) else { return };
+        e.send = None;
+        let conn = e.conn.clone();
+        let last = {
+            let q = conn.write.lock();
+            if q.is_empty() {
+                return;
+            }
+            q.last_progress.unwrap_or_else(Instant::now)
+        };
+        if last.elapsed() >= timeout {
+            bump(&self.shared.stats.send_timeouts);
+            log::info!("conid {id}: queued data made no progress for {timeout:?} (tcp_send_timeout); closing");
+            self.close_from_main(conn, CloseReason::SendTimeout);
+        } else {
+            let h = self
+                .timers
+                .insert(last + timeout, (id, TimerKind::SendTimeout));
+            if let Some(e) = self.entry(id) {
+                e.send = Some(h);
             }
         }
     }
@@ -470,10 +717,13 @@ impl TcpMain {
         if let Some(slot) = self.entries.get_mut(id.index() as usize) {
             if slot.as_ref().is_some_and(|e| e.conn.id == id) {
                 if let Some(e) = slot.take() {
-                    if e.idle.is_some() {
+                    if e.interest.is_some() {
                         let _ = self.poller.deregister(conn.stream.as_raw_fd());
                     }
-                    for h in [e.lifetime, e.wait_data].into_iter().flatten() {
+                    for h in [e.lifetime, e.wait_data, e.connect, e.send]
+                        .into_iter()
+                        .flatten()
+                    {
                         self.timers.cancel(h);
                     }
                 }
@@ -483,9 +733,22 @@ impl TcpMain {
             return;
         }
         conn.set_close_reason(reason);
+        let (unsent_bytes, unsent_msgs) = conn.write.lock().clear();
+        self.shared
+            .stats
+            .queued_bytes
+            .fetch_sub(unsent_bytes as u64, Ordering::AcqRel);
+        if unsent_msgs > 0 {
+            log::info!("conid {id}: {unsent_msgs} queued messages ({unsent_bytes} bytes) not sent: {reason}");
+        }
         conn.set_state(match reason {
             CloseReason::PeerClosed => ConnState::Eof,
-            CloseReason::Reset | CloseReason::Timeout | CloseReason::Error => ConnState::Error,
+            CloseReason::Reset
+            | CloseReason::Timeout
+            | CloseReason::Error
+            | CloseReason::ConnectRefused
+            | CloseReason::ConnectTimeout
+            | CloseReason::ConnectFailed => ConnState::Error,
             _ => ConnState::Bad,
         });
         let _ = conn.stream.shutdown(std::net::Shutdown::Both);
@@ -513,6 +776,8 @@ impl TcpMain {
                 local: conn.local,
                 remote: conn.peer,
                 source: conn.source(),
+                unsent_msgs,
+                unsent_bytes,
             };
             self.shared.handler.on_event(&ev);
         }

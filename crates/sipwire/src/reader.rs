@@ -4,7 +4,7 @@
 //! partial message is buffered); EOF, errors and closes go back to main for the final close.
 
 use std::borrow::Cow;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::AsRawFd;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
@@ -246,6 +246,26 @@ fn read_conn(
     }
 }
 
+/// `tcp_accept_aliases`: a request whose top Via carries `alias` makes the connection answer
+/// to (source IP, Via port) too.
+fn add_via_alias(conn: &Conn, bytes: &[u8], shared: &Shared) {
+    let Ok(msg) = sipwire_frame::SipMessage::parse(bytes) else {
+        return;
+    };
+    if msg.method().is_none() {
+        return;
+    }
+    let Some(Ok(via)) = msg.top_via() else { return };
+    if !via.alias {
+        return;
+    }
+    let addr = std::net::SocketAddr::new(conn.source().ip(), via.port.unwrap_or(5060));
+    if shared.table.add_alias(conn.id, addr) {
+        bump(&shared.stats.aliases_added);
+        log::debug!("conid {}: alias {addr} (Via alias)", conn.id);
+    }
+}
+
 /// Maps a read error to the close it means: `ECONNRESET` is `tcp:reset`, `ETIMEDOUT` (the
 /// kernel gave up on unanswered keepalive probes or retransmissions) is `tcp:timeout`.
 pub(crate) fn reason_for_read_error(e: &io::Error) -> CloseReason {
@@ -312,7 +332,10 @@ fn deliver(
                     local: conn.local,
                     chunks: frame.chunks,
                 };
-                let ctx = Ctx { conn, transport };
+                if tcp.accept_aliases && kind == MessageKind::Sip {
+                    add_via_alias(conn, frame.bytes, shared);
+                }
+                let ctx = Ctx::new(conn, transport);
                 // A panicking handler is a failed handler, not a dead reader thread.
                 let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
                     shared.handler.on_message(&ctx, msg)
@@ -341,10 +364,10 @@ fn deliver(
                 conn.touch(now_ms);
                 bump(&stats.pings);
                 if tcp.crlf_ping {
-                    // Two bytes on a socket we just read from: a would-block here means the peer
-                    // is not reading at all, and dropping one pong is harmless.
-                    if (&conn.stream).write(b"\r\n").is_ok() {
-                        bump(&stats.pongs);
+                    // Through the send path, so a pong never lands inside another message.
+                    match crate::send::write_msg(shared, cfg, conn, b"\r\n") {
+                        Ok(()) => bump(&stats.pongs),
+                        Err(e) => log::debug!("conid {}: pong not sent: {e}", conn.id),
                     }
                 }
             }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -23,6 +23,9 @@ use crate::transport::{ReaderHandle, Shared, Transport};
 /// Free read buffers the pool keeps per reader thread: enough to absorb bursts of connections
 /// turning busy without allocating, small enough that idle memory stays bounded.
 const POOL_FREE_PER_READER: usize = 64;
+
+/// Ids for runtimes in this process (keys of the per-thread fd caches).
+static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Why a runtime did not start.
 #[derive(Debug)]
@@ -140,6 +143,7 @@ impl Runtime {
             epoch: Instant::now(),
             stopping: AtomicBool::new(false),
             listen_addrs: addrs,
+            id: NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed),
         });
         let main = TcpMain::new(shared.clone(), main_rx, main_poller, listeners)?;
         let mut threads = Vec::with_capacity(children + 1);

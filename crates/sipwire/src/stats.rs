@@ -76,6 +76,24 @@ counters! {
     releases,
     /// Events delivered to `on_event`.
     events,
+    /// `send` calls.
+    sends,
+    /// `send` calls that failed.
+    send_errors,
+    /// Bytes written to sockets (direct writes and queue flushes).
+    bytes_sent,
+    /// Bytes waiting in write queues now (a gauge, bounded by `tcp_wq_max`).
+    queued_bytes,
+    /// Outbound connects started.
+    connects,
+    /// Outbound connects that failed (refused, timed out, other errors).
+    connect_failures,
+    /// Connections closed by `tcp_send_timeout`.
+    send_timeouts,
+    /// Sends refused by a write-queue limit (the connection was closed).
+    queue_full,
+    /// Aliases added (`tcp_accept_aliases`, `add_alias`).
+    aliases_added,
 }
 
 /// Adds one to a counter.

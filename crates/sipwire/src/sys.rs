@@ -340,6 +340,81 @@ pub fn connect_from(
     }
 }
 
+/// Starts a non-blocking connect to `remote`, bound first to `local` when given (with
+/// `SO_REUSEADDR`, and `SO_REUSEPORT` when `reuse_port`, so a listener's port can be the source
+/// port). Returns the socket and whether the connect already completed; otherwise it is in
+/// progress (wait for writability, then read [`take_socket_error`]).
+pub fn start_connect(
+    remote: SocketAddr,
+    local: Option<SocketAddr>,
+    reuse_port: bool,
+) -> io::Result<(TcpStream, bool)> {
+    let domain = if remote.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    let fd = socket(domain)?;
+    let raw = fd.as_raw_fd();
+    if let Some(local) = local {
+        set_int_opt(raw, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+        if reuse_port {
+            set_int_opt(raw, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+        }
+        let (sa, len) = to_sockaddr(&local);
+        // SAFETY: `sa` is a valid sockaddr of `len` bytes; the kernel only reads it.
+        if unsafe { libc::bind(raw, (&sa as *const libc::sockaddr_storage).cast(), len) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    let (sa, len) = to_sockaddr(&remote);
+    loop {
+        // SAFETY: `sa` is a valid sockaddr of `len` bytes; the kernel only reads it.
+        if unsafe { libc::connect(raw, (&sa as *const libc::sockaddr_storage).cast(), len) } == 0 {
+            return Ok((TcpStream::from(fd), true));
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINPROGRESS) => return Ok((TcpStream::from(fd), false)),
+            Some(libc::EINTR) => {
+                // The connect goes on in the background after EINTR; treat it as in progress.
+                return Ok((TcpStream::from(fd), false));
+            }
+            _ => return Err(e),
+        }
+    }
+}
+
+/// Waits up to `timeout` for `fd` to become writable (or to report an error or hang-up, which
+/// a following write or `SO_ERROR` read reveals). `Ok(false)`: the time ran out.
+pub fn wait_writable(fd: RawFd, timeout: std::time::Duration) -> io::Result<bool> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let ms = i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd that outlives the call.
+        let n = unsafe { libc::poll(&mut p, 1, ms) };
+        if n > 0 {
+            return Ok(true);
+        }
+        if n == 0 {
+            if std::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            continue;
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit (benchmarks and the daemon hold many
 /// connections); returns the soft limit now in force.
 pub fn raise_fd_limit() -> io::Result<u64> {

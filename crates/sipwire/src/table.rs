@@ -1,8 +1,9 @@
-//! The connection table: conid → connection and peer address → connection.
+//! The connection table: conid → connection, and address → connections (peer addresses and
+//! aliases).
 //!
 //! One `RwLock` guards both maps. Lookups (any thread, e.g. a send by conid) take the read
-//! lock; inserts and removals (TCP main only) take the write lock. The hot send path avoids even
-//! the read lock through each reader's fd cache (issue #5).
+//! lock; inserts, removals and alias changes take the write lock. The hot send path avoids even
+//! the read lock through each thread's fd cache (`fdcache.rs`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -10,7 +11,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::conn::{ConId, Conn};
+use crate::conn::{ConId, Conn, MAX_ALIASES};
 
 #[derive(Debug, Default)]
 struct Slot {
@@ -23,10 +24,59 @@ struct Inner {
     slots: Vec<Slot>,
     free: Vec<u32>,
     count: usize,
-    by_addr: HashMap<SocketAddr, ConId>,
+    /// Address → connections answering to it, oldest first (usually one).
+    by_addr: HashMap<SocketAddr, Vec<ConId>>,
 }
 
-/// Every open connection, by id and by peer address.
+impl Inner {
+    fn live(&self, id: ConId) -> Option<&Arc<Conn>> {
+        let slot = self.slots.get(id.index() as usize)?;
+        (slot.generation == id.generation()).then_some(slot.conn.as_ref())?
+    }
+
+    fn alloc(&mut self, build: impl FnOnce(ConId) -> Conn) -> Option<Arc<Conn>> {
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                let i = u32::try_from(self.slots.len())
+                    .ok()
+                    .filter(|&i| i != u32::MAX)?;
+                self.slots.push(Slot::default());
+                i
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        // Generation 0 is never handed out, so ConId(0) is never valid.
+        slot.generation = slot.generation.wrapping_add(1).max(1);
+        let id = ConId::new(index, slot.generation);
+        let conn = Arc::new(build(id));
+        slot.conn = Some(conn.clone());
+        self.count += 1;
+        self.by_addr.entry(conn.peer).or_default().push(id);
+        Some(conn)
+    }
+
+    fn unmap(&mut self, addr: &SocketAddr, id: ConId) {
+        if let Some(ids) = self.by_addr.get_mut(addr) {
+            ids.retain(|&x| x != id);
+            if ids.is_empty() {
+                self.by_addr.remove(addr);
+            }
+        }
+    }
+
+    /// The newest live connection for `addr`; with `local`, only one bound to that local address.
+    fn find(&self, addr: &SocketAddr, local: Option<SocketAddr>) -> Option<Arc<Conn>> {
+        let ids = self.by_addr.get(addr)?;
+        ids.iter()
+            .rev()
+            .filter_map(|&id| self.live(id))
+            .find(|c| local.is_none_or(|l| c.local == l) && c.close_reason().is_none())
+            .cloned()
+    }
+}
+
+/// Every open connection, by id and by address.
 #[derive(Debug, Default)]
 pub(crate) struct Table {
     inner: RwLock<Inner>,
@@ -36,50 +86,72 @@ impl Table {
     /// Allocates an id, builds the connection with it and inserts it. `None` when the table
     /// cannot grow (2³² − 1 slots).
     pub fn insert(&self, build: impl FnOnce(ConId) -> Conn) -> Option<Arc<Conn>> {
+        self.inner.write().alloc(build)
+    }
+
+    /// Inserts an outbound connection to `addr` unless one already exists (found the way a send
+    /// finds one); returns `(connection, inserted)`. This is what makes several sends to an
+    /// unconnected destination open one connection, not several.
+    pub fn insert_unless_present(
+        &self,
+        addr: &SocketAddr,
+        local: Option<SocketAddr>,
+        build: impl FnOnce(ConId) -> Conn,
+    ) -> Option<(Arc<Conn>, bool)> {
         let mut t = self.inner.write();
-        let index = match t.free.pop() {
-            Some(i) => i,
-            None => {
-                let i = u32::try_from(t.slots.len())
-                    .ok()
-                    .filter(|&i| i != u32::MAX)?;
-                t.slots.push(Slot {
-                    generation: 0,
-                    conn: None,
-                });
-                i
-            }
-        };
-        let slot = &mut t.slots[index as usize];
-        // Generation 0 is never handed out, so ConId(0) is never valid.
-        slot.generation = slot.generation.wrapping_add(1).max(1);
-        let id = ConId::new(index, slot.generation);
-        let conn = Arc::new(build(id));
-        slot.conn = Some(conn.clone());
-        t.count += 1;
-        t.by_addr.insert(conn.peer, id);
-        Some(conn)
+        if let Some(c) = t.find(addr, local) {
+            return Some((c, false));
+        }
+        t.alloc(build).map(|c| (c, true))
     }
 
     /// The connection with this id, if it is still open.
     pub fn get(&self, id: ConId) -> Option<Arc<Conn>> {
-        let t = self.inner.read();
-        let slot = t.slots.get(id.index() as usize)?;
-        if slot.generation != id.generation() {
-            return None;
-        }
-        slot.conn.clone()
+        self.inner.read().live(id).cloned()
     }
 
-    /// The newest open connection whose peer is `addr`.
+    /// The newest open connection whose peer or alias is `addr` (and, with `local`, whose local
+    /// address is `local`: `tcp_connection_match = 1`).
+    pub fn find(&self, addr: &SocketAddr, local: Option<SocketAddr>) -> Option<Arc<Conn>> {
+        self.inner.read().find(addr, local)
+    }
+
+    /// The newest open connection whose peer or alias is `addr`.
     pub fn by_peer(&self, addr: &SocketAddr) -> Option<Arc<Conn>> {
-        let t = self.inner.read();
-        let id = *t.by_addr.get(addr)?;
-        let slot = t.slots.get(id.index() as usize)?;
-        (slot.generation == id.generation()).then(|| slot.conn.clone())?
+        self.find(addr, None)
     }
 
-    /// Removes a connection; its id becomes stale at once.
+    /// Makes `addr` an alias of connection `id` (moving it from any other connection). Fails
+    /// (false) when the connection is gone or already has [`MAX_ALIASES`] aliases.
+    pub fn add_alias(&self, id: ConId, addr: SocketAddr) -> bool {
+        let mut t = self.inner.write();
+        let Some(conn) = t.live(id).cloned() else {
+            return false;
+        };
+        if conn.peer == addr || conn.aliases.lock().contains(&addr) {
+            return true;
+        }
+        if conn.aliases.lock().len() >= MAX_ALIASES {
+            return false;
+        }
+        // The alias moves: whoever answered to it as an alias stops doing so.
+        let previous: Vec<ConId> = t.by_addr.get(&addr).cloned().unwrap_or_default();
+        for other in previous {
+            if let Some(o) = t.live(other).cloned() {
+                let mut al = o.aliases.lock();
+                if al.contains(&addr) {
+                    al.retain(|a| *a != addr);
+                    drop(al);
+                    t.unmap(&addr, other);
+                }
+            }
+        }
+        conn.aliases.lock().push(addr);
+        t.by_addr.entry(addr).or_default().push(id);
+        true
+    }
+
+    /// Removes a connection and its aliases; its id becomes stale at once.
     pub fn remove(&self, id: ConId) -> Option<Arc<Conn>> {
         let mut t = self.inner.write();
         let slot = t.slots.get_mut(id.index() as usize)?;
@@ -89,8 +161,10 @@ impl Table {
         let conn = slot.conn.take()?;
         t.free.push(id.index());
         t.count -= 1;
-        if t.by_addr.get(&conn.peer) == Some(&id) {
-            t.by_addr.remove(&conn.peer);
+        t.unmap(&conn.peer, id);
+        let aliases = std::mem::take(&mut *conn.aliases.lock());
+        for a in aliases {
+            t.unmap(&a, id);
         }
         Some(conn)
     }
@@ -121,25 +195,67 @@ mod tests {
         (s, peer, local)
     }
 
+    fn conn(t: &Table) -> Arc<Conn> {
+        let (s, peer, local) = pair();
+        t.insert(|id| Conn::new(id, s, peer, local, 0)).unwrap()
+    }
+
     #[test]
     fn ids_are_generation_tagged_and_stale_ids_miss() {
         let t = Table::default();
-        let (s, peer, local) = pair();
-        let a = t.insert(|id| Conn::new(id, s, peer, local, 0)).unwrap();
+        let a = conn(&t);
         assert_ne!(a.id.0, 0);
         assert_eq!(t.get(a.id).unwrap().id, a.id);
-        assert_eq!(t.by_peer(&peer).unwrap().id, a.id);
+        assert_eq!(t.by_peer(&a.peer).unwrap().id, a.id);
         assert_eq!(t.len(), 1);
         assert!(t.remove(a.id).is_some());
         assert!(t.remove(a.id).is_none());
         assert!(t.get(a.id).is_none());
-        assert!(t.by_peer(&peer).is_none());
+        assert!(t.by_peer(&a.peer).is_none());
         // The slot is reused with a new generation: the old id stays dead.
-        let (s2, peer2, local2) = pair();
-        let b = t.insert(|id| Conn::new(id, s2, peer2, local2, 0)).unwrap();
+        let b = conn(&t);
         assert_eq!(b.id.index(), a.id.index());
         assert_ne!(b.id, a.id);
         assert!(t.get(a.id).is_none());
         assert_eq!(t.all().len(), 1);
+    }
+
+    #[test]
+    fn aliases_resolve_move_are_bounded_and_vanish_with_the_connection() {
+        let t = Table::default();
+        let a = conn(&t);
+        let b = conn(&t);
+        let alias: SocketAddr = "127.0.0.1:5099".parse().unwrap();
+        assert!(t.add_alias(a.id, alias));
+        assert_eq!(t.by_peer(&alias).unwrap().id, a.id);
+        // Claimed by b: it moves.
+        assert!(t.add_alias(b.id, alias));
+        assert_eq!(t.by_peer(&alias).unwrap().id, b.id);
+        assert!(a.aliases.lock().is_empty());
+        for p in 0..MAX_ALIASES as u16 - 1 {
+            assert!(t.add_alias(b.id, SocketAddr::from(([127, 0, 0, 1], 6000 + p))));
+        }
+        assert!(
+            !t.add_alias(b.id, "127.0.0.1:7000".parse().unwrap()),
+            "over the limit"
+        );
+        t.remove(b.id);
+        assert!(t.by_peer(&alias).is_none());
+        assert!(!t.add_alias(b.id, alias), "gone");
+    }
+
+    #[test]
+    fn connection_match_filters_by_local_address() {
+        let t = Table::default();
+        let a = conn(&t);
+        assert!(t.find(&a.peer, Some(a.local)).is_some());
+        assert!(t
+            .find(&a.peer, Some("127.0.0.1:1".parse().unwrap()))
+            .is_none());
+        let (again, inserted) = t
+            .insert_unless_present(&a.peer, None, |_| unreachable!("present"))
+            .unwrap();
+        assert!(!inserted);
+        assert_eq!(again.id, a.id);
     }
 }

@@ -18,7 +18,8 @@ use crate::conn::{CloseReason, ConId, Conn, ConnState};
 use crate::handler::Handler;
 use crate::main_loop::MainMsg;
 use crate::reader::ReaderMsg;
-use crate::stats::{Stats, StatsSnapshot};
+use crate::send::{SendError, Target};
+use crate::stats::{bump, Stats, StatsSnapshot};
 use crate::sys;
 use crate::table::Table;
 
@@ -31,6 +32,8 @@ pub enum TcpOpsError {
     BadAddress(String),
     /// `get_conid`: no open connection to that address.
     NotFound(String),
+    /// `add_alias`: the connection has its maximum number of aliases.
+    TooManyAliases(ConId),
     /// The socket refused the option.
     Io(io::Error),
 }
@@ -41,6 +44,9 @@ impl fmt::Display for TcpOpsError {
             TcpOpsError::NoSuchConnection(id) => write!(f, "no open connection with id {id}"),
             TcpOpsError::BadAddress(s) => write!(f, "not a host:port address: {s:?}"),
             TcpOpsError::NotFound(s) => write!(f, "no open connection to {s}"),
+            TcpOpsError::TooManyAliases(id) => {
+                write!(f, "conid {id} already has the maximum number of aliases")
+            }
             TcpOpsError::Io(e) => write!(f, "socket option failed: {e}"),
         }
     }
@@ -92,6 +98,8 @@ pub(crate) struct Shared {
     pub epoch: Instant,
     pub stopping: AtomicBool,
     pub listen_addrs: Vec<SocketAddr>,
+    /// Process-unique id of this runtime (keys the per-thread fd caches).
+    pub id: u64,
 }
 
 impl Shared {
@@ -186,6 +194,37 @@ impl Transport {
                 self.shared.now_ms().saturating_sub(c.last_activity_ms()),
             ),
         })
+    }
+
+    /// Sends one message to a connection or destination, connecting when needed (see
+    /// [`Target`]); returns the id of the connection it went to or is queued on. Callable from
+    /// any thread, including inside `on_message`.
+    pub fn send(&self, target: impl Into<Target>, bytes: &[u8]) -> Result<ConId, SendError> {
+        crate::send::send(&self.shared, target.into(), None, bytes)
+    }
+
+    /// [`send`](Self::send) pinned to an outbound connection id while it is open (Kamailio's
+    /// `tcp_set_otcpid` with `tcp_set_otcpid_flag(1)`): `otcpid` wins over the destination.
+    pub fn send_via(
+        &self,
+        otcpid: ConId,
+        target: impl Into<Target>,
+        bytes: &[u8],
+    ) -> Result<ConId, SendError> {
+        crate::send::send(&self.shared, target.into(), Some(otcpid), bytes)
+    }
+
+    /// Kamailio's `force_tcp_alias`: connection `id` also answers to `addr`, so sends to that
+    /// address reuse it. Fails when the connection is gone or has its maximum of aliases.
+    pub fn add_alias(&self, id: ConId, addr: SocketAddr) -> Result<(), TcpOpsError> {
+        if self.shared.table.add_alias(id, addr) {
+            bump(&self.shared.stats.aliases_added);
+            Ok(())
+        } else if self.shared.table.get(id).is_none() {
+            Err(TcpOpsError::NoSuchConnection(id))
+        } else {
+            Err(TcpOpsError::TooManyAliases(id))
+        }
     }
 
     /// `tcp_conid_alive(conid)`: the connection exists and is OK.

@@ -368,20 +368,15 @@ pub fn start_connect(
         }
     }
     let (sa, len) = to_sockaddr(&remote);
-    loop {
-        // SAFETY: `sa` is a valid sockaddr of `len` bytes; the kernel only reads it.
-        if unsafe { libc::connect(raw, (&sa as *const libc::sockaddr_storage).cast(), len) } == 0 {
-            return Ok((TcpStream::from(fd), true));
-        }
-        let e = io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::EINPROGRESS) => return Ok((TcpStream::from(fd), false)),
-            Some(libc::EINTR) => {
-                // The connect goes on in the background after EINTR; treat it as in progress.
-                return Ok((TcpStream::from(fd), false));
-            }
-            _ => return Err(e),
-        }
+    // SAFETY: `sa` is a valid sockaddr of `len` bytes; the kernel only reads it.
+    if unsafe { libc::connect(raw, (&sa as *const libc::sockaddr_storage).cast(), len) } == 0 {
+        return Ok((TcpStream::from(fd), true));
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        // EINTR: the connect goes on in the background, as with EINPROGRESS.
+        Some(libc::EINPROGRESS) | Some(libc::EINTR) => Ok((TcpStream::from(fd), false)),
+        _ => Err(e),
     }
 }
 

@@ -185,6 +185,10 @@ impl TcpMain {
                 self.on_msg(msg);
             }
             self.run_timers();
+            self.shared
+                .stats
+                .timers_armed
+                .store(self.timers.len() as u64, Ordering::Relaxed);
             if self.stopping && self.entries.iter().all(Option::is_none) {
                 break;
             }

@@ -94,6 +94,8 @@ counters! {
     queue_full,
     /// Aliases added (`tcp_accept_aliases`, `add_alias`).
     aliases_added,
+    /// Timers armed in TCP main now (a gauge: lifetime, wait-data, connect, send timers).
+    timers_armed,
 }
 
 /// Adds one to a counter.

@@ -512,3 +512,35 @@ fn runtime_changes_apply_to_the_next_message() {
     assert!(wait_closed(&mut d));
     assert_eq!(t.stats().refused_max_connections, 1);
 }
+
+#[test]
+fn new_work_goes_to_the_least_busy_reader() {
+    let (_rt, rec, addr) = start("tcp_children=2");
+    let mut a = connect(addr);
+    send(&mut a, &sip(1, ""));
+    rec.wait_msgs(1);
+    // `a` is still owned by its reader (busy for READER_IDLE): `b` must go to the other one.
+    let mut b = connect(addr);
+    send(&mut b, &sip(2, ""));
+    let got = rec.wait_msgs(2);
+    assert_ne!(got[0].thread, got[1].thread, "{got:?}");
+    assert!(got.iter().all(|g| g.thread.starts_with("sipwire-reader-")));
+}
+
+#[test]
+fn closed_connections_leave_no_timers() {
+    let (rt, rec, addr) = start("tcp_accept_haproxy=yes");
+    let t = rt.transport();
+    let mut cs: Vec<_> = (0..10).map(|_| connect(addr)).collect();
+    for (i, c) in cs.iter_mut().enumerate() {
+        send(c, b"PROXY UNKNOWN\r\n");
+        send(c, &sip(i, ""));
+    }
+    rec.wait_msgs(10);
+    // Lifetime + wait-data timers for each connection (wait-data may already have fired).
+    assert!(t.stats().timers_armed >= 10);
+    drop(cs);
+    wait_for(&t, "no connection and no timer left", |t| {
+        t.connection_count() == 0 && t.stats().timers_armed == 0
+    });
+}

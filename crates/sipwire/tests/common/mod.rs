@@ -24,6 +24,8 @@ pub struct Got {
     pub local: SocketAddr,
     pub chunks: u32,
     pub owned: bool,
+    /// The thread that ran `on_message`.
+    pub thread: String,
 }
 
 /// A hook the test runs inside `on_message`.
@@ -49,6 +51,7 @@ impl Handler for Recorder {
             peer: msg.peer,
             local: msg.local,
             chunks: msg.chunks,
+            thread: std::thread::current().name().unwrap_or("?").to_string(),
         };
         if let Some(f) = self.on_msg.lock().as_ref() {
             f(ctx, &got);

@@ -256,7 +256,26 @@ pub(crate) fn write_msg(
         };
     }
     let mut tell_main = false;
-    let rest: &[u8] = if conn.state() == ConnState::Connecting || !q.is_empty() {
+    let connecting = conn.state() == ConnState::Connecting;
+    if !connecting && !q.is_empty() {
+        // Help TCP main: a sender holding the lock writes what the socket takes now, so a
+        // single flusher never falls behind many senders. Order is kept: the queue goes first.
+        match q.flush_to(&conn.stream, now) {
+            Ok(n) => {
+                shared
+                    .stats
+                    .queued_bytes
+                    .fetch_sub(n as u64, Ordering::AcqRel);
+                add(&shared.stats.bytes_sent, n as u64);
+            }
+            Err(e) => {
+                drop(q);
+                close(shared, conn, reason_for_read_error(&e));
+                return Err(SendError::Io(conn.id, e));
+            }
+        }
+    }
+    let rest: &[u8] = if connecting || !q.is_empty() {
         bytes
     } else {
         match write_direct(conn, bytes, now + cfg.tcp.async_local_write_timeout) {

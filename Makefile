@@ -3,14 +3,22 @@ CARGO ?= cargo
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= $(shell ls fuzz/fuzz_targets 2>/dev/null | sed 's/\.rs$$//')
 
-.PHONY: run test build lint fmt bench fuzz fuzz-tool clean
+.PHONY: run test build lint fmt bench fuzz fuzz-tool clean test-deps
 
 ## run: start sipwired on its embedded default config (TCP on 127.0.0.1:5060)
 run:
 	$(CARGO) run --release -p sipwired --
 
+## test-deps: programs the tests drive (installed from Debian's packages when missing)
+test-deps:
+	@missing=""; \
+	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
+	command -v unshare >/dev/null 2>&1 || missing="$$missing util-linux"; \
+	command -v prlimit >/dev/null 2>&1 || missing="$$missing util-linux"; \
+	if [ -n "$$missing" ]; then apt-get update && apt-get install -y $$missing; fi
+
 ## test: build everything (all targets) and run every test, plus format and lint checks
-test: build lint
+test: test-deps build lint
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 

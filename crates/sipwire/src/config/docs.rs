@@ -49,7 +49,7 @@ fn default_text(row: &OptionDef, cfg: &Config) -> String {
             }),
             ConfigValue::Int(0),
         ) => "not set (0)".to_string(),
-        (Kind::Listen, _) => "none (the embedding program decides)".to_string(),
+        (Kind::Listen, _) => "none: every interface on `tcp_port`, as Kamailio".to_string(),
         (_, ConfigValue::Int(v)) => with_unit(v, row.unit),
         (_, ConfigValue::Str(s)) if s.is_empty() => "empty".to_string(),
         (_, ConfigValue::Str(s)) => format!("`{s}`"),
@@ -105,6 +105,7 @@ fn runtime_text(row: &OptionDef) -> String {
 fn lands_text(lands: Lands) -> String {
     match lands {
         Lands::Config => "Done in the config module.".to_string(),
+        Lands::Built => "Built.".to_string(),
         Lands::Issue(n) => format!("Parsed and validated; behaviour lands with issue #{n}."),
         Lands::Sctp => "Parsed and validated; behaviour lands with the SCTP issue.".to_string(),
     }
@@ -113,6 +114,7 @@ fn lands_text(lands: Lands) -> String {
 fn tests_text(row: &OptionDef) -> String {
     let mut t = vec!["table-driven".to_string()];
     t.extend(row.tests.iter().map(|n| format!("`{n}`")));
+    t.extend(row.runtime_tests.iter().map(|n| format!("`{n}`")));
     t.join(", ")
 }
 

@@ -24,20 +24,29 @@ const SCTP_MS_MAX: i64 = 1 << 30;
 pub(super) static PROTO_TCP: &[OptionDef] = &[
     opt!(tcp.port => Port {
         name: "tcp_port", module: PROTO_TCP_MOD, cfg_group: "proto_tcp", cfg_name: "port",
-        kind: int(1, 65535), lands: Lands::Config, tests: &["listen_forms"],
-        doc: "Port of `listen=tcp:IP` lines that give none, whatever the order of the lines.",
+        kind: int(1, 65535), tests: &["listen_forms"],
+        lands: Lands::Built,
+        doc: "Port of `listen=tcp:IP` lines that give none, whatever the order of the lines, \
+              and of the listener on every interface when no TCP `listen` line is given.",
     }),
     opt!(tcp.send_timeout => Millis {
         name: "tcp_send_timeout", core_form: false, module: PROTO_TCP_MOD,
         cfg_group: "proto_tcp", cfg_name: "send_timeout", runtime: true,
-        kind: int(0, MAX_TIMEOUT_S * 1000), lands: Lands::Issue(5),
+        kind: int(0, MAX_TIMEOUT_S * 1000),
         tests: &["send_timeout_units"],
+        lands: Lands::Built,
+        runtime_tests: &[
+            "outbound::send_timeout_closes_a_stuck_queue_in_async_mode",
+            "outbound::send_timeout_fails_a_blocking_send",
+        ],
         doc: "OpenSIPS's spelling of `tcp_send_timeout`, in milliseconds (same field; \
               OpenSIPS's own default is 100 ms, sipwire keeps Kamailio's 10 s).",
     }),
     opt!(tcp.max_msg_chunks => Count {
         name: "tcp_max_msg_chunks", module: PROTO_TCP_MOD, cfg_group: "proto_tcp",
         cfg_name: "max_msg_chunks", runtime: true, kind: int(1, 65535),
+        lands: Lands::Built,
+        runtime_tests: &["options::max_msg_chunks_closes_a_message_dribbled_in_too_many_reads"],
         doc: "Most reads one message may take; a message arriving in more pieces drops the \
               connection (overload or a slow-drip attack).",
     }),
@@ -45,37 +54,53 @@ pub(super) static PROTO_TCP: &[OptionDef] = &[
         name: "tcp_crlf_pingpong", module: PROTO_TCP_MOD, cfg_group: "proto_tcp",
         cfg_name: "crlf_pingpong", runtime: true,
         tests: &["crlf_ping_both_spellings_last_wins"],
+        lands: Lands::Built,
+        runtime_tests: &[
+            "options::crlf_ping_gets_a_pong_and_lone_crlf_gets_nothing",
+            "options::crlf_pong_can_be_turned_off",
+            "options::runtime_changes_apply_to_the_next_message",
+        ],
         doc: "OpenSIPS's spelling of `tcp_crlf_ping` (same field): answer CRLFCRLF with CRLF.",
     }),
     opt!(tcp.crlf_drop => Flag {
         name: "tcp_crlf_drop", module: PROTO_TCP_MOD, cfg_group: "proto_tcp",
         cfg_name: "crlf_drop", runtime: true,
+        lands: Lands::Built,
         doc: "Drop a lone CRLF between messages (a CRLFCRLF ping still follows the ping \
               option).",
     }),
     opt!(tcp.asynchronous => Flag {
         name: "tcp_async", core_form: false, module: PROTO_TCP_MOD, cfg_group: "proto_tcp",
-        cfg_name: "async", lands: Lands::Issue(5), tests: &["async_both_spellings"],
+        cfg_name: "async", tests: &["async_both_spellings"],
+        lands: Lands::Built,
+        runtime_tests: &[
+            "outbound::send_by_address_blocking_mode",
+            "outbound::send_timeout_fails_a_blocking_send",
+            "outbound::connect_timeout_fails_a_blocking_send",
+            "outbound::send_timeout_closes_a_stuck_queue_in_async_mode",
+            "outbound::connect_timeout_aborts_a_pending_connect_async",
+        ],
         doc: "OpenSIPS's spelling of `tcp_async` (same field), written as 0/1.",
     }),
     opt!(tcp.async_max_postponed_chunks => Count {
         name: "tcp_async_max_postponed_chunks", module: PROTO_TCP_MOD, cfg_group: "proto_tcp",
         cfg_name: "async_max_postponed_chunks", runtime: true, kind: int(1, 65535),
-        lands: Lands::Issue(5),
+        lands: Lands::Built,
+        runtime_tests: &["outbound::postponed_chunks_limit_counts_messages"],
         doc: "Most messages queued for async write on one connection; more marks the \
               connection broken and drops it.",
     }),
     opt!(tcp.async_local_connect_timeout => Millis {
         name: "tcp_async_local_connect_timeout", module: PROTO_TCP_MOD, cfg_group: "proto_tcp",
         cfg_name: "async_local_connect_timeout", runtime: true, kind: int(0, 60_000),
-        lands: Lands::Issue(5),
+        lands: Lands::Built,
         doc: "How long a sender tries a connect itself before handing it to the TCP main \
               thread to finish asynchronously.",
     }),
     opt!(tcp.async_local_write_timeout => Millis {
         name: "tcp_async_local_write_timeout", module: PROTO_TCP_MOD, cfg_group: "proto_tcp",
         cfg_name: "async_local_write_timeout", runtime: true, kind: int(0, 60_000),
-        lands: Lands::Issue(5),
+        lands: Lands::Built,
         doc: "How long a sender tries a write itself before queueing the rest for the TCP \
               main thread.",
     }),
@@ -86,14 +111,18 @@ pub(super) static TCPOPS: &[OptionDef] = &[
     opt!(tcpops.closed_event => Closed {
         name: "closed_event", core_form: false, module: Some("tcpops"), cfg_group: "tcpops",
         cfg_name: "closed_event", runtime: true, kind: int(0, 2),
+        lands: Lands::Built,
+        runtime_tests: &["options::closed_event_modes"],
         doc: "0: never raise tcp:closed/timeout/reset; 1: always; 2: only for connections \
               where tcp_enable_closed_event() was called.",
     }),
     opt!(tcpops.event_callback => Text {
         name: "event_callback", core_form: false, module: Some("tcpops"),
         cfg_group: "tcpops", cfg_name: "event_callback", kind: Kind::Text,
-        doc: "Name of the application callback run for tcp:closed/timeout/reset instead of \
-              event_route blocks; empty = none.",
+        lands: Lands::Config,
+        doc: "Name of the KEMI function Kamailio runs for tcp:closed/timeout/reset instead of \
+              event_route blocks; empty = none. sipwire only parses it: the embedding \
+              application's `Handler::on_event` plays its role.",
     }),
 ];
 
@@ -218,6 +247,8 @@ pub(super) static SCTP: &[OptionDef] = &[
 pub(super) static CORE: &[OptionDef] = &[
     opt!(disable_tcp => Flag {
         name: "disable_tcp", cfg_group: "core", cfg_name: "disable_tcp",
+        lands: Lands::Built,
+        runtime_tests: &["options::disable_tcp_listens_nowhere"],
         doc: "Do not start TCP at all.",
     }),
     OptionDef {
@@ -226,11 +257,17 @@ pub(super) static CORE: &[OptionDef] = &[
         cfg_group: "core",
         cfg_name: "listen",
         kind: Kind::Listen,
-        lands: Lands::Issue(4),
+        lands: Lands::Built,
         tests: &["listen_forms"],
+        runtime_tests: &[
+            "options::accept_unique_refuses_a_second_connection_from_the_same_ip_and_port",
+            "options::reuse_port_lets_two_runtimes_share_a_port",
+            "outbound::connection_match_requires_the_local_address",
+        ],
         doc: "Address to listen on, repeatable: `tcp:IP[:PORT]`, `tcp:[IPv6][:PORT]`, \
               `sctp:...`; udp/tls/ws/wss lines get a warning. A missing TCP port is \
-              `tcp_port`. `socket=` (newer OpenSIPS) is the same.",
+              `tcp_port`. `socket=` (newer OpenSIPS) is the same. The runtime binds the TCP \
+              lines; `sctp:` lines wait for the SCTP transport.",
         field: "listen",
         get: |c: &Config| {
             let all: Vec<String> = c

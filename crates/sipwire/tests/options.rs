@@ -544,3 +544,29 @@ fn closed_connections_leave_no_timers() {
         t.connection_count() == 0 && t.stats().timers_armed == 0
     });
 }
+
+/// Sends a lone CRLF every 300 ms for 2.1 s; true if the server closed the connection meanwhile.
+fn crlf_keepalives_outlive_lifetime(extra: &str) -> bool {
+    let (rt, _rec, addr) = start(&format!("tcp_connection_lifetime=1\n{extra}"));
+    let t = rt.transport();
+    let mut c = connect(addr);
+    for _ in 0..7 {
+        if c.write_all(b"\r\n").is_err() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    t.connection_count() == 0
+}
+
+#[test]
+fn crlf_drop_makes_lone_crlf_not_count_as_traffic() {
+    assert!(
+        !crlf_keepalives_outlive_lifetime("modparam(\"proto_tcp\", \"tcp_crlf_drop\", 0)"),
+        "kept alive by CRLFs"
+    );
+    assert!(
+        crlf_keepalives_outlive_lifetime("modparam(\"proto_tcp\", \"tcp_crlf_drop\", 1)"),
+        "dropped CRLFs must not refresh the lifetime"
+    );
+}

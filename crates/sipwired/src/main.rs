@@ -5,6 +5,8 @@
 
 use std::process::ExitCode;
 
+mod ctl_server;
+
 fn main() -> ExitCode {
     eprintln!(
         "sipwired: not built yet — the relay lands with the runtime issues; \

@@ -1,0 +1,8 @@
+#![no_main]
+//! Fuzz target `sip_headers`: the logic lives in `sipwire_frame::fuzzing::sip_headers`
+//! so `crates/frame/tests/fuzz_replay.rs` can replay seeds and regressions.
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    sipwire_frame::fuzzing::sip_headers(data);
+});

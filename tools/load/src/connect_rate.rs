@@ -1,0 +1,296 @@
+//! `--mode connect-rate`: every transaction on a fresh connection —
+//! connect, send one request, read its final answer, close — to measure the
+//! connection setup rate of the target and the latency of setup plus
+//! transaction.
+//!
+//! Each of `--threads` threads does this in a plain blocking loop (one
+//! connection at a time per thread, so the concurrency is the thread
+//! count). With `--rate` the threads follow the same global schedule as the
+//! open-loop client and latency runs from the intended start; otherwise
+//! each thread starts the next setup as soon as the previous one is done.
+//! `--linger0` closes with RST so no TIME_WAIT piles up on the client.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use sipwire_frame::{DecoderConfig, FrameKind, ReadBuf, SipMessage, StreamDecoder};
+
+use crate::args::Mix;
+use crate::client::{RD_BUF, REPORT_EVERY_NS};
+use crate::msg::{sent_by, Method, RequestBuilder};
+use crate::stats::{new_histogram, Counters, Delta, Event};
+use crate::sys;
+
+/// One connect-rate thread's job.
+#[derive(Debug, Clone)]
+pub struct ConnectConfig {
+    /// Thread index.
+    pub thread: usize,
+    /// Number of threads (for the shared open-loop schedule).
+    pub threads: usize,
+    /// Where to connect.
+    pub target: SocketAddr,
+    /// Open loop: setups per second over all threads.
+    pub rate: Option<f64>,
+    /// Measured setups this thread does, if limited.
+    pub count: Option<u64>,
+    /// Setups intended before this are not measured.
+    pub warmup: Duration,
+    /// Measured run time after the warmup, if limited.
+    pub duration: Option<Duration>,
+    /// Connect and answer timeout.
+    pub timeout: Duration,
+    /// Request mix.
+    pub mix: Mix,
+    /// Builds requests and recognises answers.
+    pub builder: RequestBuilder,
+    /// Close with RST.
+    pub linger0: bool,
+    /// Set by the main thread to stop early.
+    pub stop: Arc<AtomicBool>,
+}
+
+/// How one setup ended.
+enum Outcome {
+    /// 200 OK at this time (ns from the run start).
+    Answered(u64),
+    /// A final answer other than a matching 200.
+    Mismatched,
+    /// No final answer within the timeout.
+    TimedOut,
+    /// Connection closed or failed after the request was sent.
+    Broken,
+    /// Connect or send failed: nothing was sent.
+    NotSent,
+}
+
+/// Starts a connect-rate thread: it reports [`Event::Ready`] at once,
+/// waits for the start instant on `go`, runs, and ends with [`Event::Done`].
+pub fn spawn(
+    cfg: ConnectConfig,
+    events: Sender<Event>,
+    go: Receiver<Instant>,
+) -> io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("load-connect-{}", cfg.thread))
+        .spawn(move || {
+            let setup = new_histogram().and_then(|h| {
+                ReadBuf::new(RD_BUF)
+                    .map(|b| (h, b))
+                    .map_err(|e| e.to_string())
+            });
+            let (hist, buf) = match setup {
+                Ok(x) => x,
+                Err(e) => {
+                    let _ = events.send(Event::Failed(e));
+                    return;
+                }
+            };
+            if events.send(Event::Ready).is_err() {
+                return;
+            }
+            let Ok(start) = go.recv() else { return };
+            if cfg.rate.is_some() {
+                sys::set_timer_slack(1000);
+            }
+            run(&cfg, start, hist, buf, &events);
+        })
+}
+
+fn ns_since(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn run(
+    cfg: &ConnectConfig,
+    start: Instant,
+    mut hist: hdrhistogram::Histogram<u64>,
+    buf: ReadBuf,
+    events: &Sender<Event>,
+) {
+    let empty = hist.clone();
+    let to_ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    let warmup_ns = to_ns(cfg.warmup);
+    let end_ns = cfg.duration.map(|d| warmup_ns.saturating_add(to_ns(d)));
+    let mut counters = Counters::default();
+    let mut buf = Some(buf);
+    let mut out = Vec::with_capacity(2048);
+    let (mut seq, mut measured_sent, mut last_ns) = (0u64, 0u64, 0u64);
+    let mut next_report = REPORT_EVERY_NS;
+    let stop_ns = loop {
+        let now = ns_since(start);
+        if now >= next_report {
+            next_report = (now / REPORT_EVERY_NS + 1) * REPORT_EVERY_NS;
+            let delta = Delta {
+                counters: std::mem::take(&mut counters),
+                hist: std::mem::replace(&mut hist, empty.clone()),
+                end_ns: last_ns,
+            };
+            let _ = events.send(Event::Stats(Box::new(delta)));
+        }
+        let intended = match cfg.rate {
+            Some(rate) => {
+                let slot = seq as f64 * cfg.threads as f64 + cfg.thread as f64;
+                (slot * 1e9 / rate) as u64
+            }
+            None => now,
+        };
+        let stop = cfg.stop.load(Ordering::Relaxed)
+            || sys::interrupted()
+            || end_ns.is_some_and(|e| intended >= e || now >= e)
+            || cfg.count.is_some_and(|c| measured_sent >= c);
+        if stop {
+            break now.min(end_ns.unwrap_or(u64::MAX));
+        }
+        if intended > now {
+            std::thread::sleep(Duration::from_nanos((intended - now).min(50_000_000)));
+            continue;
+        }
+        let measured = intended >= warmup_ns;
+        let method = Method::for_seq(cfg.mix, seq);
+        out.clear();
+        let outcome = one(cfg, seq, method, start, intended, &mut out, &mut buf);
+        seq += 1;
+        if !matches!(outcome, Outcome::NotSent) && measured {
+            measured_sent += 1;
+            counters.sent += 1;
+        }
+        match outcome {
+            Outcome::Answered(at) => {
+                counters.answered_all += 1;
+                if measured {
+                    counters.completed += 1;
+                    hist.saturating_record((at.saturating_sub(intended) / 1000).max(1));
+                    last_ns = last_ns.max(at);
+                }
+            }
+            Outcome::Mismatched => counters.mismatched += u64::from(measured),
+            Outcome::TimedOut => {
+                counters.timeouts += u64::from(measured);
+                counters.lost += u64::from(measured);
+            }
+            Outcome::Broken => {
+                counters.conn_errors += 1;
+                counters.lost += u64::from(measured);
+            }
+            Outcome::NotSent => {
+                counters.conn_errors += 1;
+                // Do not spin on a refusing target.
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    };
+    let delta = Delta {
+        counters,
+        hist,
+        end_ns: last_ns.max(stop_ns),
+    };
+    let _ = events.send(Event::Done(Box::new(delta)));
+}
+
+/// One setup + transaction. `buf` is the read buffer, lent to a decoder.
+fn one(
+    cfg: &ConnectConfig,
+    seq: u64,
+    method: Method,
+    start: Instant,
+    intended: u64,
+    out: &mut Vec<u8>,
+    buf: &mut Option<ReadBuf>,
+) -> Outcome {
+    let deadline =
+        intended.saturating_add(u64::try_from(cfg.timeout.as_nanos()).unwrap_or(u64::MAX));
+    let mut stream = match TcpStream::connect_timeout(&cfg.target, cfg.timeout) {
+        Ok(s) => s,
+        Err(e) => {
+            log::debug!("connect {}: {e}", cfg.target);
+            return Outcome::NotSent;
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    if cfg.linger0 {
+        let _ = sys::set_linger0(&stream);
+    }
+    let Ok(local) = stream.local_addr() else {
+        return Outcome::NotSent;
+    };
+    cfg.builder.write(out, &sent_by(local), seq, method);
+    if stream.write_all(out).is_err() {
+        return Outcome::NotSent;
+    }
+    let Some(b) = buf.take() else {
+        return Outcome::Broken;
+    };
+    let mut dec = StreamDecoder::with_buffer(DecoderConfig::default(), b);
+    let outcome = read_answer(cfg, &mut stream, &mut dec, start, deadline, (seq, method));
+    *buf = dec.into_buffer();
+    if buf.is_none() {
+        // Cannot happen (the decoder was given a buffer); recover anyway.
+        *buf = ReadBuf::new(RD_BUF).ok();
+    }
+    outcome
+}
+
+fn read_answer(
+    cfg: &ConnectConfig,
+    stream: &mut TcpStream,
+    dec: &mut StreamDecoder,
+    start: Instant,
+    deadline: u64,
+    (seq, method): (u64, Method),
+) -> Outcome {
+    loop {
+        let now = ns_since(start);
+        if now >= deadline {
+            return Outcome::TimedOut;
+        }
+        if stream
+            .set_read_timeout(Some(Duration::from_nanos(deadline - now)))
+            .is_err()
+        {
+            return Outcome::Broken;
+        }
+        let spare = dec.spare_mut();
+        if spare.is_empty() {
+            return Outcome::Broken;
+        }
+        match stream.read(spare) {
+            Ok(0) => return Outcome::Broken,
+            Ok(n) => dec.advance(n),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Outcome::TimedOut
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return Outcome::Broken,
+        }
+        let at = ns_since(start);
+        loop {
+            match dec.next_frame() {
+                Ok(Some(f)) if matches!(f.kind, FrameKind::Sip { .. }) => {
+                    let ans = SipMessage::parse(f.bytes)
+                        .map_err(|_| "unparsable")
+                        .and_then(|m| cfg.builder.check(&m));
+                    match ans {
+                        Ok(a) if a.seq != seq || a.method != method => return Outcome::Mismatched,
+                        Ok(a) if a.status < 200 => {}
+                        Ok(a) if a.status == 200 => return Outcome::Answered(at),
+                        Ok(_) | Err(_) => return Outcome::Mismatched,
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(_) => return Outcome::Broken,
+            }
+        }
+    }
+}

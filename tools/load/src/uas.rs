@@ -1,0 +1,402 @@
+//! The UAS: answers every request (but ACK) with 200 OK, as a user agent
+//! server would (Via, From, To + tag, Call-ID, CSeq copied; see
+//! [`crate::msg::write_response`]).
+//!
+//! `--uas-threads` workers share one nonblocking listener; each polls the
+//! listener and its own connections with its own `epoll(7)` instance (the
+//! UAS may hold thousands of connections, e.g. under connect-rate or idle
+//! runs) and serves the connections it accepted. All answers to one read are written with one
+//! `write`. Fault injection (`--uas-drop-every`, `--uas-dup-every`) lets the
+//! tool's own accounting be tested: it drops or doubles every Nth request
+//! of each worker.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use sipwire_frame::{DecoderConfig, FrameKind, ReadBuf, SipMessage, StreamDecoder};
+
+use crate::error::LoadError;
+use crate::msg::write_response;
+use crate::sys;
+
+/// Unsent bytes above which the UAS gives up on a connection.
+const OUT_CAP: usize = 64 << 20;
+/// Longest sleep in `epoll_wait`, so a stop is seen promptly.
+const TICK: Duration = Duration::from_millis(50);
+
+/// UAS settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UasConfig {
+    /// Listening address (port 0: any free port).
+    pub listen: SocketAddr,
+    /// Worker threads.
+    pub threads: usize,
+    /// Drop every Nth request (0: never).
+    pub drop_every: u64,
+    /// Answer every Nth request twice (0: never).
+    pub dup_every: u64,
+}
+
+/// What the UAS did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UasStats {
+    /// Connections accepted.
+    pub connections: u64,
+    /// Requests received (ACK included).
+    pub requests: u64,
+    /// Responses written.
+    pub responses: u64,
+    /// Requests dropped by fault injection.
+    pub dropped: u64,
+    /// Unparsable messages and broken connections.
+    pub errors: u64,
+}
+
+impl UasStats {
+    fn add(&mut self, o: &UasStats) {
+        self.connections += o.connections;
+        self.requests += o.requests;
+        self.responses += o.responses;
+        self.dropped += o.dropped;
+        self.errors += o.errors;
+    }
+}
+
+/// A running UAS; stop it with [`Uas::stop`].
+#[derive(Debug)]
+pub struct Uas {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    workers: Vec<JoinHandle<UasStats>>,
+}
+
+impl Uas {
+    /// Binds and starts the workers.
+    pub fn start(cfg: &UasConfig) -> Result<Uas, LoadError> {
+        let setup = |what: &str, e: io::Error| LoadError::Setup(format!("UAS {what}: {e}"));
+        let listener =
+            TcpListener::bind(cfg.listen).map_err(|e| setup(&format!("bind {}", cfg.listen), e))?;
+        let addr = listener.local_addr().map_err(|e| setup("address", e))?;
+        if let Err(e) = sys::set_listen_backlog(&listener, 4096) {
+            log::warn!("uas: listen backlog: {e}");
+        }
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| setup("nonblocking", e))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut uas = Uas {
+            addr,
+            stop: stop.clone(),
+            workers: Vec::new(),
+        };
+        for w in 0..cfg.threads.max(1) {
+            let l = listener.try_clone().map_err(|e| setup("listener", e))?;
+            let stop = stop.clone();
+            let cfg = *cfg;
+            let h = std::thread::Builder::new()
+                .name(format!("load-uas-{w}"))
+                .spawn(move || match Worker::new(l, cfg) {
+                    Ok(w) => w.run(&stop),
+                    Err(e) => {
+                        log::error!("uas: epoll: {e}");
+                        UasStats {
+                            errors: 1,
+                            ..UasStats::default()
+                        }
+                    }
+                })
+                .map_err(|e| setup("thread", e))?;
+            uas.workers.push(h);
+        }
+        Ok(uas)
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops the workers (closing every connection) and sums their stats.
+    pub fn stop(self) -> UasStats {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut total = UasStats::default();
+        for w in self.workers {
+            match w.join() {
+                Ok(s) => total.add(&s),
+                Err(_) => total.errors += 1,
+            }
+        }
+        total
+    }
+}
+
+struct UasConn {
+    stream: TcpStream,
+    dec: StreamDecoder,
+    out: Vec<u8>,
+    out_pos: usize,
+    /// Registered for EPOLLOUT too.
+    want_out: bool,
+}
+
+/// Token of the listener in the epoll set; connections use their slot index.
+const LISTENER: u64 = u64::MAX;
+
+struct Worker {
+    listener: TcpListener,
+    cfg: UasConfig,
+    epoll: sys::Epoll,
+    /// Connections by slot (the epoll token); `free` lists empty slots.
+    conns: Vec<Option<UasConn>>,
+    free: Vec<usize>,
+    stats: UasStats,
+    nth: u64,
+}
+
+impl Worker {
+    fn new(listener: TcpListener, cfg: UasConfig) -> io::Result<Self> {
+        let epoll = sys::Epoll::new()?;
+        epoll.add(listener.as_raw_fd(), libc::EPOLLIN as u32, LISTENER)?;
+        Ok(Self {
+            listener,
+            cfg,
+            epoll,
+            conns: Vec::new(),
+            free: Vec::new(),
+            stats: UasStats::default(),
+            nth: 0,
+        })
+    }
+
+    fn run(mut self, stop: &AtomicBool) -> UasStats {
+        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
+        while !stop.load(Ordering::Relaxed) {
+            let n = match self.epoll.wait(&mut events, TICK) {
+                Ok(n) => n,
+                Err(e) => {
+                    log::error!("uas: epoll_wait: {e}");
+                    break;
+                }
+            };
+            for ev in events.iter().take(n) {
+                let (token, re) = (ev.u64, ev.events);
+                if token == LISTENER {
+                    self.accept();
+                    continue;
+                }
+                let slot = token as usize;
+                if !self.serve(slot, re) {
+                    self.close(slot);
+                }
+            }
+        }
+        self.stats
+    }
+
+    fn accept(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    let buf = match ReadBuf::new(crate::client::RD_BUF) {
+                        Ok(b) => b,
+                        Err(e) => {
+                            log::error!("uas: read buffer: {e}");
+                            return;
+                        }
+                    };
+                    if stream
+                        .set_nodelay(true)
+                        .and_then(|()| stream.set_nonblocking(true))
+                        .is_err()
+                    {
+                        self.stats.errors += 1;
+                        continue;
+                    }
+                    let slot = self.free.pop().unwrap_or(self.conns.len());
+                    if let Err(e) =
+                        self.epoll
+                            .add(stream.as_raw_fd(), libc::EPOLLIN as u32, slot as u64)
+                    {
+                        log::warn!("uas: epoll add: {e}");
+                        self.stats.errors += 1;
+                        if slot < self.conns.len() {
+                            self.free.push(slot);
+                        }
+                        continue;
+                    }
+                    self.stats.connections += 1;
+                    let conn = UasConn {
+                        stream,
+                        dec: StreamDecoder::with_buffer(DecoderConfig::default(), buf),
+                        out: Vec::new(),
+                        out_pos: 0,
+                        want_out: false,
+                    };
+                    match self.conns.get_mut(slot) {
+                        Some(s) => *s = Some(conn),
+                        None => self.conns.push(Some(conn)),
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // EMFILE and friends: try again on the next wakeup.
+                    log::warn!("uas: accept: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn close(&mut self, slot: usize) {
+        if let Some(c) = self.conns.get_mut(slot).and_then(Option::take) {
+            let _ = self.epoll.delete(c.stream.as_raw_fd());
+            self.free.push(slot);
+        }
+    }
+
+    /// Handles readiness `re` of the connection in `slot`; false if it is
+    /// to be closed.
+    fn serve(&mut self, slot: usize, re: u32) -> bool {
+        let readable = (libc::EPOLLIN | libc::EPOLLERR | libc::EPOLLHUP) as u32;
+        if re & readable != 0 && !self.read(slot) {
+            return false;
+        }
+        self.flush(slot)
+    }
+
+    fn read(&mut self, slot: usize) -> bool {
+        let Some(c) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return false;
+        };
+        loop {
+            let spare = c.dec.spare_mut();
+            let cap = spare.len();
+            if cap == 0 {
+                self.stats.errors += 1;
+                return false;
+            }
+            let n = match c.stream.read(spare) {
+                Ok(0) => return false,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // A reset is a way to close (e.g. connect-rate --linger0).
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return false,
+                Err(e) => {
+                    log::debug!("uas: read: {e}");
+                    self.stats.errors += 1;
+                    return false;
+                }
+            };
+            c.dec.advance(n);
+            loop {
+                let f = match c.dec.next_frame() {
+                    Ok(Some(f)) => f,
+                    Ok(None) => break,
+                    Err(e) => {
+                        log::warn!("uas: framing: {e}");
+                        self.stats.errors += 1;
+                        return false;
+                    }
+                };
+                match f.kind {
+                    FrameKind::Sip { .. } => answer(
+                        &self.cfg,
+                        &mut self.stats,
+                        &mut self.nth,
+                        f.bytes,
+                        &mut c.out,
+                    ),
+                    FrameKind::Ping => c.out.extend_from_slice(b"\r\n"),
+                    _ => {}
+                }
+            }
+            if c.out.len() > OUT_CAP {
+                log::warn!("uas: peer does not read its answers; closing");
+                self.stats.errors += 1;
+                return false;
+            }
+            if n < cap {
+                return true;
+            }
+        }
+    }
+
+    fn flush(&mut self, slot: usize) -> bool {
+        let Some(c) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return false;
+        };
+        while c.out_pos < c.out.len() {
+            match c.stream.write(&c.out[c.out_pos..]) {
+                Ok(0) => return false,
+                Ok(n) => c.out_pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::debug!("uas: write: {e}");
+                    self.stats.errors += 1;
+                    return false;
+                }
+            }
+        }
+        if c.out_pos == c.out.len() {
+            c.out.clear();
+            c.out_pos = 0;
+        }
+        let want_out = !c.out.is_empty();
+        if want_out != c.want_out {
+            c.want_out = want_out;
+            let ev = libc::EPOLLIN | if want_out { libc::EPOLLOUT } else { 0 };
+            if self
+                .epoll
+                .modify(c.stream.as_raw_fd(), ev as u32, slot as u64)
+                .is_err()
+            {
+                self.stats.errors += 1;
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Answers one framed message into `out` (requests only; fault injection
+/// applied). `nth` counts this worker's non-ACK requests.
+fn answer(cfg: &UasConfig, stats: &mut UasStats, nth: &mut u64, bytes: &[u8], out: &mut Vec<u8>) {
+    let msg = match SipMessage::parse(bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            log::debug!("uas: unparsable message: {e}");
+            stats.errors += 1;
+            return;
+        }
+    };
+    if msg.method().is_none() {
+        return;
+    }
+    stats.requests += 1;
+    if msg.method() == Some(b"ACK") {
+        return;
+    }
+    *nth += 1;
+    if cfg.drop_every > 0 && *nth % cfg.drop_every == 0 {
+        stats.dropped += 1;
+        return;
+    }
+    let copies = if cfg.dup_every > 0 && *nth % cfg.dup_every == 0 {
+        2
+    } else {
+        1
+    };
+    for _ in 0..copies {
+        if write_response(&msg, out, *nth) {
+            stats.responses += 1;
+        }
+    }
+}

@@ -15,6 +15,7 @@ mod fdcache;
 mod handler;
 mod main_loop;
 mod reader;
+pub mod rpc;
 mod runtime;
 mod send;
 mod stats;

@@ -1,21 +1,689 @@
-//! The control socket server: JSON-RPC 2.0 over a unix stream socket (mode 0600).
-//! (Stub: the real server replaces this file.)
+//! The control socket server: JSON-RPC 2.0 ([`sipwire::rpc`]) over a unix stream socket.
+//!
+//! - The socket file gets mode 0600 right after bind; a missing parent directory is created
+//!   with mode 0700. A socket file that is left over (nothing answers on it) is replaced; one a
+//!   live server answers on, or a path that is not a socket, is an error.
+//! - One thread accepts; each client is served on a short-lived thread of its own, at most
+//!   [`MAX_CLIENTS`] at once (the next one gets a `-32001` error and is closed).
+//! - Framing: newline-delimited JSON, one request (or batch) per line, one response line per
+//!   answered request (notifications get none). A last request without a newline is answered
+//!   when the client shuts down its write half. A request over [`MAX_REQUEST`] bytes gets a
+//!   `-32600` error and the connection is closed. A client silent for [`IDLE_TIMEOUT`] is closed.
+//! - [`CtlServer::shutdown`] stops the accept thread at once (it polls a wake-up socket beside
+//!   the listener), closes the clients' connections and removes the socket file.
+//!
+//! The protocol and every method are described in `docs/control.md`.
 
-use std::io;
-use std::path::Path;
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::{self, DirBuilder, Permissions};
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+use std::os::fd::AsFd;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use sipwire::rpc::{self, RpcError, RpcExtension};
 use sipwire::Transport;
 
+/// Largest request (one line) the server reads, in bytes.
+pub const MAX_REQUEST: usize = 1024 * 1024;
+/// Clients served at once.
+pub const MAX_CLIENTS: usize = 16;
+/// A client that sends nothing for this long is disconnected.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A response that cannot be written within this time closes the client.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `shutdown` waits for client threads to finish the call in hand.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// Read size per `read` call.
+const CHUNK: usize = 16 * 1024;
+
+/// State the accept thread, the client threads and `shutdown` share.
+struct Shared {
+    stopping: AtomicBool,
+    clients: Mutex<Clients>,
+    /// Signalled when a client thread ends.
+    client_done: Condvar,
+}
+
+#[derive(Default)]
+struct Clients {
+    next_id: u64,
+    /// A handle on each open client connection, so `shutdown` can close them.
+    open: HashMap<u64, UnixStream>,
+}
+
+impl Shared {
+    fn clients(&self) -> MutexGuard<'_, Clients> {
+        // A client thread that panicked while holding the lock left the map consistent (each
+        // change is one insert or remove): keep using it.
+        self.clients.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// A running control socket server; `shutdown` stops it and removes the socket file.
-#[derive(Debug)]
-pub struct CtlServer;
+pub struct CtlServer {
+    path: PathBuf,
+    /// (device, inode) of the socket file we bound, so we never remove someone else's.
+    file_id: (u64, u64),
+    shared: Arc<Shared>,
+    /// Dropping it wakes the accept thread.
+    wake: Option<UnixStream>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for CtlServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CtlServer")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
 
 impl CtlServer {
     /// Stops the server and removes the socket file.
-    pub fn shutdown(self) {}
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let Some(accept) = self.accept.take() else {
+            return;
+        };
+        self.shared.stopping.store(true, Ordering::Release);
+        drop(self.wake.take());
+        if accept.join().is_err() {
+            log::error!("control socket: the accept thread panicked");
+        }
+        // No new client can appear now; close the open ones and give their threads a moment
+        // to finish the call in hand.
+        let mut clients = self.shared.clients();
+        for s in clients.open.values() {
+            // Already closed by the peer is fine.
+            let _ = s.shutdown(Shutdown::Both);
+        }
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        while !clients.open.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                log::warn!(
+                    "control socket: {} client(s) still busy at shutdown",
+                    clients.open.len()
+                );
+                break;
+            }
+            clients = match self.shared.client_done.wait_timeout(clients, left) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
+        drop(clients);
+        match fs::symlink_metadata(&self.path) {
+            Ok(m) if (m.dev(), m.ino()) == self.file_id => {
+                if let Err(e) = fs::remove_file(&self.path) {
+                    log::warn!("cannot remove {}: {e}", self.path.display());
+                }
+            }
+            Ok(_) => log::warn!(
+                "{} was replaced by another file; leaving it",
+                self.path.display()
+            ),
+            Err(_) => {}
+        }
+        log::info!("control socket {} closed", self.path.display());
+    }
+}
+
+impl Drop for CtlServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 /// Binds the control socket at `path` and serves it on a thread of its own.
-pub fn spawn(_path: &Path, _transport: Transport) -> io::Result<CtlServer> {
-    Ok(CtlServer)
+pub fn spawn(path: &Path, transport: Transport) -> io::Result<CtlServer> {
+    spawn_with(path, transport, None)
+}
+
+/// [`spawn`] with the daemon's own methods and counters (see [`RpcExtension`]).
+pub fn spawn_with(
+    path: &Path,
+    transport: Transport,
+    ext: Option<Arc<dyn RpcExtension>>,
+) -> io::Result<CtlServer> {
+    let in_context = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    let listener = bind(path)?;
+    let meta = fs::symlink_metadata(path).map_err(in_context)?;
+    let file_id = (meta.dev(), meta.ino());
+    let cleanup = |e: io::Error| {
+        // Best effort: the file is ours, we just bound it.
+        let _ = fs::remove_file(path);
+        in_context(e)
+    };
+    listener.set_nonblocking(true).map_err(cleanup)?;
+    let (wake_tx, wake_rx) = UnixStream::pair().map_err(cleanup)?;
+    let shared = Arc::new(Shared {
+        stopping: AtomicBool::new(false),
+        clients: Mutex::new(Clients::default()),
+        client_done: Condvar::new(),
+    });
+    let server = Server {
+        listener,
+        wake: wake_rx,
+        shared: shared.clone(),
+        transport,
+        ext,
+    };
+    let accept = std::thread::Builder::new()
+        .name("sipwired-ctl".into())
+        .spawn(move || server.run())
+        .map_err(cleanup)?;
+    log::info!("control socket listening on {}", path.display());
+    Ok(CtlServer {
+        path: path.to_path_buf(),
+        file_id,
+        shared,
+        wake: Some(wake_tx),
+        accept: Some(accept),
+    })
+}
+
+/// Binds `path` (mode 0600), replacing a stale socket file and creating the directory.
+fn bind(path: &Path) -> io::Result<UnixListener> {
+    let shown = path.display();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| {
+                    io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display()))
+                })?;
+        }
+    }
+    match fs::symlink_metadata(path) {
+        Ok(m) if !m.file_type().is_socket() => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{shown} exists and is not a socket; not replacing it"),
+            ));
+        }
+        Ok(_) => match UnixStream::connect(path) {
+            Ok(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("{shown}: another server is answering on this control socket"),
+                ));
+            }
+            Err(_) => {
+                log::info!("removing stale control socket {shown}");
+                fs::remove_file(path)
+                    .map_err(|e| io::Error::new(e.kind(), format!("cannot remove {shown}: {e}")))?;
+            }
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io::Error::new(e.kind(), format!("{shown}: {e}"))),
+    }
+    let listener = UnixListener::bind(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {shown}: {e}")))?;
+    if let Err(e) = fs::set_permissions(path, Permissions::from_mode(0o600)) {
+        // Best effort: do not leave a socket with the wrong mode behind.
+        let _ = fs::remove_file(path);
+        return Err(io::Error::new(
+            e.kind(),
+            format!("cannot set mode 0600 on {shown}: {e}"),
+        ));
+    }
+    Ok(listener)
+}
+
+/// The accept thread.
+struct Server {
+    listener: UnixListener,
+    wake: UnixStream,
+    shared: Arc<Shared>,
+    transport: Transport,
+    ext: Option<Arc<dyn RpcExtension>>,
+}
+
+impl Server {
+    fn run(self) {
+        while !self.shared.stopping.load(Ordering::Acquire) {
+            let mut fds = [
+                PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
+                PollFd::new(self.wake.as_fd(), PollFlags::POLLIN),
+            ];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => {
+                    log::error!("control socket: poll failed: {e}; stopping");
+                    return;
+                }
+            }
+            let woken = fds[1].revents().is_some_and(|r| !r.is_empty());
+            if woken || self.shared.stopping.load(Ordering::Acquire) {
+                return;
+            }
+            match self.listener.accept() {
+                Ok((stream, _)) => self.admit(stream),
+                Err(e)
+                    if e.kind() == io::ErrorKind::WouldBlock
+                        || e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // Out of descriptors, typically: back off instead of spinning.
+                    log::warn!("control socket: accept failed: {e}");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+    }
+
+    /// Starts a thread for a new client, or turns it away when `MAX_CLIENTS` are connected.
+    fn admit(&self, mut stream: UnixStream) {
+        // The listener is non-blocking; the client's socket must not be.
+        if stream.set_nonblocking(false).is_err()
+            || stream.set_read_timeout(Some(IDLE_TIMEOUT)).is_err()
+            || stream.set_write_timeout(Some(WRITE_TIMEOUT)).is_err()
+        {
+            return;
+        }
+        let mut clients = self.shared.clients();
+        if clients.open.len() >= MAX_CLIENTS {
+            drop(clients);
+            log::warn!("control socket: {MAX_CLIENTS} clients connected; turning one away");
+            let e = RpcError::new(
+                rpc::SERVER_BUSY,
+                format!("too many control clients ({MAX_CLIENTS}); try again later"),
+            );
+            let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+            // The client may be gone already; nothing to do about it.
+            let _ = write_line(&mut stream, rpc::error_response(&e));
+            return;
+        }
+        let Ok(handle) = stream.try_clone() else {
+            return;
+        };
+        let id = clients.next_id;
+        clients.next_id += 1;
+        clients.open.insert(id, handle);
+        drop(clients);
+
+        let client = Client {
+            id,
+            stream,
+            shared: self.shared.clone(),
+            transport: self.transport.clone(),
+            ext: self.ext.clone(),
+        };
+        let spawned = std::thread::Builder::new()
+            .name("sipwired-ctl-client".into())
+            .spawn(move || client.run());
+        if let Err(e) = spawned {
+            log::warn!("control socket: cannot start a client thread: {e}");
+            // The closure (and the client in it) was dropped, which unregistered it.
+        }
+    }
+}
+
+/// One connected client, served on its own thread. Dropping it unregisters it.
+struct Client {
+    id: u64,
+    stream: UnixStream,
+    shared: Arc<Shared>,
+    transport: Transport,
+    ext: Option<Arc<dyn RpcExtension>>,
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.shared.clients().open.remove(&self.id);
+        self.shared.client_done.notify_all();
+    }
+}
+
+fn write_line(stream: &mut UnixStream, mut bytes: Vec<u8>) -> io::Result<()> {
+    bytes.push(b'\n');
+    stream.write_all(&bytes)
+}
+
+impl Client {
+    fn run(mut self) {
+        if let Err(e) = self.serve() {
+            log::debug!("control client {}: {e}", self.id);
+        }
+    }
+
+    /// Reads requests line by line and answers each; returns when the client is done.
+    fn serve(&mut self) -> io::Result<()> {
+        let mut buf: Vec<u8> = Vec::with_capacity(CHUNK);
+        let mut chunk = vec![0u8; CHUNK];
+        // Bytes of `buf` already searched for a newline.
+        let mut scanned = 0;
+        loop {
+            let mut start = 0;
+            while let Some(pos) = buf[scanned..].iter().position(|&b| b == b'\n') {
+                let end = scanned + pos;
+                if end - start > MAX_REQUEST {
+                    return self.too_large();
+                }
+                self.answer(&buf[start..end])?;
+                start = end + 1;
+                scanned = start;
+            }
+            buf.drain(..start);
+            scanned = buf.len();
+            if buf.len() > MAX_REQUEST {
+                return self.too_large();
+            }
+            let n = match self.stream.read(&mut chunk) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                // EOF: a last request without a newline is still answered.
+                return self.answer(&buf);
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Answers one line (blank lines are skipped).
+    fn answer(&mut self, line: &[u8]) -> io::Result<()> {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
+        let out = match &self.ext {
+            Some(ext) => rpc::handle_with(&self.transport, ext.as_ref(), line),
+            None => rpc::handle(&self.transport, line),
+        };
+        if out.is_empty() {
+            return Ok(());
+        }
+        write_line(&mut self.stream, out)
+    }
+
+    fn too_large(&mut self) -> io::Result<()> {
+        log::warn!(
+            "control client {}: request over {MAX_REQUEST} bytes",
+            self.id
+        );
+        let e = RpcError::invalid_request(format!(
+            "request larger than {MAX_REQUEST} bytes; closing the connection"
+        ));
+        write_line(&mut self.stream, rpc::error_response(&e))?;
+        // Stop sending, then drop what the client is still sending for a moment, so closing
+        // with unread data does not reset the connection before it reads the error.
+        self.stream.shutdown(Shutdown::Write)?;
+        self.stream
+            .set_read_timeout(Some(Duration::from_millis(200)))?;
+        let mut sink = vec![0u8; CHUNK];
+        let mut left = MAX_REQUEST;
+        while left > 0 {
+            match self.stream.read(&mut sink) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+    use std::sync::atomic::AtomicUsize;
+
+    use serde_json::{json, Value};
+    use sipwire::config::{Config, ParseOptions};
+    use sipwire::{Ctx, Handler, HandlerError, Message, Runtime};
+
+    struct Nop;
+
+    impl Handler for Nop {
+        fn on_message(&self, _: &Ctx<'_>, _: Message<'_>) -> Result<(), HandlerError> {
+            Ok(())
+        }
+    }
+
+    fn runtime() -> Runtime {
+        let text = "listen=tcp:127.0.0.1:0\ntcp_children=1\n";
+        let (cfg, _) = Config::from_str_with("test.cfg", text, ParseOptions::default()).unwrap();
+        Runtime::start(cfg, Arc::new(Nop)).unwrap()
+    }
+
+    /// A fresh directory path (not created) under the temp dir.
+    fn temp_dir() -> PathBuf {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        std::env::temp_dir().join(format!("sipwired-ctl-{}-{n}", std::process::id()))
+    }
+
+    fn connect(path: &Path) -> (UnixStream, BufReader<UnixStream>) {
+        let s = UnixStream::connect(path).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let r = BufReader::new(s.try_clone().unwrap());
+        (s, r)
+    }
+
+    fn read_json(r: &mut BufReader<UnixStream>) -> Value {
+        let mut line = String::new();
+        assert!(r.read_line(&mut line).unwrap() > 0, "server closed");
+        assert!(line.ends_with('\n'), "{line:?}");
+        serde_json::from_str(&line).unwrap()
+    }
+
+    #[test]
+    fn serves_json_rpc_lines_with_mode_0600_and_removes_the_file() {
+        let rt = runtime();
+        let dir = temp_dir();
+        let path = dir.join("ctl.sock");
+        let server = spawn(&path, rt.transport()).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let dmode = fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(dmode, 0o700, "created directory is private");
+
+        let (mut s, mut r) = connect(&path);
+        // Two requests in one write, a blank line and a notification between them.
+        s.write_all(
+            b"{\"jsonrpc\":\"2.0\",\"method\":\"core.version\",\"id\":1}\n\r\n\
+              {\"jsonrpc\":\"2.0\",\"method\":\"core.uptime\"}\n\
+              {\"jsonrpc\":\"2.0\",\"method\":\"core.tcp_info\",\"id\":2}\r\n",
+        )
+        .unwrap();
+        let a = read_json(&mut r);
+        assert_eq!(a["id"], 1);
+        assert_eq!(a["result"]["name"], "sipwire");
+        let b = read_json(&mut r);
+        assert_eq!(b["id"], 2);
+        assert_eq!(b["result"]["readers"], 1);
+
+        // Garbage and unknown methods get errors; the connection and server go on.
+        s.write_all(b"this is not json\n").unwrap();
+        assert_eq!(read_json(&mut r)["error"]["code"], rpc::PARSE_ERROR);
+        s.write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"x.y\",\"id\":3}\n")
+            .unwrap();
+        assert_eq!(read_json(&mut r)["error"]["code"], rpc::METHOD_NOT_FOUND);
+        // A request split across writes.
+        s.write_all(b"{\"jsonrpc\":\"2.0\",\"met").unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        s.write_all(b"hod\":\"cfg.get\",\"params\":[\"tcp\",\"async\"],\"id\":4}\n")
+            .unwrap();
+        assert_eq!(
+            read_json(&mut r),
+            json!({"jsonrpc":"2.0","result":1,"id":4})
+        );
+
+        // A second client at the same time.
+        let (mut s2, mut r2) = connect(&path);
+        s2.write_all(b"[{\"jsonrpc\":\"2.0\",\"method\":\"core.version\",\"id\":9}]\n")
+            .unwrap();
+        assert_eq!(read_json(&mut r2)[0]["id"], 9);
+
+        // Shutdown closes the clients and removes the file.
+        server.shutdown();
+        assert!(!path.exists());
+        let mut rest = String::new();
+        assert_eq!(r.read_line(&mut rest).unwrap(), 0, "client sees EOF");
+        assert!(UnixStream::connect(&path).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+        rt.shutdown();
+    }
+
+    #[test]
+    fn answers_a_last_request_without_newline_on_write_shutdown() {
+        let rt = runtime();
+        let dir = temp_dir();
+        let path = dir.join("ctl.sock");
+        let server = spawn(&path, rt.transport()).unwrap();
+        let (mut s, _) = connect(&path);
+        s.write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"core.version\",\"id\":\"q\"}")
+            .unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        assert!(out.ends_with('\n'));
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["id"], "q");
+        assert_eq!(v["result"]["name"], "sipwire");
+        server.shutdown();
+        fs::remove_dir_all(&dir).unwrap();
+        rt.shutdown();
+    }
+
+    #[test]
+    fn oversize_request_gets_an_error_and_the_connection_closes() {
+        let rt = runtime();
+        let dir = temp_dir();
+        let path = dir.join("ctl.sock");
+        let server = spawn(&path, rt.transport()).unwrap();
+        let (mut s, mut r) = connect(&path);
+        let big = vec![b'x'; MAX_REQUEST + 100];
+        // The server may stop reading before all of it is written.
+        let _ = s.write_all(&big);
+        let v = read_json(&mut r);
+        assert_eq!(v["error"]["code"], rpc::INVALID_REQUEST);
+        assert_eq!(v["id"], Value::Null);
+        assert!(v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("request larger than 1048576 bytes"));
+        let mut rest = Vec::new();
+        // EOF (or a reset, if the kernel saw unread data): either way, closed.
+        let _ = r.read_to_end(&mut rest);
+        assert!(rest.is_empty());
+        // The server is still there for the next client.
+        let (mut s2, mut r2) = connect(&path);
+        s2.write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"core.version\",\"id\":1}\n")
+            .unwrap();
+        assert_eq!(read_json(&mut r2)["result"]["name"], "sipwire");
+        server.shutdown();
+        fs::remove_dir_all(&dir).unwrap();
+        rt.shutdown();
+    }
+
+    #[test]
+    fn stale_socket_is_replaced_but_a_live_one_or_a_file_is_not() {
+        let rt = runtime();
+        let dir = temp_dir();
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ctl.sock");
+        // A socket file nobody answers on (its listener is gone).
+        drop(UnixListener::bind(&path).unwrap());
+        assert!(path.exists());
+        let server = spawn(&path, rt.transport()).unwrap();
+
+        // A second server on a live socket is refused; the first keeps working.
+        let e = spawn(&path, rt.transport()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
+        assert!(e.to_string().contains("another server"), "{e}");
+        let (mut s, mut r) = connect(&path);
+        s.write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"core.version\",\"id\":1}\n")
+            .unwrap();
+        assert_eq!(read_json(&mut r)["id"], 1);
+        drop(s);
+        server.shutdown();
+
+        // A regular file is never removed.
+        let file = dir.join("not-a-socket");
+        fs::write(&file, b"keep me").unwrap();
+        let e = spawn(&file, rt.transport()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&file).unwrap(), b"keep me");
+        fs::remove_dir_all(&dir).unwrap();
+        rt.shutdown();
+    }
+
+    #[test]
+    fn clients_over_the_cap_are_turned_away() {
+        let rt = runtime();
+        let dir = temp_dir();
+        let path = dir.join("ctl.sock");
+        let server = spawn(&path, rt.transport()).unwrap();
+        let ping = b"{\"jsonrpc\":\"2.0\",\"method\":\"core.version\",\"id\":1}\n";
+        let mut held = Vec::new();
+        for _ in 0..MAX_CLIENTS {
+            let (mut s, mut r) = connect(&path);
+            // An answer proves the client is registered before the next connects.
+            s.write_all(ping).unwrap();
+            assert_eq!(read_json(&mut r)["id"], 1);
+            held.push((s, r));
+        }
+        let (_s, mut r) = connect(&path);
+        let v = read_json(&mut r);
+        assert_eq!(v["error"]["code"], rpc::SERVER_BUSY);
+        let mut rest = String::new();
+        assert_eq!(r.read_line(&mut rest).unwrap(), 0);
+
+        // A freed slot is usable again.
+        drop(held.pop());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (mut s, mut r) = connect(&path);
+            let _ = s.write_all(ping);
+            let v = read_json(&mut r);
+            if v["id"] == 1 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "slot never freed: {v}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        server.shutdown();
+        fs::remove_dir_all(&dir).unwrap();
+        rt.shutdown();
+    }
+
+    #[test]
+    fn extension_methods_are_served() {
+        struct Ext;
+        impl RpcExtension for Ext {
+            fn call(&self, method: &str, _: &[Value]) -> Option<Result<Value, RpcError>> {
+                (method == "relay.hello").then(|| Ok(json!("hi")))
+            }
+        }
+        let rt = runtime();
+        let dir = temp_dir();
+        let path = dir.join("ctl.sock");
+        let server = spawn_with(&path, rt.transport(), Some(Arc::new(Ext))).unwrap();
+        let (mut s, mut r) = connect(&path);
+        s.write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"relay.hello\",\"id\":1}\n")
+            .unwrap();
+        assert_eq!(read_json(&mut r)["result"], "hi");
+        // Dropping the server is a shutdown too.
+        drop(server);
+        assert!(!path.exists());
+        fs::remove_dir_all(&dir).unwrap();
+        rt.shutdown();
+    }
 }

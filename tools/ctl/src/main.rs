@@ -1,2 +1,255 @@
-//! placeholder
-fn main() {}
+//! `sipwire-ctl`: kamcmd-style client for sipwired's JSON-RPC 2.0 control socket.
+//!
+//! `sipwire-ctl [-s PATH] [--json] <method> [args...]`, e.g.
+//! `sipwire-ctl cfg.set_now_int tcp no_connect 1`. Integers become JSON numbers, other words
+//! strings, `s:WORD` forces a string. Exit status: 0 success, 1 the server answered with an
+//! error, 2 usage or connection problem. The methods are listed in `docs/control.md`.
+
+mod args;
+mod client;
+mod output;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Exit status: the call succeeded.
+const EXIT_OK: u8 = 0;
+/// Exit status: the server answered with a JSON-RPC error.
+const EXIT_RPC_ERROR: u8 = 1;
+/// Exit status: bad usage, or the server could not be reached or answered nonsense.
+const EXIT_USAGE: u8 = 2;
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn usage() -> String {
+    format!(
+        "sipwire-ctl {version} — control client for sipwired (JSON-RPC 2.0 over a unix socket)
+
+Usage: sipwire-ctl [OPTIONS] <method> [args...]
+
+Options (before the method):
+  -s, --socket PATH    Control socket; default $XDG_RUNTIME_DIR/sipwired/ctl.sock,
+                       else /tmp/sipwired-UID/ctl.sock (now: {default})
+      --json           Print the result as one line of JSON instead of text
+  -t, --timeout SECS   Wait this long for the answer (default {timeout})
+  -h, --help           This help
+  -V, --version        Version
+
+Arguments: integers are sent as JSON numbers, other words as strings;
+s:WORD forces a string (s:123).
+
+Examples:
+  sipwire-ctl core.tcp_info
+  sipwire-ctl core.tcp_list
+  sipwire-ctl cfg.set_now_int tcp no_connect 1
+  sipwire-ctl cfg.get tcp connection_lifetime
+  sipwire-ctl tcp.close_connection 3
+  sipwire-ctl system.listMethods
+
+Exit status: 0 success, 1 the server answered with an error (printed as
+\"error: CODE MESSAGE\"), 2 usage or connection problem.
+",
+        version = env!("CARGO_PKG_VERSION"),
+        default = client::default_socket_path().display(),
+        timeout = DEFAULT_TIMEOUT.as_secs(),
+    )
+}
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq)]
+enum Command {
+    Help,
+    Version,
+    Call(Call),
+}
+
+#[derive(Debug, PartialEq)]
+struct Call {
+    socket: PathBuf,
+    json: bool,
+    timeout: Duration,
+    method: String,
+    params: Vec<Value>,
+}
+
+fn parse(argv: Vec<String>) -> Result<Command, String> {
+    let mut socket = None;
+    let mut json = false;
+    let mut timeout = DEFAULT_TIMEOUT;
+    let mut it = argv.into_iter();
+    let method = loop {
+        let Some(arg) = it.next() else {
+            return Err("no method given (try --help; system.listMethods lists them)".into());
+        };
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |what: &str| {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| format!("{name} needs a value ({what})"))
+        };
+        match name.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "-V" | "--version" => return Ok(Command::Version),
+            "-s" | "--socket" => socket = Some(PathBuf::from(value("PATH")?)),
+            "--json" => json = true,
+            "-t" | "--timeout" => {
+                let v = value("SECS")?;
+                let secs: f64 = v
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s > 0.0)
+                    .ok_or_else(|| format!("{name}: {v:?} is not a positive number of seconds"))?;
+                timeout = Duration::from_secs_f64(secs);
+            }
+            "--" => match it.next() {
+                Some(m) => break m,
+                None => return Err("no method given after --".into()),
+            },
+            s if s.starts_with('-') && s.len() > 1 => {
+                return Err(format!("unknown option {s:?} (try --help)"));
+            }
+            _ => break arg,
+        }
+        if inline.is_some() && name == "--json" {
+            return Err("--json takes no value".into());
+        }
+    };
+    Ok(Command::Call(Call {
+        socket: socket.unwrap_or_else(client::default_socket_path),
+        json,
+        timeout,
+        method,
+        params: it.map(|a| args::to_param(&a)).collect(),
+    }))
+}
+
+fn run(call: Call) -> u8 {
+    let answer = match client::call(&call.socket, &call.method, call.params, call.timeout) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("sipwire-ctl: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if let Some(err) = answer.get("error") {
+        let code = err.get("code").map_or_else(|| "?".into(), Value::to_string);
+        let message = err.get("message").and_then(Value::as_str).unwrap_or("");
+        eprintln!("error: {code} {message}");
+        if let Some(data) = err.get("data") {
+            eprintln!("{}", output::human(data).trim_end());
+        }
+        return EXIT_RPC_ERROR;
+    }
+    let result = answer.get("result").unwrap_or(&Value::Null);
+    let text = if call.json {
+        format!("{result}\n")
+    } else {
+        output::human(result)
+    };
+    let mut stdout = std::io::stdout().lock();
+    if stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
+        // stdout closed (a pipe to `head`): nothing more to say.
+        return EXIT_USAGE;
+    }
+    EXIT_OK
+}
+
+fn main() -> ExitCode {
+    let argv: Result<Vec<String>, _> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.into_string())
+        .collect();
+    let Ok(argv) = argv else {
+        eprintln!("sipwire-ctl: arguments must be UTF-8");
+        return ExitCode::from(EXIT_USAGE);
+    };
+    match parse(argv) {
+        Ok(Command::Help) => {
+            print!("{}", usage());
+            ExitCode::from(EXIT_OK)
+        }
+        Ok(Command::Version) => {
+            println!("sipwire-ctl {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::from(EXIT_OK)
+        }
+        Ok(Command::Call(call)) => ExitCode::from(run(call)),
+        Err(e) => {
+            eprintln!("sipwire-ctl: {e}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn argv(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    fn call(s: &str) -> Call {
+        match parse(argv(s)).unwrap() {
+            Command::Call(c) => c,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn options_before_the_method_args_after() {
+        let c = call("-s /x.sock --json cfg.set_now_int tcp no_connect 1");
+        assert_eq!(c.socket, PathBuf::from("/x.sock"));
+        assert!(c.json);
+        assert_eq!(c.method, "cfg.set_now_int");
+        assert_eq!(c.params, vec![json!("tcp"), json!("no_connect"), json!(1)]);
+        // After the method everything is an argument, even things that look like options.
+        let c = call("--socket=/y cfg.set_now_int tcp x -5 --json");
+        assert_eq!(c.socket, PathBuf::from("/y"));
+        assert!(!c.json);
+        assert_eq!(
+            c.params,
+            vec![json!("tcp"), json!("x"), json!(-5), json!("--json")]
+        );
+        let c = call("-t 2.5 -- core.version");
+        assert_eq!(c.timeout, Duration::from_millis(2500));
+        assert_eq!(c.method, "core.version");
+        assert_eq!(call("core.tcp_list").socket, client::default_socket_path());
+    }
+
+    #[test]
+    fn usage_errors() {
+        assert_eq!(parse(argv("-h")).unwrap(), Command::Help);
+        assert_eq!(parse(argv("--version")).unwrap(), Command::Version);
+        assert!(parse(argv("")).unwrap_err().contains("no method"));
+        assert!(parse(argv("--json")).unwrap_err().contains("no method"));
+        assert!(parse(argv("-s")).unwrap_err().contains("needs a value"));
+        assert!(parse(argv("--bogus x"))
+            .unwrap_err()
+            .contains("unknown option"));
+        assert!(parse(argv("-t 0 x")).unwrap_err().contains("positive"));
+        assert!(parse(argv("--json=1 x")).unwrap_err().contains("no value"));
+    }
+
+    #[test]
+    fn default_socket_follows_xdg_runtime_dir_rule() {
+        let p = client::default_socket_path();
+        assert!(p.ends_with("ctl.sock"), "{}", p.display());
+        match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+            Some(d) => assert_eq!(p, PathBuf::from(d).join("sipwired/ctl.sock")),
+            None => assert!(p.starts_with("/tmp"), "{}", p.display()),
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! `core.*`: version, uptime, and the TCP summary, connection list and options.
+
+use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+use super::error::RpcError;
+use super::params::Params;
+use super::protocol::object;
+use super::tcp::state_name;
+use super::Ctx;
+use crate::config::ConfigValue;
+
+/// A cfg value as JSON: integers as numbers, strings as strings.
+pub(crate) fn cfg_value(v: &ConfigValue) -> Value {
+    match v {
+        ConfigValue::Int(i) => Value::from(*i),
+        ConfigValue::Str(s) => Value::from(s.as_str()),
+    }
+}
+
+pub(crate) fn version(_: &Ctx<'_>, _: &Params<'_>) -> Result<Value, RpcError> {
+    Ok(json!({ "name": "sipwire", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+pub(crate) fn uptime(ctx: &Ctx<'_>, _: &Params<'_>) -> Result<Value, RpcError> {
+    let up = ctx.transport.shared.epoch.elapsed();
+    let now = SystemTime::now();
+    let since = now.checked_sub(up).unwrap_or(UNIX_EPOCH);
+    Ok(json!({
+        "uptime": up.as_secs(),
+        "up_since": unix_secs(since),
+        "now": unix_secs(now),
+    }))
+}
+
+fn listen_text(a: &SocketAddr) -> String {
+    format!("tcp:{a}")
+}
+
+pub(crate) fn tcp_info(ctx: &Ctx<'_>, _: &Params<'_>) -> Result<Value, RpcError> {
+    let t = ctx.transport;
+    let cfg = t.config().snapshot();
+    let listen: Vec<String> = t.listen_addrs().iter().map(listen_text).collect();
+    Ok(json!({
+        "readers": t.shared.readers.len(),
+        "max_connections": cfg.tcp.max_connections,
+        "opened_connections": t.connection_count(),
+        "write_queued_bytes": t.stats().queued_bytes,
+        "wq_max": cfg.tcp.wq_max,
+        "listen": listen,
+    }))
+}
+
+pub(crate) fn tcp_list(ctx: &Ctx<'_>, _: &Params<'_>) -> Result<Value, RpcError> {
+    let t = ctx.transport;
+    let mut ids = t.connection_ids();
+    ids.sort();
+    let list: Vec<Value> = ids
+        .into_iter()
+        // A connection that closed since the ids were read is simply not listed.
+        .filter_map(|id| t.conn_info(id))
+        .map(|c| {
+            let (idle, cnt, intvl) = c.keepalive_params;
+            json!({
+                "id": c.conid.0,
+                "type": "TCP",
+                "state": c.state as i8,
+                "state_name": state_name(c.state),
+                "src_ip": c.source.ip().to_string(),
+                "src_port": c.source.port(),
+                "peer": c.peer.to_string(),
+                "local": c.local.to_string(),
+                "keepalive": c.keepalive,
+                "keepidle": idle,
+                "keepcnt": cnt,
+                "keepintvl": intvl,
+                "lifetime_override_s": c.lifetime_override.map(|d| d.as_secs()),
+                "idle_ms": u64::try_from(c.idle_for.as_millis()).unwrap_or(u64::MAX),
+            })
+        })
+        .collect();
+    Ok(Value::from(list))
+}
+
+pub(crate) fn tcp_options(ctx: &Ctx<'_>, _: &Params<'_>) -> Result<Value, RpcError> {
+    let entries = ctx.transport.config().snapshot().cfg_group("tcp");
+    Ok(object(
+        entries.iter().map(|e| (e.name, cfg_value(&e.value))),
+    ))
+}

@@ -1,0 +1,99 @@
+//! The control plane: Kamailio's RPC methods (`core.tcp_info`, `cfg.set_now_int`,
+//! `tcp.close_connection`, ...) as JSON-RPC 2.0, independent of how the bytes travel.
+//!
+//! [`handle`] takes one request or batch as bytes and returns the response bytes (empty for a
+//! notification or a batch of notifications). A daemon serves it on its control socket;
+//! [`handle_with`] adds an [`RpcExtension`] so the daemon can answer methods of its own and add
+//! counters to `stats.get`. The methods, their parameters and results are listed in
+//! `docs/control.md`.
+//!
+//! ```no_run
+//! # fn demo(transport: &sipwire::Transport) {
+//! let reply = sipwire::rpc::handle(
+//!     transport,
+//!     br#"{"jsonrpc":"2.0","method":"cfg.set_now_int","params":["tcp","no_connect",1],"id":1}"#,
+//! );
+//! assert!(!reply.is_empty());
+//! # }
+//! ```
+//!
+//! Parameters are by position (an array), as kamcmd sends them; by-name parameters are refused
+//! with -32602. Errors use the JSON-RPC codes ([`PARSE_ERROR`], [`INVALID_REQUEST`],
+//! [`METHOD_NOT_FOUND`], [`INVALID_PARAMS`], [`INTERNAL_ERROR`]) and [`OPERATION_FAILED`] for
+//! refusals and failures of the runtime, whose message is the library's own reason.
+
+mod cfg;
+mod core;
+mod error;
+mod methods;
+mod params;
+mod protocol;
+mod tcp;
+
+pub use error::{
+    RpcError, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, OPERATION_FAILED,
+    PARSE_ERROR, SERVER_BUSY,
+};
+pub use params::Params;
+pub use serde_json::Value;
+
+use crate::Transport;
+
+/// Methods and counters added by the program that embeds the runtime (`sipwired` adds its
+/// relay's). The extension is asked first, so it may also answer a built-in method its own way.
+pub trait RpcExtension: Send + Sync {
+    /// Answers `method` if it is one of the extension's: `Some(result)`; `None` passes the call
+    /// on to the built-in methods. `params` are by position.
+    fn call(&self, method: &str, params: &[Value]) -> Option<Result<Value, RpcError>>;
+
+    /// The extension's methods as (name, one-line help), for `system.listMethods` and
+    /// `system.methodHelp`.
+    fn methods(&self) -> Vec<(&'static str, &'static str)> {
+        Vec::new()
+    }
+
+    /// Extra counters for `stats.get`, after the runtime's own.
+    fn stats(&self) -> Vec<(String, u64)> {
+        Vec::new()
+    }
+}
+
+/// What a method sees: the runtime and the embedder's extension, if any.
+pub(crate) struct Ctx<'a> {
+    pub transport: &'a Transport,
+    pub ext: Option<&'a dyn RpcExtension>,
+}
+
+/// Handles one JSON-RPC 2.0 request or batch and returns the response as bytes (no trailing
+/// newline); empty when nothing is to be answered (notifications).
+pub fn handle(transport: &Transport, request_bytes: &[u8]) -> Vec<u8> {
+    protocol::handle_bytes(
+        &Ctx {
+            transport,
+            ext: None,
+        },
+        request_bytes,
+    )
+}
+
+/// [`handle`] with the embedder's methods and counters.
+pub fn handle_with(transport: &Transport, ext: &dyn RpcExtension, request_bytes: &[u8]) -> Vec<u8> {
+    protocol::handle_bytes(
+        &Ctx {
+            transport,
+            ext: Some(ext),
+        },
+        request_bytes,
+    )
+}
+
+/// A JSON-RPC error response (`{"jsonrpc":"2.0","error":..,"id":null}`) as bytes, for a server
+/// that refuses a request before it can be read (too large, too many clients).
+pub fn error_response(error: &RpcError) -> Vec<u8> {
+    protocol::encode(&protocol::error_response(Value::Null, error))
+}
+
+/// The names of the built-in methods, in the order `system.listMethods` lists them.
+pub fn builtin_methods() -> Vec<&'static str> {
+    methods::TABLE.iter().map(|m| m.name).collect()
+}

@@ -1,0 +1,387 @@
+//! End to end: `sipwire-ctl` driving a real `sipwired` process over its control socket, every
+//! method at least once, plus the error exits.
+//!
+//! `sipwired` is found next to `sipwire-ctl` in the target directory and (re)built first with
+//! `cargo build -p sipwired`, so the test never talks to a stale daemon.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn ctl_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_sipwire-ctl"))
+}
+
+/// Builds `sipwired` into the target directory `sipwire-ctl` was built in and returns its path.
+fn sipwired_bin() -> PathBuf {
+    let ctl = ctl_bin();
+    let bin = ctl.with_file_name("sipwired");
+    let profile_dir = ctl.parent().expect("sipwire-ctl has a directory");
+    let target_dir = profile_dir
+        .parent()
+        .expect("the profile directory has a parent");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(&cargo);
+    cmd.args(["build", "-p", "sipwired", "--bin", "sipwired"])
+        .env("CARGO_TARGET_DIR", target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        cmd.arg("--release");
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cargo} to build sipwired: {e}"));
+    assert!(
+        out.status.success(),
+        "`cargo build -p sipwired` failed, so the end-to-end test cannot run:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(bin.exists(), "{} missing after the build", bin.display());
+    bin
+}
+
+/// A `sipwired` process with its control socket in a private temporary directory.
+struct Daemon {
+    child: Child,
+    dir: PathBuf,
+    sock: PathBuf,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+fn drain(r: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let buf = Arc::new(Mutex::new(String::new()));
+    let b = buf.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines() {
+            let Ok(line) = line else { break };
+            let mut g = b.lock().unwrap();
+            g.push_str(&line);
+            g.push('\n');
+        }
+    });
+    buf
+}
+
+impl Daemon {
+    fn start() -> Daemon {
+        let bin = sipwired_bin();
+        let dir = std::env::temp_dir().join(format!("sipwire-ctl-e2e-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("ctl.sock");
+        let mut child = Command::new(&bin)
+            .args(["--listen", "tcp:127.0.0.1:0", "--ctl"])
+            .arg(&sock)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let stdout = drain(child.stdout.take().unwrap());
+        let stderr = drain(child.stderr.take().unwrap());
+        let mut d = Daemon {
+            child,
+            dir,
+            sock,
+            stdout,
+            stderr,
+        };
+        let deadline = Instant::now() + WAIT;
+        while UnixStream::connect(&d.sock).is_err() {
+            if let Some(status) = d.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "sipwired exited ({status}) before opening its control socket; this test \
+                     needs `sipwired --listen tcp:IP:PORT --ctl PATH`.\nstdout:\n{}\nstderr:\n{}",
+                    d.stdout.lock().unwrap(),
+                    d.stderr.lock().unwrap()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sipwired did not open {} within {WAIT:?}\nstderr:\n{}",
+                d.sock.display(),
+                d.stderr.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d
+    }
+
+    /// Runs `sipwire-ctl -s SOCK args...`.
+    fn ctl(&self, args: &[&str]) -> Output {
+        Command::new(ctl_bin())
+            .arg("-s")
+            .arg(&self.sock)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs it and expects exit 0; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.ctl(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "sipwire-ctl {args:?}: stdout {:?} stderr {:?}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// `--json` and exit 0; the result.
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let text = self.ok(&all);
+        assert_eq!(text.lines().count(), 1, "{text:?}");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text:?}: {e}"))
+    }
+
+    /// Expects exit 1 with "error: CODE ..." on stderr; returns stderr.
+    fn rpc_error(&self, args: &[&str], code: i64) -> String {
+        let out = self.ctl(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty());
+        assert!(
+            stderr.starts_with(&format!("error: {code} ")),
+            "{args:?}: {stderr}"
+        );
+        stderr
+    }
+
+    fn wait_connections(&self, n: u64) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let info = self.json(&["core.tcp_info"]);
+            if info["opened_connections"] == n {
+                return;
+            }
+            assert!(Instant::now() < deadline, "want {n} connections: {info}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // Our own child, by its handle.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn listen_addr(info: &Value) -> SocketAddr {
+    let first = info["listen"][0].as_str().expect("a listen address");
+    first
+        .strip_prefix("tcp:")
+        .expect("tcp: prefix")
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn every_method_through_sipwire_ctl() {
+    let d = Daemon::start();
+
+    // core.*
+    let v = d.ok(&["core.version"]);
+    assert!(v.starts_with("{\n") && v.contains("\tversion: "), "{v}");
+    assert!(d.json(&["core.version"])["name"].is_string());
+    let up = d.json(&["core.uptime"]);
+    assert!(up["uptime"].as_u64().unwrap() < 600, "{up}");
+    let info = d.json(&["core.tcp_info"]);
+    let addr = listen_addr(&info);
+    assert!(info["readers"].as_u64().unwrap() >= 1, "{info}");
+    let text = d.ok(&["core.tcp_info"]);
+    assert!(text.contains(&format!("\tlisten: tcp:{addr}")), "{text}");
+
+    let mut a = TcpStream::connect(addr).unwrap();
+    let b = TcpStream::connect(addr).unwrap();
+    d.wait_connections(2);
+
+    let list = d.json(&["core.tcp_list"]);
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2, "{list:?}");
+    let a_local = a.local_addr().unwrap();
+    let ida = list
+        .iter()
+        .find(|c| c["peer"] == a_local.to_string())
+        .unwrap_or_else(|| panic!("{a_local} not in {list:?}"))["id"]
+        .as_u64()
+        .unwrap();
+    let text = d.ok(&["core.tcp_list"]);
+    assert_eq!(text.matches("{\n\tid: ").count(), 2, "{text}");
+    assert!(text.contains("\tstate_name: ok\n"), "{text}");
+
+    let opts = d.json(&["core.tcp_options"]);
+    assert_eq!(opts["async"], 1);
+    assert!(d.ok(&["core.tcp_options"]).contains("\tno_connect: 0\n"));
+
+    // cfg.*
+    assert_eq!(d.ok(&["cfg.get", "tcp", "no_connect"]), "0\n");
+    let set = d.ok(&["cfg.set_now_int", "tcp", "no_connect", "1"]);
+    assert!(set.contains("\tvalue: 1\n"), "{set}");
+    assert_eq!(d.ok(&["cfg.get", "tcp", "no_connect"]), "1\n");
+    assert_eq!(d.json(&["core.tcp_options"])["no_connect"], 1);
+    let e = d.rpc_error(&["cfg.set_now_int", "tcp", "async", "0"], -32000);
+    assert!(e.contains("tcp.async cannot be changed at runtime"), "{e}");
+    let s = d.json(&["cfg.set_now_string", "tcp", "keepalive", "no"]);
+    assert_eq!(
+        s,
+        json!({ "group": "tcp", "name": "keepalive", "value": 0 })
+    );
+    let all = d.json(&["cfg.list"]);
+    assert!(all.as_array().unwrap().len() > 20);
+    let tcpops = d.json(&["cfg.list", "tcpops"]);
+    assert!(tcpops
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["group"] == "tcpops"));
+    let help = d.json(&["cfg.help", "tcp", "connection_lifetime"]);
+    assert_eq!(help["unit"], "s");
+
+    // stats.get
+    let stats = d.json(&["stats.get"]);
+    assert_eq!(stats["accepted"], 2, "{stats}");
+    assert_eq!(d.json(&["stats.get", "accepted"]), json!({ "accepted": 2 }));
+    assert!(d.ok(&["stats.get", "all"]).contains("\taccepted: 2\n"));
+
+    // tcp.*
+    let id = ida.to_string();
+    let s = d.json(&["tcp.conid_state", &id]);
+    assert_eq!(s, json!({ "conid": ida, "state": 1, "state_name": "ok" }));
+    assert_eq!(d.json(&["tcp.conid_alive", &id])["alive"], true);
+    let k = d.json(&["tcp.keepalive_enable", &id, "30", "4", "7"]);
+    assert_eq!(
+        k,
+        json!({ "conid": ida, "keepalive": true, "keepidle": 30, "keepcnt": 4, "keepintvl": 7 })
+    );
+    assert_eq!(d.json(&["tcp.keepalive_disable", &id])["keepalive"], false);
+    let l = d.json(&["tcp.set_connection_lifetime", &id, "600"]);
+    assert_eq!(l["lifetime_s"], 600);
+    let row = d.json(&["core.tcp_list"]);
+    let row = row
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == ida)
+        .cloned();
+    assert_eq!(row.unwrap()["lifetime_override_s"], 600);
+    assert_eq!(
+        d.json(&["tcp.enable_closed_event", &id])["closed_event"],
+        true
+    );
+    assert_eq!(
+        d.ok(&["tcp.get_conid", &a_local.to_string()]),
+        format!("{ida}\n")
+    );
+    d.rpc_error(&["tcp.get_conid", "127.0.0.1:1"], -32000);
+    assert_eq!(d.json(&["tcp.close_connection", &id])["closing"], true);
+    a.set_read_timeout(Some(WAIT)).unwrap();
+    assert_eq!(
+        a.read(&mut [0u8; 8]).unwrap(),
+        0,
+        "closed connection sees EOF"
+    );
+    d.wait_connections(1);
+    assert_eq!(d.json(&["tcp.conid_state", &id])["state_name"], "gone");
+    let e = d.rpc_error(&["tcp.close_connection", &id], -32000);
+    assert!(
+        e.contains(&format!("no open connection with id {ida}")),
+        "{e}"
+    );
+
+    // system.*
+    let methods = d.ok(&["system.listMethods"]);
+    for m in [
+        "core.version",
+        "core.uptime",
+        "core.tcp_info",
+        "core.tcp_list",
+        "core.tcp_options",
+        "cfg.get",
+        "cfg.set_now_int",
+        "cfg.set_now_string",
+        "cfg.list",
+        "cfg.help",
+        "stats.get",
+        "tcp.conid_state",
+        "tcp.conid_alive",
+        "tcp.keepalive_enable",
+        "tcp.keepalive_disable",
+        "tcp.set_connection_lifetime",
+        "tcp.enable_closed_event",
+        "tcp.close_connection",
+        "tcp.get_conid",
+        "system.listMethods",
+        "system.methodHelp",
+    ] {
+        assert!(methods.lines().any(|l| l == m), "{m} missing:\n{methods}");
+    }
+    let h = d.ok(&["system.methodHelp", "tcp.keepalive_enable"]);
+    assert!(
+        h.starts_with("tcp.keepalive_enable <conid> <idle> <count> <interval>: "),
+        "{h}"
+    );
+
+    // Errors: unknown method, wrong params, s: forcing a string where a number is needed.
+    d.rpc_error(&["core.nothing"], -32601);
+    let e = d.rpc_error(&["cfg.get", "tcp"], -32602);
+    assert!(e.contains("cfg.get takes 2 params"), "{e}");
+    let e = d.rpc_error(&["tcp.conid_state", "s:abc"], -32602);
+    assert!(e.contains("got string \"abc\""), "{e}");
+
+    // Garbage straight to the socket gets a parse error; the server goes on.
+    let mut raw = UnixStream::connect(&d.sock).unwrap();
+    raw.set_read_timeout(Some(WAIT)).unwrap();
+    raw.write_all(b"{not json\n").unwrap();
+    let mut line = String::new();
+    BufReader::new(&raw).read_line(&mut line).unwrap();
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["error"]["code"], -32700);
+    drop(raw);
+    assert!(d.json(&["core.version"])["version"].is_string());
+    drop(b);
+}
+
+#[test]
+fn unreachable_socket_and_bad_usage_exit_2() {
+    let missing = Path::new("/nonexistent-dir-for-sipwire-ctl/ctl.sock");
+    let out = Command::new(ctl_bin())
+        .arg("-s")
+        .arg(missing)
+        .arg("core.version")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot connect to control socket /nonexistent-dir-for-sipwire-ctl/ctl.sock"),
+        "{err}"
+    );
+
+    let out = Command::new(ctl_bin()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no method"));
+
+    let out = Command::new(ctl_bin()).arg("--help").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: sipwire-ctl"));
+}

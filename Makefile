@@ -5,9 +5,10 @@ FUZZ_TARGETS ?= $(shell ls fuzz/fuzz_targets 2>/dev/null | sed 's/\.rs$$//')
 
 .PHONY: run test build lint fmt bench fuzz fuzz-tool clean test-deps
 
-## run: start sipwired on its embedded default config (TCP on 127.0.0.1:5060)
+## run: start sipwired on its embedded default config (TCP on 127.0.0.1:5060); extra flags
+## in ARGS, e.g. make run ARGS="--forward tcp:127.0.0.1:5070" (see docs/sipwired.md)
 run:
-	$(CARGO) run --release -p sipwired --
+	$(CARGO) run --release -p sipwired -- $(ARGS)
 
 ## test-deps: programs the tests drive (installed from Debian's packages when missing)
 test-deps:
@@ -15,6 +16,8 @@ test-deps:
 	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
 	command -v unshare >/dev/null 2>&1 || missing="$$missing util-linux"; \
 	command -v prlimit >/dev/null 2>&1 || missing="$$missing util-linux"; \
+	command -v sipp >/dev/null 2>&1 || missing="$$missing sip-tester"; \
+	command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ] || missing="$$missing kamailio"; \
 	if [ -n "$$missing" ]; then apt-get update && apt-get install -y $$missing; fi
 
 ## test: build everything (all targets) and run every test, plus format and lint checks

@@ -148,7 +148,9 @@ impl Drop for CtlServer {
     }
 }
 
-/// Binds the control socket at `path` and serves it on a thread of its own.
+/// Binds the control socket at `path` and serves it on a thread of its own (built-in methods
+/// only; the daemon uses [`spawn_with`]).
+#[cfg(test)]
 pub fn spawn(path: &Path, transport: Transport) -> io::Result<CtlServer> {
     spawn_with(path, transport, None)
 }

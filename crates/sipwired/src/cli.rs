@@ -1,0 +1,232 @@
+//! Command-line arguments, parsed by hand.
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Exit status: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit status: bad configuration or usage.
+pub const EXIT_CONFIG: u8 = 2;
+/// Exit status: a listening address could not be bound.
+pub const EXIT_BIND: u8 = 3;
+/// Exit status: any other failure to start (threads, pollers, control socket).
+pub const EXIT_START: u8 = 4;
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Run (or check the configuration).
+    Run(Options),
+    /// `-h`, `--help`.
+    Help,
+    /// `-V`, `--version`.
+    Version,
+    /// `--print-default-config`.
+    PrintDefaultConfig,
+}
+
+/// Options of a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    /// `-f FILE`: a Kamailio-style transport config instead of the embedded default.
+    pub file: Option<PathBuf>,
+    /// `--listen tcp:IP:PORT`, repeatable: replaces the config's TCP listen lines.
+    pub listen: Vec<String>,
+    /// `--forward tcp:HOST:PORT`: send every request there.
+    pub forward: Option<String>,
+    /// `--ctl PATH`: the control socket.
+    pub ctl: Option<PathBuf>,
+    /// `--check-config`: parse, report, exit.
+    pub check_config: bool,
+}
+
+/// The `--help` text.
+pub fn usage() -> String {
+    format!(
+        "sipwired {version} — stateless SIP relay (RFC 3261 §16.11) over TCP, on the sipwire runtime
+
+Usage: sipwired [OPTIONS]
+
+Options:
+  -f FILE                  Kamailio-style transport config (listen=, tcp_*, modparam(...));
+                           without it the embedded default is used (--print-default-config)
+      --listen tcp:IP:PORT Listen here (repeatable); replaces the config's listen lines.
+                           Port 0 picks a free port; the real address is printed on start
+      --forward tcp:HOST:PORT
+                           Send every request to this next hop instead of routing by
+                           Route / Request-URI (a host name is resolved once, at start)
+      --ctl PATH           Control socket (JSON-RPC 2.0); default
+                           $XDG_RUNTIME_DIR/sipwired/ctl.sock, else /tmp/sipwired-UID/ctl.sock
+      --check-config       Parse the configuration, print warnings and \"config OK\", exit
+      --print-default-config
+                           Print the embedded default configuration and exit
+  -h, --help               This help
+  -V, --version            Version
+
+Signals: SIGINT and SIGTERM stop it gracefully.
+Logging: RUST_LOG=debug (to stderr); default level warn.
+
+Exit status:
+  0  success (clean shutdown, config OK)
+  2  bad configuration or usage
+  3  cannot bind a listening address
+  4  other start failure (threads, pollers, control socket)
+
+Docs: docs/sipwired.md
+",
+        version = env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// Parses the arguments after the program name.
+pub fn parse<I>(args: I) -> Result<Command, String>
+where
+    I: IntoIterator<Item = OsString>,
+{
+    let mut opts = Options::default();
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        let arg = arg
+            .into_string()
+            .map_err(|a| format!("argument is not UTF-8: {a:?}"))?;
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |what: &str| -> Result<String, String> {
+            match inline.clone() {
+                Some(v) => Ok(v),
+                None => it
+                    .next()
+                    .ok_or_else(|| format!("{name} needs a value ({what})"))?
+                    .into_string()
+                    .map_err(|a| format!("{name}: value is not UTF-8: {a:?}")),
+            }
+        };
+        match name.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "-V" | "--version" => return Ok(Command::Version),
+            "--print-default-config" => return Ok(Command::PrintDefaultConfig),
+            "-f" | "--config" => opts.file = Some(PathBuf::from(value("FILE")?)),
+            "--listen" => opts.listen.push(value("tcp:IP:PORT")?),
+            "--forward" => opts.forward = Some(value("tcp:HOST:PORT")?),
+            "--ctl" => opts.ctl = Some(PathBuf::from(value("PATH")?)),
+            "--check-config" => opts.check_config = true,
+            other => return Err(format!("unknown argument {other:?} (try --help)")),
+        }
+        if inline.is_some() && matches!(name.as_str(), "--check-config") {
+            return Err(format!("{name} takes no value"));
+        }
+    }
+    Ok(Command::Run(opts))
+}
+
+/// Parses `--forward`: `tcp:HOST:PORT`, `tcp:[IPv6]:PORT`, or without `tcp:`; the port
+/// defaults to 5060. Names go through `resolve`.
+pub fn parse_forward(
+    text: &str,
+    resolve: impl Fn(&str, u16) -> Option<SocketAddr>,
+) -> Result<SocketAddr, String> {
+    let bad = |why: &str| format!("--forward {text:?}: {why}");
+    let rest = match text.split_once(':') {
+        Some((proto, rest)) if proto.eq_ignore_ascii_case("tcp") => rest,
+        Some((proto, _))
+            if ["udp", "tls", "sctp", "ws", "wss"]
+                .iter()
+                .any(|p| proto.eq_ignore_ascii_case(p)) =>
+        {
+            return Err(bad("sipwired relays over TCP only"));
+        }
+        _ => text,
+    };
+    if let Ok(a) = rest.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+        let (h, after) = v6.split_once(']').ok_or_else(|| bad("missing ']'"))?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().map_err(|_| bad("bad port"))?,
+            None if after.is_empty() => 5060,
+            None => return Err(bad("junk after ']'")),
+        };
+        (h, port)
+    } else {
+        match rest.rsplit_once(':') {
+            Some((h, p)) => (h, p.parse().map_err(|_| bad("bad port"))?),
+            None => (rest, 5060),
+        }
+    };
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    if let Ok(ip) = host.parse() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    resolve(host, port).ok_or_else(|| bad("cannot resolve the host name"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Result<Command, String> {
+        parse(a.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn flags() {
+        assert_eq!(args(&[]).unwrap(), Command::Run(Options::default()));
+        assert_eq!(args(&["-h"]).unwrap(), Command::Help);
+        assert_eq!(args(&["--version"]).unwrap(), Command::Version);
+        assert_eq!(
+            args(&["--print-default-config"]).unwrap(),
+            Command::PrintDefaultConfig
+        );
+        let Command::Run(o) = args(&[
+            "-f",
+            "a.cfg",
+            "--listen",
+            "tcp:127.0.0.1:0",
+            "--listen=tcp:[::1]:5070",
+            "--forward",
+            "tcp:127.0.0.1:5080",
+            "--ctl=/tmp/x.sock",
+            "--check-config",
+        ])
+        .unwrap() else {
+            panic!("not a run");
+        };
+        assert_eq!(o.file, Some(PathBuf::from("a.cfg")));
+        assert_eq!(o.listen, ["tcp:127.0.0.1:0", "tcp:[::1]:5070"]);
+        assert_eq!(o.forward.as_deref(), Some("tcp:127.0.0.1:5080"));
+        assert_eq!(o.ctl, Some(PathBuf::from("/tmp/x.sock")));
+        assert!(o.check_config);
+        assert!(args(&["--bogus"]).unwrap_err().contains("unknown"));
+        assert!(args(&["--listen"]).unwrap_err().contains("needs a value"));
+        assert!(args(&["--check-config=1"]).is_err());
+        assert!(usage().contains("Exit status"));
+    }
+
+    #[test]
+    fn forward_addresses() {
+        let none = |_: &str, _: u16| None;
+        let p = |s| parse_forward(s, none);
+        assert_eq!(
+            p("tcp:127.0.0.1:5080").unwrap(),
+            "127.0.0.1:5080".parse().unwrap()
+        );
+        assert_eq!(p("127.0.0.1").unwrap(), "127.0.0.1:5060".parse().unwrap());
+        assert_eq!(p("tcp:[::1]:5070").unwrap(), "[::1]:5070".parse().unwrap());
+        assert_eq!(p("tcp:[::1]").unwrap(), "[::1]:5060".parse().unwrap());
+        assert!(p("udp:127.0.0.1:5060").is_err());
+        assert!(p("tcp:127.0.0.1:x").is_err());
+        assert!(p("tcp:nosuch.invalid:5060").is_err());
+        let fake =
+            |h: &str, port: u16| (h == "proxy").then(|| SocketAddr::from(([10, 0, 0, 1], port)));
+        assert_eq!(
+            parse_forward("tcp:proxy:5099", fake).unwrap(),
+            "10.0.0.1:5099".parse().unwrap()
+        );
+    }
+}

@@ -1,0 +1,318 @@
+//! Running the daemon: configuration (embedded default or `-f`, then command-line
+//! overrides), the control socket path, start, the startup report, signals, shutdown.
+
+use std::fs::DirBuilder;
+use std::net::SocketAddr;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use nix::sys::signal::{SigSet, Signal};
+use sipwire::config::{Config, ListenProto, ParseOptions, PollMethodName, Warning};
+use sipwire::{Runtime, StartError};
+
+use crate::cli::{self, Options, EXIT_BIND, EXIT_CONFIG, EXIT_OK, EXIT_START};
+use crate::ctl_server;
+use crate::handler::RelayHandler;
+use crate::relay::{Relay, RelayStats, Resolve, SystemResolver};
+use sipwire::rpc::{RpcError, RpcExtension};
+
+/// Everything a run needs, checked.
+#[derive(Debug)]
+struct Setup {
+    config: Config,
+    forward: Option<SocketAddr>,
+}
+
+/// Reads the configuration and applies the command line; errors are for the user.
+fn setup(opts: &Options) -> Result<(Setup, Vec<Warning>), String> {
+    let parse = ParseOptions::default();
+    let (mut config, warnings) = match &opts.file {
+        Some(path) => Config::from_file(path, parse),
+        None => Config::from_str_with("<embedded default>", crate::DEFAULT_CONFIG, parse),
+    }
+    .map_err(|e| e.to_string())?;
+    let mut warnings = warnings;
+    if !opts.listen.is_empty() {
+        config.listen.retain(|l| l.proto != ListenProto::Tcp);
+        for l in &opts.listen {
+            let w = config
+                .set("listen", l)
+                .map_err(|e| format!("--listen {l}: {e}"))?;
+            warnings.extend(w);
+        }
+    }
+    config.validate().map_err(|e| e.to_string())?;
+    let forward = match &opts.forward {
+        Some(f) => Some(cli::parse_forward(f, |h, p| SystemResolver.resolve(h, p))?),
+        None => None,
+    };
+    Ok((Setup { config, forward }, warnings))
+}
+
+/// The default control socket: `$XDG_RUNTIME_DIR/sipwired/ctl.sock`, else
+/// `/tmp/sipwired-<uid>/ctl.sock`.
+fn default_ctl_path() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => Path::new(&dir).join("sipwired").join("ctl.sock"),
+        None => {
+            let who = current_uid().map_or_else(
+                || std::env::var("USER").unwrap_or_else(|_| "user".into()),
+                |u| u.to_string(),
+            );
+            PathBuf::from(format!("/tmp/sipwired-{who}")).join("ctl.sock")
+        }
+    }
+}
+
+/// The process's user id, read without `unsafe`: the owner of `/proc/self`.
+fn current_uid() -> Option<u32> {
+    std::fs::metadata("/proc/self").ok().map(|m| m.uid())
+}
+
+/// Creates the control socket's directory (mode 0700) if missing; refuses a directory owned
+/// by someone else or writable by others.
+fn prepare_ctl_dir(path: &Path) -> Result<(), String> {
+    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if !dir.exists() {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        return Ok(());
+    }
+    let meta = std::fs::metadata(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    if !meta.is_dir() {
+        return Err(format!("{} is not a directory", dir.display()));
+    }
+    if let Some(uid) = current_uid() {
+        let shared = meta.permissions().mode() & 0o022 != 0;
+        let sticky = meta.permissions().mode() & 0o1000 != 0;
+        if meta.uid() != uid && !(meta.uid() == 0 && sticky) {
+            return Err(format!(
+                "{} belongs to uid {}, not to us ({uid})",
+                dir.display(),
+                meta.uid()
+            ));
+        }
+        if shared && !sticky {
+            return Err(format!(
+                "{} is writable by others; use a private directory",
+                dir.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The poll method the runtime will use for `name` (`none` is the best one for the OS).
+fn resolved_poll_method(name: PollMethodName) -> &'static str {
+    match name {
+        PollMethodName::None if cfg!(any(target_os = "linux", target_os = "android")) => "epoll_et",
+        PollMethodName::None
+            if cfg!(any(
+                target_os = "macos",
+                target_os = "freebsd",
+                target_os = "netbsd",
+                target_os = "openbsd",
+                target_os = "dragonfly"
+            )) =>
+        {
+            "kqueue"
+        }
+        PollMethodName::None => "poll",
+        other => other.as_str(),
+    }
+}
+
+/// Runs the daemon (or `--check-config`); returns the exit status.
+pub fn run(opts: &Options) -> u8 {
+    let (setup, warnings) = match setup(opts) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sipwired: {e}");
+            return EXIT_CONFIG;
+        }
+    };
+    for w in &warnings {
+        eprintln!("sipwired: {w}");
+    }
+    if opts.check_config {
+        println!("config OK");
+        return EXIT_OK;
+    }
+    let ctl_path = opts.ctl.clone().unwrap_or_else(default_ctl_path);
+    if let Err(e) = prepare_ctl_dir(&ctl_path) {
+        eprintln!("sipwired: control socket: {e}");
+        return EXIT_START;
+    }
+
+    // Block SIGINT/SIGTERM before any thread starts, so every thread inherits the mask and
+    // the signals wait for `sigwait` below.
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGINT);
+    signals.add(Signal::SIGTERM);
+    if let Err(e) = signals.thread_block() {
+        eprintln!("sipwired: cannot block signals: {e}");
+        return EXIT_START;
+    }
+
+    let stats = Arc::new(RelayStats::default());
+    let relay = Relay::new(setup.forward, SystemResolver);
+    let handler = Arc::new(RelayHandler::new(relay, stats.clone()));
+    let poll = setup.config.tcp.poll_method;
+    let children = setup.config.tcp.children.max(1);
+    let runtime = match Runtime::start(setup.config, handler) {
+        Ok(r) => r,
+        Err(e @ StartError::Bind(..)) => {
+            eprintln!("sipwired: {e}");
+            return EXIT_BIND;
+        }
+        Err(e) => {
+            eprintln!("sipwired: {e}");
+            return EXIT_START;
+        }
+    };
+    let transport = runtime.transport();
+    // The relay's counters join the runtime's in the control socket's `stats.get`.
+    let ext: Arc<dyn RpcExtension> = Arc::new(RelayRpc(stats.clone()));
+    let ctl = match ctl_server::spawn_with(&ctl_path, transport.clone(), Some(ext)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!(
+                "sipwired: cannot open the control socket {}: {e}",
+                ctl_path.display()
+            );
+            runtime.shutdown();
+            return EXIT_START;
+        }
+    };
+
+    println!("sipwired {} started", env!("CARGO_PKG_VERSION"));
+    for a in transport.listen_addrs() {
+        println!("listening on tcp:{a}");
+    }
+    println!(
+        "poll method: {} (tcp_poll_method = {poll})",
+        resolved_poll_method(poll)
+    );
+    println!("readers: {children} (tcp_children)");
+    println!("control socket: {}", ctl_path.display());
+    match setup.forward {
+        Some(f) => println!("routing: every request to tcp:{f} (--forward)"),
+        None => println!("routing: by Route (loose routing) and Request-URI"),
+    }
+    println!("ready");
+
+    let signal = signals.wait();
+    match signal {
+        Ok(s) => println!("sipwired: {s}, shutting down"),
+        Err(e) => eprintln!("sipwired: waiting for signals failed ({e}); shutting down"),
+    }
+    ctl.shutdown();
+    runtime.shutdown();
+    let runtime_counters: Vec<String> = transport
+        .stats()
+        .fields()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    println!("sipwired: runtime counters: {}", runtime_counters.join(" "));
+    let counters: Vec<String> = stats
+        .fields()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    log::info!("relay counters: {}", counters.join(" "));
+    println!(
+        "sipwired: stopped ({} dropped in all); {}",
+        stats.dropped_total(),
+        counters.join(" ")
+    );
+    if signal.is_ok() {
+        EXIT_OK
+    } else {
+        EXIT_START
+    }
+}
+
+/// Exposes the relay's counters through the control socket (`stats.get`, prefixed `relay.`).
+struct RelayRpc(Arc<RelayStats>);
+
+impl RpcExtension for RelayRpc {
+    fn call(
+        &self,
+        _method: &str,
+        _params: &[serde_json::Value],
+    ) -> Option<Result<serde_json::Value, RpcError>> {
+        None
+    }
+
+    fn stats(&self) -> Vec<(String, u64)> {
+        self.0
+            .fields()
+            .into_iter()
+            .map(|(name, v)| (format!("relay.{name}"), v))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_config_listens_on_localhost_5060() {
+        let (s, warnings) = setup(&Options::default()).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(
+            s.config.listeners(),
+            vec![(ListenProto::Tcp, "127.0.0.1:5060".parse().unwrap())]
+        );
+        assert_eq!(s.forward, None);
+    }
+
+    #[test]
+    fn listen_flags_replace_the_config_lines() {
+        let opts = Options {
+            listen: vec!["tcp:127.0.0.1:0".into(), "tcp:127.0.0.2:5070".into()],
+            forward: Some("tcp:127.0.0.1:5080".into()),
+            ..Options::default()
+        };
+        let (s, _) = setup(&opts).unwrap();
+        let l: Vec<_> = s.config.listeners().into_iter().map(|(_, a)| a).collect();
+        assert_eq!(
+            l,
+            vec![
+                "127.0.0.1:0".parse::<SocketAddr>().unwrap(),
+                "127.0.0.2:5070".parse().unwrap()
+            ]
+        );
+        assert_eq!(s.forward, Some("127.0.0.1:5080".parse().unwrap()));
+        let bad = Options {
+            listen: vec!["tcp:not-an-ip:1".into()],
+            ..Options::default()
+        };
+        assert!(setup(&bad).is_err());
+    }
+
+    #[test]
+    fn ctl_dir_is_private() {
+        let dir = std::env::temp_dir().join(format!("sipwired-unit-{}", std::process::id()));
+        let sock = dir.join("sub").join("ctl.sock");
+        prepare_ctl_dir(&sock).unwrap();
+        let mode = std::fs::metadata(dir.join("sub"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+        prepare_ctl_dir(&sock).unwrap();
+        std::fs::set_permissions(dir.join("sub"), std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(prepare_ctl_dir(&sock).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(default_ctl_path().ends_with("ctl.sock"));
+    }
+}

@@ -1,0 +1,109 @@
+//! The glue between the runtime and the relay: run [`Relay::process`] on each message, then
+//! send, reply or drop, and count.
+
+use std::sync::Arc;
+
+use sipwire::{Ctx, Handler, HandlerError, Message, MessageKind};
+
+use crate::relay::{Action, Context, Direction, DropReason, Relay, RelayStats, Resolve};
+
+/// The relay as a sipwire [`Handler`].
+#[derive(Debug)]
+pub struct RelayHandler<R> {
+    relay: Relay<R>,
+    stats: Arc<RelayStats>,
+}
+
+impl<R: Resolve> RelayHandler<R> {
+    /// Wraps `relay`; counters go to `stats`.
+    pub fn new(relay: Relay<R>, stats: Arc<RelayStats>) -> Self {
+        RelayHandler { relay, stats }
+    }
+}
+
+impl<R: Resolve + 'static> Handler for RelayHandler<R> {
+    fn on_message(&self, ctx: &Ctx<'_>, msg: Message<'_>) -> Result<(), HandlerError> {
+        if msg.kind == MessageKind::Hep3 {
+            self.stats.dropped(DropReason::Hep3);
+            log::debug!("conid {}: HEP3 packet dropped", msg.conid);
+            return Ok(());
+        }
+        let transport = ctx.transport();
+        let context = Context {
+            source: msg.source,
+            local: msg.local,
+            listen: transport.listen_addrs(),
+        };
+        match self.relay.process(&msg.bytes, &context) {
+            Action::Forward {
+                to,
+                bytes,
+                direction,
+                alias,
+            } => {
+                if let Some(a) = alias {
+                    if let Err(e) = transport.add_alias(msg.conid, a) {
+                        log::debug!("conid {}: alias {a} not added: {e}", msg.conid);
+                    }
+                }
+                match transport.send(to, &bytes) {
+                    Ok(_) => match direction {
+                        Direction::Request => self.stats.request_relayed(),
+                        Direction::Response => self.stats.response_relayed(),
+                    },
+                    Err(e) => {
+                        self.stats.send_failed();
+                        log::info!("conid {}: cannot relay to {to}: {e}", msg.conid);
+                        if direction == Direction::Request {
+                            self.reply_unavailable(ctx, &msg.bytes);
+                        }
+                    }
+                }
+            }
+            Action::Reply { status, bytes } => match ctx.reply(&bytes) {
+                Ok(_) => self.stats.replied(status),
+                Err(e) => {
+                    self.stats.send_failed();
+                    log::info!("conid {}: cannot send {status} reply: {e}", msg.conid);
+                }
+            },
+            Action::Drop { reason } => {
+                self.stats.dropped(reason);
+                log::debug!(
+                    "conid {} from {}: dropped ({}): {reason}",
+                    msg.conid,
+                    msg.source,
+                    reason.as_str()
+                );
+                if reason == DropReason::NotSip {
+                    // Closes the connection (unless tcp_script_mode = 1): a peer that does
+                    // not speak SIP has nothing else to say to a SIP relay.
+                    return Err(HandlerError(format!(
+                        "not a SIP/2.0 message from {}",
+                        msg.source
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<R: Resolve> RelayHandler<R> {
+    /// A stateless `503` for a request the relay could not send on.
+    fn reply_unavailable(&self, ctx: &Ctx<'_>, request: &[u8]) {
+        let Some(reply) =
+            self.relay
+                .error_reply(request, 503, "Service Unavailable (next hop unreachable)")
+        else {
+            return;
+        };
+        match ctx.reply(&reply) {
+            Ok(_) => self.stats.replied(503),
+            Err(e) => {
+                self.stats.send_failed();
+                log::info!("conid {}: cannot send 503 reply: {e}", ctx.conid());
+            }
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! The stateless relay (RFC 3261 §16.11) as a pure function: message bytes plus where they
+//! came from in, an [`Action`] out. No I/O happens here except name resolution through the
+//! [`Resolve`] trait (the system resolver in the daemon, a table in tests); sending, replying
+//! and counting are the handler's job (`crate::handler`).
+//!
+//! The outgoing message is built by splicing byte ranges of the original ([`edit::Edits`]):
+//! only our Via, Max-Forwards, the previous hop's `received`/`rport`, our own Route value and
+//! (for responses) our Via are touched; everything else, bodies included, is copied as is.
+//! The rules and the decisions behind them are in `docs/sipwired.md`.
+
+mod edit;
+pub mod hash;
+mod reply;
+mod request;
+mod response;
+mod stats;
+pub mod uri;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+
+use sipwire_frame::sip::{SipError, SipMessage, StartLine};
+
+pub use stats::RelayStats;
+
+/// Name resolution for Request-URI and Route hosts that are not IP literals (and for Via
+/// hosts of responses). Called on a reader thread; it may block.
+pub trait Resolve: Send + Sync {
+    /// One address for `host` (no brackets) and `port`, or `None`.
+    fn resolve(&self, host: &str, port: u16) -> Option<SocketAddr>;
+}
+
+/// The system resolver (`getaddrinfo` through `ToSocketAddrs`): blocking, no SRV or NAPTR
+/// (RFC 3263 is not implemented), first address wins.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemResolver;
+
+impl Resolve for SystemResolver {
+    fn resolve(&self, host: &str, port: u16) -> Option<SocketAddr> {
+        (host, port).to_socket_addrs().ok()?.next()
+    }
+}
+
+/// Where a message came from and which addresses are ours.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The sender (PROXY-provided when there was a PROXY header): `received`/`rport` values.
+    pub source: SocketAddr,
+    /// The local address of the connection the message came in on.
+    pub local: SocketAddr,
+    /// The addresses the runtime listens on (ports resolved).
+    pub listen: &'a [SocketAddr],
+}
+
+impl Context<'_> {
+    /// The address written in our Via: the local address the request came in on when that
+    /// is a listening address; for a request that came in on a connection we opened
+    /// (local port is ephemeral), the listening address on the same IP (or the first one),
+    /// so responses come back to a port that accepts connections.
+    pub fn via_addr(&self) -> SocketAddr {
+        let local = canonical(self.local);
+        let same_family = |a: &SocketAddr| a.is_ipv4() == local.is_ipv4();
+        let listen = || self.listen.iter().map(|a| canonical(*a));
+        if listen().any(|l| l == local || (l.ip().is_unspecified() && l.port() == local.port())) {
+            return local;
+        }
+        if let Some(l) = listen().find(|l| l.ip() == local.ip()) {
+            return l;
+        }
+        if let Some(l) = listen().find(|l| l.ip().is_unspecified() && same_family(l)) {
+            return SocketAddr::new(local.ip(), l.port());
+        }
+        listen().find(|l| !l.ip().is_unspecified()).unwrap_or(local)
+    }
+
+    /// True if `addr` (from a Route URI or a routing decision) is one of our listening
+    /// addresses. A wildcard listener (`0.0.0.0:5060`) matches its port on the connection's
+    /// local IP and on loopback.
+    pub fn is_own(&self, addr: SocketAddr) -> bool {
+        let addr = canonical(addr);
+        let local_ip = canonical(self.local).ip();
+        self.listen.iter().map(|a| canonical(*a)).any(|l| {
+            l == addr
+                || (l.ip().is_unspecified()
+                    && l.port() == addr.port()
+                    && l.is_ipv4() == addr.is_ipv4()
+                    && (addr.ip() == local_ip || addr.ip().is_loopback()))
+        })
+    }
+
+    /// True if a response's top Via sent-by could be ours: one of our listening addresses,
+    /// or any IP with the port of a wildcard listener (the branch marker is checked too).
+    pub fn is_own_via(&self, addr: SocketAddr) -> bool {
+        let addr = canonical(addr);
+        self.listen.iter().map(|a| canonical(*a)).any(|l| {
+            l == addr
+                || (l.ip().is_unspecified()
+                    && l.port() == addr.port()
+                    && l.is_ipv4() == addr.is_ipv4())
+        })
+    }
+}
+
+/// IPv4-mapped IPv6 addresses as plain IPv4.
+pub(crate) fn canonical(a: SocketAddr) -> SocketAddr {
+    SocketAddr::new(a.ip().to_canonical(), a.port())
+}
+
+/// Which way a forwarded message goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// A request, towards the callee.
+    Request,
+    /// A response, back along the Vias.
+    Response,
+}
+
+/// What to do with one received message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send `bytes` to `to` (an open connection to that address, or a new one).
+    Forward {
+        /// Destination.
+        to: SocketAddr,
+        /// The edited message.
+        bytes: Vec<u8>,
+        /// Request or response.
+        direction: Direction,
+        /// For requests: the address the previous hop's Via names (source IP, sent-by
+        /// port) when it differs from the connection's peer address. Responses will be sent
+        /// there, so the handler makes it an alias of the incoming connection: they then
+        /// reuse that connection, as RFC 3261 §18.2.2 asks, instead of opening a new one.
+        alias: Option<SocketAddr>,
+    },
+    /// Send `bytes` back on the connection the request came in on (a stateless reply).
+    Reply {
+        /// Status code of the reply.
+        status: u16,
+        /// The reply.
+        bytes: Vec<u8>,
+    },
+    /// Do nothing with it (the handler counts it).
+    Drop {
+        /// Why.
+        reason: DropReason,
+    },
+}
+
+/// Why a message was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// A response whose top Via is not ours.
+    NotOurs,
+    /// A request without Via, or a response with no Via left after ours.
+    NoVia,
+    /// A Via that does not parse (top Via of a request, top two of a response).
+    BadVia,
+    /// A SIP start line but a malformed header block.
+    ParseError,
+    /// A response whose next hop (Via `received` or host) cannot be resolved.
+    Unroutable,
+    /// Not SIP/2.0 at all (no SIP start line): the handler closes the connection.
+    NotSip,
+    /// An ACK that cannot be forwarded (Max-Forwards 0, no route): ACKs get no reply.
+    AckNotForwarded,
+    /// A HEP3 packet (`tcp_accept_hep3`): sipwired does not relay HEP.
+    Hep3,
+}
+
+impl DropReason {
+    /// Short name, as in the counters (`dropped_<name>`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::NotOurs => "not_ours",
+            DropReason::NoVia => "no_via",
+            DropReason::BadVia => "bad_via",
+            DropReason::ParseError => "parse_error",
+            DropReason::Unroutable => "unroutable",
+            DropReason::NotSip => "not_sip",
+            DropReason::AckNotForwarded => "ack",
+            DropReason::Hep3 => "hep3",
+        }
+    }
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DropReason::NotOurs => "response whose top Via is not ours",
+            DropReason::NoVia => "no Via to route by",
+            DropReason::BadVia => "malformed Via",
+            DropReason::ParseError => "malformed message",
+            DropReason::Unroutable => "response whose next hop cannot be resolved",
+            DropReason::NotSip => "not a SIP/2.0 message",
+            DropReason::AckNotForwarded => "ACK that cannot be forwarded",
+            DropReason::Hep3 => "HEP3 packet",
+        })
+    }
+}
+
+/// The relay: its only settings are the optional fixed next hop and the resolver.
+#[derive(Debug, Clone)]
+pub struct Relay<R = SystemResolver> {
+    forward: Option<SocketAddr>,
+    resolver: R,
+}
+
+impl<R: Resolve> Relay<R> {
+    /// A relay sending every request to `forward` when set, else routing by Route and
+    /// Request-URI.
+    pub fn new(forward: Option<SocketAddr>, resolver: R) -> Self {
+        Relay { forward, resolver }
+    }
+
+    /// The fixed next hop, if any.
+    pub fn forward(&self) -> Option<SocketAddr> {
+        self.forward
+    }
+
+    /// Decides what to do with one message.
+    pub fn process(&self, bytes: &[u8], ctx: &Context<'_>) -> Action {
+        let msg = match SipMessage::parse(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                return Action::Drop {
+                    reason: classify(e),
+                }
+            }
+        };
+        match msg.start_line() {
+            StartLine::Request { version, .. } | StartLine::Response { version, .. }
+                if !version.eq_ignore_ascii_case(b"SIP/2.0") =>
+            {
+                Action::Drop {
+                    reason: DropReason::NotSip,
+                }
+            }
+            StartLine::Request { .. } => request::process(self, &msg, ctx),
+            StartLine::Response { .. } => response::process(self, &msg, ctx),
+        }
+    }
+
+    /// A stateless error reply to `bytes` if it is a request other than ACK (the handler
+    /// sends `503` this way when forwarding fails).
+    pub fn error_reply(&self, bytes: &[u8], status: u16, reason: &str) -> Option<Vec<u8>> {
+        let msg = SipMessage::parse(bytes).ok()?;
+        match msg.method() {
+            Some(m) if m != b"ACK" => Some(reply::stateless_reply(&msg, status, reason)),
+            _ => None,
+        }
+    }
+
+    /// Host (IP literal or name) and port to an address.
+    fn resolve(&self, host: &[u8], port: u16) -> Option<SocketAddr> {
+        let host = std::str::from_utf8(host).ok()?;
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = bare.parse::<IpAddr>() {
+            return Some(SocketAddr::new(ip, port));
+        }
+        self.resolver.resolve(bare, port)
+    }
+}
+
+fn classify(e: SipError) -> DropReason {
+    match e {
+        SipError::NoEndOfHeaders | SipError::BadStartLine | SipError::BadStatusCode => {
+            DropReason::NotSip
+        }
+        SipError::BadHeaderLine { .. } => DropReason::ParseError,
+        SipError::ViaBadProtocol { .. }
+        | SipError::ViaBadHost { .. }
+        | SipError::ViaBadPort { .. }
+        | SipError::ViaBadParam { .. } => DropReason::BadVia,
+    }
+}
+
+/// The line terminator the message uses (CRLF, or LF for a bare-LF message), for the lines
+/// we insert.
+pub(crate) fn eol(msg: &SipMessage<'_>) -> &'static [u8] {
+    let start = msg.headers_start();
+    if start >= 2 && msg.bytes().get(start - 2) == Some(&b'\r') {
+        b"\r\n"
+    } else {
+        b"\n"
+    }
+}

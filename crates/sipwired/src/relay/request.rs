@@ -1,0 +1,309 @@
+//! Requests: Max-Forwards, our Via on top, `received`/`rport` on the previous hop's Via,
+//! loose routing, and the next hop.
+
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
+
+use sipwire_frame::sip::{split_values, HeaderName, SipMessage, StartLine, Via};
+
+use super::edit::Edits;
+use super::hash::{branch, Fnv1a};
+use super::reply::stateless_reply;
+use super::uri::{self, header_param, params, parse_sip_uri, split_name_addr, UriError};
+use super::{eol, Action, Context, Direction, DropReason, Relay, Resolve};
+
+/// Max-Forwards added to a request that has none (RFC 3261 §16.6 step 3: "SHOULD be 70").
+pub const DEFAULT_MAX_FORWARDS: u32 = 70;
+
+/// RFC 3261's magic cookie: a branch starting with it is unique per transaction.
+const MAGIC_COOKIE: &[u8] = b"z9hG4bK";
+
+pub(super) fn process<R: Resolve>(
+    relay: &Relay<R>,
+    msg: &SipMessage<'_>,
+    ctx: &Context<'_>,
+) -> Action {
+    let StartLine::Request { method, uri, .. } = msg.start_line() else {
+        return Action::Drop {
+            reason: DropReason::ParseError,
+        };
+    };
+    let is_ack = method == b"ACK";
+    let reply = |status: u16, reason: &str| {
+        if is_ack {
+            Action::Drop {
+                reason: DropReason::AckNotForwarded,
+            }
+        } else {
+            Action::Reply {
+                status,
+                bytes: stateless_reply(msg, status, reason),
+            }
+        }
+    };
+    let top = match msg.top_via() {
+        None => {
+            return Action::Drop {
+                reason: DropReason::NoVia,
+            }
+        }
+        Some(Err(_)) => {
+            return Action::Drop {
+                reason: DropReason::BadVia,
+            }
+        }
+        Some(Ok(v)) => v,
+    };
+    let bytes = msg.bytes();
+    let eol = eol(msg);
+    let mut edits = Edits::default();
+
+    // Max-Forwards (RFC 3261 §16.3 step 3, §16.6 step 3).
+    let max_forwards = msg.header(HeaderName::MaxForwards);
+    let new_max_forwards = match &max_forwards {
+        Some(h) => match parse_max_forwards(h.value) {
+            None => return reply(400, "Bad Request (Max-Forwards)"),
+            Some(0) => return reply(483, "Too Many Hops"),
+            Some(n) => Some((h.value_range.clone(), n - 1)),
+        },
+        None => None,
+    };
+
+    // Loose routing: our own Route values on top are removed (§16.4), the next one decides.
+    let routes = route_values(msg);
+    let own = routes
+        .iter()
+        .take_while(|r| route_addr(bytes, r).is_some_and(|a| ctx.is_own(a)))
+        .count();
+    remove_leading_routes(&routes, own, &mut edits);
+    let next_route = routes.get(own);
+
+    let to = match relay.forward() {
+        Some(f) => f,
+        None => {
+            let target = match next_route {
+                Some(r) => {
+                    let u = split_name_addr(bytes.get(r.value.clone()).unwrap_or(&[])).0;
+                    match parse_sip_uri(u) {
+                        Ok(parsed) if parsed.has_param(b"lr") => Some(parsed),
+                        Ok(_) => None, // strict router: not supported, the R-URI routes
+                        Err(e) => return uri_error_reply(e, &reply),
+                    }
+                }
+                None => None,
+            };
+            let target = match target {
+                Some(t) => t,
+                None => match parse_sip_uri(uri) {
+                    Ok(u) => u,
+                    Err(e) => return uri_error_reply(e, &reply),
+                },
+            };
+            match relay.resolve(target.host, target.port.unwrap_or(5060)) {
+                Some(a) => a,
+                None => return reply(503, "Service Unavailable (cannot resolve next hop)"),
+            }
+        }
+    };
+    if ctx.is_own(to) {
+        return reply(482, "Loop Detected");
+    }
+
+    // Our Via on top, then Max-Forwards (rewritten in place, or added after our Via).
+    let our_addr = ctx.via_addr();
+    let our_addr_text = our_addr.to_string();
+    let mut via_line = Vec::with_capacity(80);
+    via_line.extend_from_slice(b"Via: SIP/2.0/TCP ");
+    via_line.extend_from_slice(our_addr_text.as_bytes());
+    via_line.extend_from_slice(b";branch=");
+    via_line.extend_from_slice(branch(branch_hash(msg, &top, uri, &our_addr_text)).as_bytes());
+    via_line.extend_from_slice(eol);
+    edits.insert(msg.headers_start(), via_line);
+    match new_max_forwards {
+        Some((range, n)) => edits.replace(range, n.to_string().into_bytes()),
+        None => {
+            let mut line = format!("Max-Forwards: {DEFAULT_MAX_FORWARDS}").into_bytes();
+            line.extend_from_slice(eol);
+            edits.insert(msg.headers_start(), line);
+        }
+    }
+
+    // received / rport on the previous hop's Via (RFC 3261 §18.2.1, RFC 3581 §4).
+    let alias = mark_previous_hop(bytes, &top, ctx.source, &mut edits);
+
+    match edits.apply(bytes) {
+        Some(out) => Action::Forward {
+            to,
+            bytes: out,
+            direction: Direction::Request,
+            alias,
+        },
+        None => Action::Drop {
+            reason: DropReason::ParseError,
+        },
+    }
+}
+
+fn uri_error_reply(e: UriError, reply: &impl Fn(u16, &str) -> Action) -> Action {
+    match e {
+        UriError::Scheme => reply(416, "Unsupported URI Scheme"),
+        UriError::Malformed => reply(400, "Bad Request (URI)"),
+    }
+}
+
+/// `Max-Forwards` value: 1*DIGIT. More than 9 digits is refused rather than wrapped.
+fn parse_max_forwards(value: &[u8]) -> Option<u32> {
+    let v = uri::trim(value);
+    if v.is_empty() || v.len() > 9 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(v.iter().fold(0u32, |a, &d| a * 10 + u32::from(d - b'0')))
+}
+
+/// One Route value, with the header it sits in.
+#[derive(Debug)]
+struct RouteValue {
+    /// Range of the value in the message.
+    value: Range<usize>,
+    /// Range of its header line(s).
+    line: Range<usize>,
+    /// Position within its header (0 = first).
+    index: usize,
+    /// Number of values in its header.
+    count: usize,
+    /// Start of the next value in the same header, if any.
+    next_start: Option<usize>,
+}
+
+fn route_values(msg: &SipMessage<'_>) -> Vec<RouteValue> {
+    let mut out = Vec::new();
+    for h in msg.headers_named(HeaderName::Route) {
+        let values: Vec<_> = split_values(&h).collect();
+        let count = values.len();
+        for (index, v) in values.iter().enumerate() {
+            out.push(RouteValue {
+                value: v.range.clone(),
+                line: h.line.clone(),
+                index,
+                count,
+                next_start: values.get(index + 1).map(|n| n.range.start),
+            });
+        }
+    }
+    out
+}
+
+/// The address of a Route value whose URI host is an IP literal (a name is never "ours").
+fn route_addr(bytes: &[u8], r: &RouteValue) -> Option<SocketAddr> {
+    let u = parse_sip_uri(split_name_addr(bytes.get(r.value.clone())?).0).ok()?;
+    Some(SocketAddr::new(u.host_ip()?, u.port.unwrap_or(5060)))
+}
+
+/// Removes the first `n` Route values: whole header lines when all their values go, else
+/// the leading values of the header up to the first one that stays.
+fn remove_leading_routes(routes: &[RouteValue], n: usize, edits: &mut Edits) {
+    let mut i = 0;
+    while i < n {
+        let Some(first) = routes.get(i) else { return };
+        let in_header = first.count - first.index;
+        let removed_here = in_header.min(n - i);
+        if first.index == 0 && removed_here == first.count {
+            edits.remove(first.line.clone());
+        } else if let Some(last) = routes.get(i + removed_here - 1) {
+            match last.next_start {
+                Some(next) => edits.remove(first.value.start..next),
+                // Cannot happen (a header that keeps values has a next one); be safe.
+                None => edits.remove(first.value.clone()),
+            }
+        }
+        i += removed_here;
+    }
+}
+
+/// The branch hash: from the incoming top Via's branch when it carries the magic cookie
+/// (so retransmissions and the CANCEL of an INVITE hash alike), else from the fields that
+/// identify an RFC 2543 transaction. Our address is mixed in either way.
+fn branch_hash(msg: &SipMessage<'_>, top: &Via<'_>, ruri: &[u8], ours: &str) -> u64 {
+    let mut h = Fnv1a::default();
+    match top.branch {
+        Some(b) if b.starts_with(MAGIC_COOKIE) => {
+            h.field(b"3261").field(b);
+        }
+        _ => {
+            let cseq = msg.header(HeaderName::CSeq).map(|c| c.value).unwrap_or(&[]);
+            let cseq_num = uri::trim(cseq)
+                .split(|&b| b == b' ' || b == b'\t')
+                .next()
+                .unwrap_or(&[]);
+            let tag = |name| {
+                msg.header(name)
+                    .and_then(|f| header_param(f.value, b"tag"))
+                    .unwrap_or(&[])
+            };
+            h.field(b"2543")
+                .field(msg.call_id().unwrap_or(&[]))
+                .field(cseq_num)
+                .field(tag(HeaderName::From))
+                .field(tag(HeaderName::To))
+                .field(ruri)
+                .field(top.value);
+        }
+    }
+    h.field(ours.as_bytes());
+    h.finish()
+}
+
+/// Adds `received` (and fills a bare `rport`) on the previous hop's Via. Returns the alias
+/// the incoming connection should get: where responses will be sent when they route by
+/// the Via's sent-by port.
+fn mark_previous_hop(
+    bytes: &[u8],
+    top: &Via<'_>,
+    source: SocketAddr,
+    edits: &mut Edits,
+) -> Option<SocketAddr> {
+    let src_ip = source.ip().to_canonical();
+    let base = top.params_range.start;
+    let section = bytes.get(top.params_range.clone()).unwrap_or(&[]);
+    let plist = params(section);
+    let named = |n: &[u8]| {
+        plist
+            .iter()
+            .find(|p| p.name_in(section).eq_ignore_ascii_case(n))
+    };
+    let received = named(b"received");
+    let rport = named(b"rport");
+    let bare_rport = rport.filter(|p| p.value.is_none());
+    let received_ip = received
+        .and_then(|p| p.value_in(section))
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.parse::<IpAddr>().ok());
+    let received_ok = match received_ip {
+        Some(ip) => ip.to_canonical() == src_ip,
+        None => true,
+    };
+    let sent_by_is_src = top.host_ip().map(|ip| ip.to_canonical()) == Some(src_ip);
+    let need_received = !sent_by_is_src || bare_rport.is_some() || !received_ok;
+    if let Some(p) = bare_rport {
+        edits.replace(
+            base + p.whole.start..base + p.whole.end,
+            format!("rport={}", source.port()).into_bytes(),
+        );
+    }
+    if need_received {
+        let text = format!("received={src_ip}").into_bytes();
+        match received {
+            Some(p) => edits.replace(base + p.whole.start..base + p.whole.end, text),
+            None => {
+                let mut t = b";".to_vec();
+                t.extend_from_slice(&text);
+                edits.insert(top.range.end, t);
+            }
+        }
+    }
+    if rport.is_some() {
+        return None; // responses go to the source port itself
+    }
+    let alias = SocketAddr::new(source.ip(), top.port.unwrap_or(5060));
+    (alias != source).then_some(alias)
+}

@@ -1,0 +1,141 @@
+//! Requests: loose routing, Request-URI, --forward, host names, stateless errors.
+
+use super::*;
+
+#[test]
+fn own_route_is_removed_and_the_next_loose_route_routes() {
+    let m = INVITE.replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nRoute: <sip:192.0.2.1;lr>\r\nRoute: <sip:10.0.0.9:5070;lr>, <sip:10.0.0.10;lr>\r\n",
+    );
+    let (to, out) = forwarded(&run(&relay(None), &m, "203.0.113.5:5070"));
+    assert_eq!(to, sa("10.0.0.9:5070"));
+    let routes: Vec<_> = header_lines(&out)
+        .into_iter()
+        .filter(|l| l.starts_with("Route"))
+        .collect();
+    assert_eq!(
+        routes,
+        ["Route: <sip:10.0.0.9:5070;lr>, <sip:10.0.0.10;lr>"]
+    );
+
+    // Ours first in a multi-value line: only that value goes.
+    let m = INVITE.replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nRoute: <sip:192.0.2.1:5060;lr>,<sip:10.0.0.9;lr;transport=tcp>\r\n",
+    );
+    let (to, out) = forwarded(&run(&relay(None), &m, "203.0.113.5:5070"));
+    assert_eq!(to, sa("10.0.0.9:5060"));
+    assert!(
+        out.contains("\r\nRoute: <sip:10.0.0.9;lr;transport=tcp>\r\n"),
+        "{out}"
+    );
+
+    // Only ours: the R-URI routes, no Route left.
+    let m = INVITE.replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nRoute: \"me\" <sip:192.0.2.1;lr>\r\n",
+    );
+    let (to, out) = forwarded(&run(&relay(None), &m, "203.0.113.5:5070"));
+    assert_eq!(to, sa("198.51.100.20:5080"));
+    assert!(!out.contains("Route"));
+}
+
+#[test]
+fn a_foreign_route_without_lr_is_ignored_with_lr_it_routes() {
+    let m = INVITE.replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nRoute: <sip:10.0.0.9:5070>\r\n",
+    );
+    let (to, out) = forwarded(&run(&relay(None), &m, "203.0.113.5:5070"));
+    assert_eq!(to, sa("198.51.100.20:5080"));
+    assert!(out.contains("\r\nRoute: <sip:10.0.0.9:5070>\r\n"));
+    let m = INVITE.replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nRoute: <sip:proxy.example.com;lr>\r\n",
+    );
+    let (to, out) = forwarded(&run(&relay(None), &m, "203.0.113.5:5070"));
+    assert_eq!(
+        to,
+        sa("198.51.100.7:5060"),
+        "a host name goes through the resolver"
+    );
+    assert!(out.contains("\r\nRoute: <sip:proxy.example.com;lr>\r\n"));
+}
+
+#[test]
+fn forward_wins_over_route_and_request_uri() {
+    let m = INVITE.replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nRoute: <sip:192.0.2.1;lr>, <sip:10.0.0.9;lr>\r\n",
+    );
+    let (to, out) = forwarded(&run(&relay(Some("127.0.0.1:5999")), &m, "203.0.113.5:5070"));
+    assert_eq!(to, sa("127.0.0.1:5999"));
+    assert!(
+        out.contains("\r\nRoute: <sip:10.0.0.9;lr>\r\n"),
+        "own Route still removed"
+    );
+    // --forward does not need a routable R-URI.
+    let m = INVITE.replace(
+        "INVITE sip:bob@198.51.100.20:5080;transport=tcp",
+        "INVITE tel:+123",
+    );
+    assert_eq!(
+        forwarded(&run(&relay(Some("127.0.0.1:5999")), &m, "203.0.113.5:5070")).0,
+        sa("127.0.0.1:5999")
+    );
+}
+
+#[test]
+fn unroutable_requests_get_stateless_errors() {
+    let with_uri = |u: &str| INVITE.replace("sip:bob@198.51.100.20:5080;transport=tcp", u);
+    let r = relay(None);
+    assert_eq!(
+        replied(&run(&r, &with_uri("tel:+123"), "203.0.113.5:5070")).0,
+        416
+    );
+    assert_eq!(
+        replied(&run(&r, &with_uri("sips:bob@10.0.0.1"), "203.0.113.5:5070")).0,
+        416
+    );
+    assert_eq!(
+        replied(&run(&r, &with_uri("sip:bob@"), "203.0.113.5:5070")).0,
+        400
+    );
+    let (status, reply) = replied(&run(
+        &r,
+        &with_uri("sip:bob@nowhere.invalid"),
+        "203.0.113.5:5070",
+    ));
+    assert_eq!(status, 503);
+    assert!(reply.starts_with("SIP/2.0 503 "));
+    // Default port 5060.
+    assert_eq!(
+        forwarded(&run(
+            &r,
+            &with_uri("sip:bob@proxy.example.com"),
+            "203.0.113.5:5070"
+        ))
+        .0,
+        sa("198.51.100.7:5060")
+    );
+    // A Route with lr and a foreign scheme.
+    let m = INVITE.replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nRoute: <sips:10.0.0.9;lr>\r\n",
+    );
+    assert_eq!(replied(&run(&r, &m, "203.0.113.5:5070")).0, 416);
+}
+
+#[test]
+fn a_request_for_ourselves_is_a_loop() {
+    let m = INVITE.replace(
+        "sip:bob@198.51.100.20:5080;transport=tcp",
+        "sip:bob@192.0.2.1",
+    );
+    assert_eq!(replied(&run(&relay(None), &m, "203.0.113.5:5070")).0, 482);
+    assert_eq!(
+        replied(&run(&relay(Some(OURS)), INVITE, "203.0.113.5:5070")).0,
+        482
+    );
+}

@@ -1,0 +1,197 @@
+//! End to end with SIPp (Debian's `sip-tester`): `sipp -sn uac` → sipwired → `sipp -sn uas`,
+//! 5,000 calls at a fixed rate under each poll method, plus SIPp's one-socket-per-call mode.
+//! Zero failed calls: SIPp's exit status (0 = every call succeeded) and its final counters.
+//!
+//! The runs are serialised (one at a time on a shared 2-core machine).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::fs;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const SIPP: &str = "/usr/bin/sipp";
+
+/// One SIPp run at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Calls per run and the rate they are started at.
+const CALLS: u32 = 5000;
+const RATE: u32 = 500;
+
+/// The result of one UAC run.
+#[derive(Debug)]
+struct UacResult {
+    status: i32,
+    successful: u64,
+    failed: u64,
+    elapsed: Duration,
+    screen: String,
+}
+
+/// The cumulative column of a SIPp final-screen counter line ("Successful call | a | b").
+fn sipp_counter(screen: &str, name: &str) -> Option<u64> {
+    screen
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with(name))?
+        .split('|')
+        .nth(2)?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Starts a SIPp UAS on `port` (transport `t1`), waiting until it listens.
+fn start_uas(dir: &TempDir, port: u16) -> Proc {
+    let log = fs::File::create(dir.join("uas.out")).unwrap();
+    let mut cmd = Command::new(SIPP);
+    cmd.args(["-sn", "uas", "-t", "t1", "-i", "127.0.0.1", "-p"])
+        .arg(port.to_string())
+        .args(["-max_socket", "200", "-nostdin"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(Stdio::null());
+    let mut uas = Proc::spawn("sipp uas", &mut cmd);
+    wait_for("the SIPp UAS to listen", WAIT, || {
+        assert!(
+            uas.wait_timeout(Duration::ZERO).is_none(),
+            "sipp uas exited: {}",
+            fs::read_to_string(dir.join("uas.out")).unwrap_or_default()
+        );
+        is_listening(port)
+    });
+    uas
+}
+
+/// Runs a SIPp UAC against `target` and waits for it to finish.
+fn run_uac(dir: &TempDir, target: &str, transport: &str, calls: u32, rate: u32) -> UacResult {
+    let out_path = dir.join(&format!("uac-{transport}.out"));
+    let log = fs::File::create(&out_path).unwrap();
+    let port = free_port();
+    let mut cmd = Command::new(SIPP);
+    cmd.args(["-sn", "uac", "-t", transport, target, "-s", "service"])
+        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-r", &rate.to_string(), "-m", &calls.to_string()])
+        .args(["-max_socket", "50", "-recv_timeout", "10000"])
+        .args(["-timeout", "90s", "-timeout_error", "-nostdin"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(Stdio::null());
+    let started = Instant::now();
+    let mut uac = Proc::spawn("sipp uac", &mut cmd);
+    let status = uac
+        .wait_timeout(Duration::from_secs(120))
+        .expect("sipp uac did not finish");
+    uac.child = None;
+    let elapsed = started.elapsed();
+    let screen = fs::read_to_string(&out_path).unwrap_or_default();
+    UacResult {
+        status: status.code().unwrap_or(-1),
+        successful: sipp_counter(&screen, "Successful call").unwrap_or(0),
+        failed: sipp_counter(&screen, "Failed call").unwrap_or(u64::MAX),
+        elapsed,
+        screen,
+    }
+}
+
+/// SIPp UAC → sipwired (config `cfg_extra`) → SIPp UAS; asserts zero failed calls and the
+/// relay's counters.
+fn calls_through_sipwired(name: &str, cfg_extra: &str, transport: &str) -> Vec<(String, u64)> {
+    require_program(SIPP, "sip-tester");
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = TempDir::new(name);
+    let uas_port = free_port();
+    let _uas = start_uas(&dir, uas_port);
+    let cfg = dir.join("sipwired.cfg");
+    fs::write(
+        &cfg,
+        format!("listen=tcp:127.0.0.1:0\ntcp_children=2\n{cfg_extra}\n"),
+    )
+    .unwrap();
+    let fwd = format!("tcp:127.0.0.1:{uas_port}");
+    let d = Daemon::start(&["-f", cfg.to_str().unwrap(), "--forward", &fwd]);
+    let r = run_uac(&dir, &d.addr.to_string(), transport, CALLS, RATE);
+    let (st, c) = d.stop();
+    println!(
+        "{name}: {} calls in {:.2}s ({:.0} calls/s), {}; sipwired accepted {} connections, \
+         relayed {} requests and {} responses",
+        r.successful,
+        r.elapsed.as_secs_f64(),
+        r.successful as f64 / r.elapsed.as_secs_f64(),
+        d_desc(cfg_extra, transport),
+        counter(&c, "runtime.accepted"),
+        counter(&c, "requests_relayed"),
+        counter(&c, "responses_relayed"),
+    );
+    assert_eq!(
+        (r.status, r.successful, r.failed),
+        (0, u64::from(CALLS), 0),
+        "sipp uac: {}",
+        tail(&r.screen)
+    );
+    assert!(st.success(), "sipwired exit {st:?}");
+    // INVITE, ACK, BYE per call; 180, 200 (INVITE) and 200 (BYE) back.
+    assert_eq!(counter(&c, "requests_relayed"), 3 * u64::from(CALLS));
+    assert_eq!(counter(&c, "responses_relayed"), 3 * u64::from(CALLS));
+    assert_eq!(counter(&c, "send_failures"), 0);
+    c
+}
+
+fn d_desc(cfg: &str, transport: &str) -> String {
+    format!("{} -t {transport}", cfg.replace('\n', " "))
+}
+
+fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+#[test]
+fn sipp_5000_calls_poll() {
+    let c = calls_through_sipwired("poll", "tcp_poll_method=poll", "t1");
+    // One UAC connection in, one connection out to the UAS.
+    assert_eq!(counter(&c, "runtime.accepted"), 1);
+    assert_eq!(counter(&c, "runtime.connects"), 1);
+}
+
+#[test]
+fn sipp_5000_calls_epoll_lt() {
+    let c = calls_through_sipwired("epoll_lt", "tcp_poll_method=epoll_lt", "t1");
+    // One UAC connection in, one connection out to the UAS.
+    assert_eq!(counter(&c, "runtime.accepted"), 1);
+    assert_eq!(counter(&c, "runtime.connects"), 1);
+}
+
+#[test]
+fn sipp_5000_calls_epoll_et() {
+    let c = calls_through_sipwired("epoll_et", "tcp_poll_method=epoll_et", "t1");
+    // One UAC connection in, one connection out to the UAS.
+    assert_eq!(counter(&c, "runtime.accepted"), 1);
+    assert_eq!(counter(&c, "runtime.connects"), 1);
+}
+
+#[test]
+fn sipp_5000_calls_select() {
+    let c = calls_through_sipwired("select", "tcp_poll_method=select", "t1");
+    // One UAC connection in, one connection out to the UAS.
+    assert_eq!(counter(&c, "runtime.accepted"), 1);
+    assert_eq!(counter(&c, "runtime.connects"), 1);
+}
+
+#[test]
+fn sipp_5000_calls_socket_per_call() {
+    // `-t tn`: a connection per call (at most -max_socket 50, then shared).
+    let c = calls_through_sipwired("tn", "tcp_poll_method=none", "tn");
+    let accepted = counter(&c, "runtime.accepted");
+    assert!(
+        (10..=CALLS.into()).contains(&accepted),
+        "{accepted} UAC connections"
+    );
+}

@@ -260,6 +260,8 @@ fn every_method_through_sipwire_ctl() {
     // stats.get
     let stats = d.json(&["stats.get"]);
     assert_eq!(stats["accepted"], 2, "{stats}");
+    // sipwired adds its relay counters to the runtime's.
+    assert!(stats["relay.requests_relayed"].is_u64(), "{stats}");
     assert_eq!(d.json(&["stats.get", "accepted"]), json!({ "accepted": 2 }));
     assert!(d.ok(&["stats.get", "all"]).contains("\taccepted: 2\n"));
 

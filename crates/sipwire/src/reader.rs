@@ -138,7 +138,7 @@ impl Reader {
 
     fn on_readable(&mut self, key: usize) {
         let outcome = match self.conns.get_mut(key) {
-            Some(rs) => read_conn(rs, &self.shared, &self.transport, self.cfg.get()),
+            Some(rs) => read_conn(rs, &self.shared, &self.transport, &mut self.cfg),
             None => return,
         };
         if let Outcome::Close(reason) = outcome {
@@ -191,10 +191,11 @@ fn read_conn(
     rs: &mut ReadSide,
     shared: &Shared,
     transport: &Transport,
-    cfg: &Arc<Config>,
+    snapshots: &mut SnapshotCache,
 ) -> Outcome {
     let ReadSide { conn, dec } = rs;
     if !dec.has_buffer() {
+        let cfg = snapshots.get();
         if shared.pool.capacity() != cfg.tcp.rd_buf_size {
             if let Err(e) = shared.pool.set_capacity(cfg.tcp.rd_buf_size) {
                 log::error!("tcp_rd_buf_size {}: {e}", cfg.tcp.rd_buf_size);
@@ -213,9 +214,9 @@ fn read_conn(
         if spare.is_empty() {
             // The framer reports oversize messages itself; an empty tail here means it could not.
             log::warn!(
-                "conid {}: read buffer full ({} bytes, tcp_rd_buf_size)",
+                "conid {}: read buffer full ({} bytes buffered, tcp_rd_buf_size)",
                 conn.id,
-                cfg.tcp.rd_buf_size
+                dec.buffered()
             );
             bump(&shared.stats.parse_errors);
             return Outcome::Close(CloseReason::Protocol);
@@ -226,6 +227,9 @@ fn read_conn(
                 dec.advance(n);
                 bump(&shared.stats.reads);
                 add(&shared.stats.bytes_read, n as u64);
+                // The frames of this read see the config as it is now: one atomic load, unless a
+                // runtime change was published.
+                let cfg = snapshots.get();
                 if let Err(reason) = deliver(conn, dec, shared, transport, cfg) {
                     return Outcome::Close(reason);
                 }

@@ -61,19 +61,19 @@ fn accept_unique_refuses_a_second_connection_from_the_same_ip_and_port() {
 
 #[test]
 fn lifetime_closes_idle_connections_and_traffic_postpones_it() {
-    let (rt, rec, addr) = start("tcp_connection_lifetime=1");
+    let (rt, rec, addr) = start("tcp_connection_lifetime=2");
     let t = rt.transport();
     let mut idle = connect(addr);
     let mut busy = connect(addr);
     let start = Instant::now();
-    // Keep `busy` talking every 300 ms for 2.4 s: longer than the lifetime.
-    for i in 0..8 {
+    // Keep `busy` talking every 300 ms for 3.3 s: longer than the lifetime.
+    for i in 0..11 {
         send(&mut busy, &sip(i, ""));
         std::thread::sleep(Duration::from_millis(300));
     }
     assert!(wait_closed(&mut idle));
-    assert!(start.elapsed() >= Duration::from_secs(1));
-    assert_eq!(rec.msg_count(), 8);
+    assert!(start.elapsed() >= Duration::from_secs(2));
+    assert_eq!(rec.msg_count(), 11);
     assert_eq!(t.connection_count(), 1, "the busy connection is still open");
     // Now quiet: it goes too, reported as a lifetime close.
     assert!(wait_closed(&mut busy));
@@ -443,27 +443,6 @@ fn defer_accept_listener_still_delivers() {
 }
 
 #[test]
-fn no_fd_leaks_after_everything_closes() {
-    let before = sys::open_fd_count().unwrap();
-    {
-        let (rt, rec, addr) = start("");
-        let t = rt.transport();
-        let mut cs: Vec<_> = (0..20).map(|_| connect(addr)).collect();
-        for (i, c) in cs.iter_mut().enumerate() {
-            send(c, &sip(i, ""));
-        }
-        rec.wait_msgs(20);
-        drop(cs);
-        wait_for(&t, "all closed", |t| t.connection_count() == 0);
-        rt.shutdown();
-    }
-    // Other tests run in parallel threads of this process: compare with a little slack only
-    // for them, never for us (20 connections + pollers + wakers would be far more).
-    let after = sys::open_fd_count().unwrap();
-    assert!(after <= before + 4, "fds before {before}, after {after}");
-}
-
-#[test]
 fn graceful_shutdown_closes_everything_and_reports_it() {
     let (rt, rec, addr) = start("");
     let mut cs: Vec<_> = (0..3).map(|_| connect(addr)).collect();
@@ -545,12 +524,12 @@ fn closed_connections_leave_no_timers() {
     });
 }
 
-/// Sends a lone CRLF every 300 ms for 2.1 s; true if the server closed the connection meanwhile.
+/// Sends a lone CRLF every 300 ms for 3.3 s; true if the server closed the connection meanwhile.
 fn crlf_keepalives_outlive_lifetime(extra: &str) -> bool {
-    let (rt, _rec, addr) = start(&format!("tcp_connection_lifetime=1\n{extra}"));
+    let (rt, _rec, addr) = start(&format!("tcp_connection_lifetime=2\n{extra}"));
     let t = rt.transport();
     let mut c = connect(addr);
-    for _ in 0..7 {
+    for _ in 0..11 {
         if c.write_all(b"\r\n").is_err() {
             return true;
         }

@@ -13,24 +13,24 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use sipwire::config::{Config, ParseOptions};
 use sipwire::{Ctx, Handler, HandlerError, Message, Runtime};
+use sipwire_benches::Counter;
 
 const CLIENTS: usize = 8;
 const PER_CLIENT: usize = 32;
 
 #[derive(Default)]
-struct Count(AtomicU64);
+struct Count(Counter);
 
 impl Handler for Count {
     fn on_message(&self, _ctx: &Ctx<'_>, msg: Message<'_>) -> Result<(), HandlerError> {
         std::hint::black_box(msg.bytes.len());
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.0.add(1);
         Ok(())
     }
 }
@@ -51,14 +51,6 @@ fn batch() -> Vec<u8> {
     (0..PER_CLIENT).flat_map(request).collect()
 }
 
-fn wait_count(c: &AtomicU64, target: u64) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while c.load(Ordering::Relaxed) < target {
-        assert!(Instant::now() < deadline, "messages lost");
-        std::hint::spin_loop();
-    }
-}
-
 fn bench_runtime(c: &mut Criterion) {
     let _ = sipwire::sys::raise_fd_limit();
     let batch = batch();
@@ -73,7 +65,7 @@ fn bench_runtime(c: &mut Criterion) {
     {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
-        let count = Arc::new(AtomicU64::new(0));
+        let count = Arc::new(Counter::default());
         let mut clients = Vec::new();
         for _ in 0..CLIENTS {
             clients.push(TcpStream::connect(addr).unwrap());
@@ -87,17 +79,17 @@ fn bench_runtime(c: &mut Criterion) {
                         break;
                     }
                     let k = finder.find_iter(&buf[..n]).count() as u64;
-                    count.fetch_add(k, Ordering::Relaxed);
+                    count.add(k);
                 }
             });
         }
         g.bench_function("loopback_only", |b| {
             b.iter(|| {
-                let target = count.load(Ordering::Relaxed) + per_iter;
+                let target = count.get() + per_iter;
                 for c in &mut clients {
                     c.write_all(&batch).unwrap();
                 }
-                wait_count(&count, target);
+                count.wait_for(target);
             })
         });
     }
@@ -120,11 +112,11 @@ fn bench_runtime(c: &mut Criterion) {
                 &readers,
                 |b, _| {
                     b.iter(|| {
-                        let target = count.0.load(Ordering::Relaxed) + per_iter;
+                        let target = count.0.get() + per_iter;
                         for c in &mut clients {
                             c.write_all(&batch).unwrap();
                         }
-                        wait_count(&count.0, target);
+                        count.0.wait_for(target);
                     })
                 },
             );

@@ -802,6 +802,11 @@ fn apply_accept_options(stream: &std::net::TcpStream, cfg: &Config) {
     let fd = stream.as_raw_fd();
     let tcp = &cfg.tcp;
     let secs = |d: Option<Duration>| d.map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
+    // As Kamailio: no Nagle delay. SIP messages are written whole, and waiting to coalesce
+    // them only adds latency (up to a delayed-ACK timeout on the peer).
+    if let Err(e) = stream.set_nodelay(true) {
+        log::debug!("TCP_NODELAY: {e}");
+    }
     let mut r = sys::set_keepalive(fd, tcp.keepalive);
     if r.is_ok() && tcp.keepalive {
         r = sys::set_keepalive_params(fd, secs(tcp.keepidle), tcp.keepcnt, secs(tcp.keepintvl));

@@ -1,24 +1,9 @@
-//! `sipwired`: the stateless SIP relay daemon built on the sipwire runtime.
-//!
-//! - [`cli`]: arguments and exit codes.
-//! - [`daemon`]: configuration, start, signals, shutdown.
-//! - [`relay`]: the relay rules as a pure function (message in, action out).
-//! - [`handler`]: the runtime's `Handler` calling the relay.
-//! - `ctl_server`: the JSON-RPC control socket.
-//!
-//! Usage and the relay's rules: `docs/sipwired.md`.
+//! `sipwired`: the stateless SIP relay daemon built on the sipwire runtime. The work is in the
+//! library half of this crate (`lib.rs`); usage and the relay's rules: `docs/sipwired.md`.
 
 use std::process::ExitCode;
 
-mod cli;
-mod ctl_server;
-mod daemon;
-mod handler;
-mod relay;
-
-/// The embedded default configuration (`--print-default-config`).
-pub const DEFAULT_CONFIG: &str = include_str!("default.cfg");
-
+use sipwired::{cli, daemon, DEFAULT_CONFIG};
 fn main() -> ExitCode {
     let command = match cli::parse(std::env::args_os().skip(1)) {
         Ok(c) => c,

@@ -1,0 +1,19 @@
+//! `sipwired` as a library: the stateless SIP relay and the pieces of the daemon, so benches
+//! and embedders can run the relay in-process. The binary (`main.rs`) is a thin wrapper.
+//!
+//! - [`cli`]: arguments and exit codes.
+//! - [`daemon`]: configuration, start, signals, shutdown.
+//! - [`relay`]: the relay rules as a pure function (message in, action out).
+//! - [`handler`]: the runtime's `Handler` calling the relay.
+//! - [`ctl_server`]: the JSON-RPC control socket.
+//!
+//! Usage and the relay's rules: `docs/sipwired.md`.
+
+pub mod cli;
+pub mod ctl_server;
+pub mod daemon;
+pub mod handler;
+pub mod relay;
+
+/// The embedded default configuration (`--print-default-config`).
+pub const DEFAULT_CONFIG: &str = include_str!("default.cfg");

@@ -166,6 +166,11 @@ impl Transport {
         self.shared.table.all().iter().map(|c| c.id).collect()
     }
 
+    /// The peer address of an open connection (cheap: no socket calls).
+    pub fn conn_peer(&self, id: ConId) -> Option<SocketAddr> {
+        self.shared.table.get(id).map(|c| c.peer)
+    }
+
     /// What the runtime knows of one open connection, with socket options read back from the
     /// kernel; `None` when it is not open.
     pub fn conn_info(&self, id: ConId) -> Option<ConnInfo> {

@@ -33,33 +33,27 @@ impl<R: Resolve + 'static> Handler for RelayHandler<R> {
             source: msg.source,
             local: msg.local,
             listen: transport.listen_addrs(),
+            conid: msg.conid.0,
         };
         match self.relay.process(&msg.bytes, &context) {
             Action::Forward {
                 to,
                 bytes,
                 direction,
-                alias,
-            } => {
-                if let Some(a) = alias {
-                    if let Err(e) = transport.add_alias(msg.conid, a) {
-                        log::debug!("conid {}: alias {a} not added: {e}", msg.conid);
+                via_conn,
+            } => match send_back(transport, via_conn, to, &bytes) {
+                Ok(_) => match direction {
+                    Direction::Request => self.stats.request_relayed(),
+                    Direction::Response => self.stats.response_relayed(),
+                },
+                Err(e) => {
+                    self.stats.send_failed();
+                    log::info!("conid {}: cannot relay to {to}: {e}", msg.conid);
+                    if direction == Direction::Request {
+                        self.reply_unavailable(ctx, &msg.bytes);
                     }
                 }
-                match transport.send(to, &bytes) {
-                    Ok(_) => match direction {
-                        Direction::Request => self.stats.request_relayed(),
-                        Direction::Response => self.stats.response_relayed(),
-                    },
-                    Err(e) => {
-                        self.stats.send_failed();
-                        log::info!("conid {}: cannot relay to {to}: {e}", msg.conid);
-                        if direction == Direction::Request {
-                            self.reply_unavailable(ctx, &msg.bytes);
-                        }
-                    }
-                }
-            }
+            },
             Action::Reply { status, bytes } => match ctx.reply(&bytes) {
                 Ok(_) => self.stats.replied(status),
                 Err(e) => {
@@ -106,4 +100,26 @@ impl<R: Resolve> RelayHandler<R> {
             }
         }
     }
+}
+
+/// Sends a response over the connection its request came in on while that connection is open
+/// and still leads to the response's next-hop IP; to the next-hop address otherwise.
+fn send_back(
+    transport: &sipwire::Transport,
+    via_conn: Option<u64>,
+    to: std::net::SocketAddr,
+    bytes: &[u8],
+) -> Result<sipwire::ConId, sipwire::SendError> {
+    if let Some(id) = via_conn.map(sipwire::ConId) {
+        if transport
+            .conn_peer(id)
+            .is_some_and(|p| p.ip().to_canonical() == to.ip().to_canonical())
+        {
+            match transport.send(id, bytes) {
+                Err(sipwire::SendError::NoSuchConnection(_) | sipwire::SendError::Closed(_)) => {}
+                other => return other,
+            }
+        }
+    }
+    transport.send(to, bytes)
 }

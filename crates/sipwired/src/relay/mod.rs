@@ -53,6 +53,9 @@ pub struct Context<'a> {
     pub local: SocketAddr,
     /// The addresses the runtime listens on (ports resolved).
     pub listen: &'a [SocketAddr],
+    /// Id of the connection the message came in on; written into our Via (`cid`) so the
+    /// responses can go back over exactly that connection.
+    pub conid: u64,
 }
 
 impl Context<'_> {
@@ -129,11 +132,10 @@ pub enum Action {
         bytes: Vec<u8>,
         /// Request or response.
         direction: Direction,
-        /// For requests: the address the previous hop's Via names (source IP, sent-by
-        /// port) when it differs from the connection's peer address. Responses will be sent
-        /// there, so the handler makes it an alias of the incoming connection: they then
-        /// reuse that connection, as RFC 3261 §18.2.2 asks, instead of opening a new one.
-        alias: Option<SocketAddr>,
+        /// For responses: the connection the request came in on (the `cid` parameter of our
+        /// Via). The handler sends over it while it is open and still leads to `to`'s IP,
+        /// and to `to` otherwise (RFC 3261 §18.2.2: the connection the request arrived on).
+        via_conn: Option<u64>,
     },
     /// Send `bytes` back on the connection the request came in on (a stateless reply).
     Reply {

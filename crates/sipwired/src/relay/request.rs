@@ -117,6 +117,8 @@ pub(super) fn process<R: Resolve>(
     via_line.extend_from_slice(our_addr_text.as_bytes());
     via_line.extend_from_slice(b";branch=");
     via_line.extend_from_slice(branch(branch_hash(msg, &top, uri, &our_addr_text)).as_bytes());
+    via_line.extend_from_slice(b";cid=");
+    via_line.extend_from_slice(ctx.conid.to_string().as_bytes());
     via_line.extend_from_slice(eol);
     edits.insert(msg.headers_start(), via_line);
     match new_max_forwards {
@@ -129,14 +131,14 @@ pub(super) fn process<R: Resolve>(
     }
 
     // received / rport on the previous hop's Via (RFC 3261 §18.2.1, RFC 3581 §4).
-    let alias = mark_previous_hop(bytes, &top, ctx.source, &mut edits);
+    mark_previous_hop(bytes, &top, ctx.source, &mut edits);
 
     match edits.apply(bytes) {
         Some(out) => Action::Forward {
             to,
             bytes: out,
             direction: Direction::Request,
-            alias,
+            via_conn: None,
         },
         None => Action::Drop {
             reason: DropReason::ParseError,
@@ -253,15 +255,8 @@ fn branch_hash(msg: &SipMessage<'_>, top: &Via<'_>, ruri: &[u8], ours: &str) -> 
     h.finish()
 }
 
-/// Adds `received` (and fills a bare `rport`) on the previous hop's Via. Returns the alias
-/// the incoming connection should get: where responses will be sent when they route by
-/// the Via's sent-by port.
-fn mark_previous_hop(
-    bytes: &[u8],
-    top: &Via<'_>,
-    source: SocketAddr,
-    edits: &mut Edits,
-) -> Option<SocketAddr> {
+/// Adds `received` (and fills a bare `rport`) on the previous hop's Via.
+fn mark_previous_hop(bytes: &[u8], top: &Via<'_>, source: SocketAddr, edits: &mut Edits) {
     let src_ip = source.ip().to_canonical();
     let base = top.params_range.start;
     let section = bytes.get(top.params_range.clone()).unwrap_or(&[]);
@@ -301,9 +296,4 @@ fn mark_previous_hop(
             }
         }
     }
-    if rport.is_some() {
-        return None; // responses go to the source port itself
-    }
-    let alias = SocketAddr::new(source.ip(), top.port.unwrap_or(5060));
-    (alias != source).then_some(alias)
 }

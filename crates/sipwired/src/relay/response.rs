@@ -40,6 +40,13 @@ pub(super) fn process<R: Resolve>(
     let Some(to) = relay.resolve(host, port) else {
         return drop(DropReason::Unroutable);
     };
+    // The connection the request came in on, as our Via recorded it.
+    let via_conn = top
+        .params()
+        .find(|(name, _)| name.eq_ignore_ascii_case(b"cid"))
+        .and_then(|(_, v)| v)
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.parse::<u64>().ok());
     let mut edits = Edits::default();
     edits.remove(top.removal.clone());
     match edits.apply(msg.bytes()) {
@@ -47,7 +54,7 @@ pub(super) fn process<R: Resolve>(
             to,
             bytes,
             direction: Direction::Response,
-            alias: None,
+            via_conn,
         },
         None => drop(DropReason::ParseError),
     }

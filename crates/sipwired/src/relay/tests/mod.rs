@@ -43,6 +43,7 @@ pub(super) fn run(relay: &Relay<FakeResolver>, msg: &str, source: &str) -> Actio
         source: sa(source),
         local: sa(OURS),
         listen: &listen,
+        conid: 7,
     };
     relay.process(msg.as_bytes(), &ctx)
 }

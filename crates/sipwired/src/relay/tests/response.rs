@@ -26,13 +26,15 @@ fn our_via_is_removed_and_the_next_via_routes() {
     let m = ok_200(&format!("{}{prev}", ours()));
     let a = run(&relay(None), &m, "198.51.100.20:5080");
     let Action::Forward {
-        direction, alias, ..
+        direction,
+        via_conn,
+        ..
     } = &a
     else {
         panic!("{a:?}")
     };
     assert_eq!(*direction, Direction::Response);
-    assert_eq!(*alias, None);
+    assert_eq!(*via_conn, None, "our Via without cid names no connection");
     let (to, out) = forwarded(&a);
     assert_eq!(to, sa("203.0.113.5:5070"));
     assert_eq!(out, ok_200(prev));
@@ -212,8 +214,16 @@ fn request_then_response_round_trip() {
     let resp = answer(&fwd);
     let (back, out) = forwarded(&run(&r, &resp, "198.51.100.20:5080"));
     // received= added on the way in, so the response goes to the real source IP and the
-    // Via's port (which the handler aliased to the incoming connection).
+    // Via's port, unless the connection the request came in on (cid) is still open.
     assert_eq!(back, sa("203.0.113.99:5070"));
+    let Action::Forward { via_conn, .. } = run(&r, &resp, "198.51.100.20:5080") else {
+        unreachable!()
+    };
+    assert_eq!(
+        via_conn,
+        Some(7),
+        "the incoming connection, from our Via's cid"
+    );
     let vias: Vec<_> = header_lines(&out)
         .into_iter()
         .filter(|l| l.starts_with("Via"))
@@ -236,6 +246,7 @@ fn wildcard_listener_recognises_its_via_on_any_ip() {
         source: sa("198.51.100.20:5080"),
         local: sa("10.1.1.1:41000"),
         listen: &any,
+        conid: 7,
     };
     let m = ok_200(&format!(
         "Via: SIP/2.0/TCP 10.1.1.1:5060;branch={OUR_BRANCH}\r\nVia: SIP/2.0/TCP 203.0.113.5:5070;branch=z9hG4bK1\r\n"

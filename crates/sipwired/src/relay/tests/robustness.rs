@@ -8,6 +8,7 @@ fn ctx_run(bytes: &[u8]) -> Action {
         source: sa("203.0.113.5:40000"),
         local: sa(OURS),
         listen: &listen,
+        conid: 7,
     };
     relay(None).process(bytes, &ctx)
 }

@@ -18,6 +18,7 @@ mod reader;
 pub mod rpc;
 mod runtime;
 mod send;
+mod sockopt;
 mod stats;
 pub mod sys;
 mod table;

@@ -270,7 +270,7 @@ impl TcpMain {
             log::info!("refusing duplicate connection from {peer} (tcp_accept_unique)");
             return;
         }
-        apply_accept_options(&stream, &cfg);
+        crate::sockopt::apply(&stream, &cfg, crate::sockopt::Side::Accepted);
         let now_ms = self.shared.now_ms();
         let Some(conn) = self
             .shared
@@ -794,33 +794,5 @@ pub(crate) fn decoder_config(cfg: &Config) -> DecoderConfig {
         accept_no_cl: cfg.tcp.accept_no_cl,
         haproxy: cfg.tcp.accept_haproxy,
         hep3: cfg.tcp.accept_hep3,
-    }
-}
-
-/// Socket options Kamailio applies to accepted connections. Failures are logged, not fatal.
-fn apply_accept_options(stream: &std::net::TcpStream, cfg: &Config) {
-    let fd = stream.as_raw_fd();
-    let tcp = &cfg.tcp;
-    let secs = |d: Option<Duration>| d.map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
-    // As Kamailio: no Nagle delay. SIP messages are written whole, and waiting to coalesce
-    // them only adds latency (up to a delayed-ACK timeout on the peer).
-    if let Err(e) = stream.set_nodelay(true) {
-        log::debug!("TCP_NODELAY: {e}");
-    }
-    let mut r = sys::set_keepalive(fd, tcp.keepalive);
-    if r.is_ok() && tcp.keepalive {
-        r = sys::set_keepalive_params(fd, secs(tcp.keepidle), tcp.keepcnt, secs(tcp.keepintvl));
-    }
-    #[cfg(target_os = "linux")]
-    {
-        if let (Ok(()), Some(l)) = (&r, tcp.linger2) {
-            r = sys::set_linger2(fd, u32::try_from(l.as_secs()).unwrap_or(u32::MAX));
-        }
-        if r.is_ok() && tcp.delayed_ack {
-            r = sys::set_quickack(fd, false);
-        }
-    }
-    if let Err(e) = r {
-        log::warn!("setting socket options on an accepted connection: {e}");
     }
 }

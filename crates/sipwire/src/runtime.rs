@@ -144,6 +144,7 @@ impl Runtime {
             stopping: AtomicBool::new(false),
             listen_addrs: addrs,
             id: NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed),
+            connect_locks: Default::default(),
         });
         let main = TcpMain::new(shared.clone(), main_rx, main_poller, listeners)?;
         let mut threads = Vec::with_capacity(children + 1);

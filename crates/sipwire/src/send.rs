@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::config::Config;
 use crate::conn::{CloseReason, ConId, Conn, ConnState};
@@ -370,6 +370,15 @@ fn connect_error(dst: SocketAddr, e: io::Error) -> SendError {
     }
 }
 
+/// The connect lock stripe of a destination.
+fn connect_stripe<'a>(shared: &'a Shared, dst: &SocketAddr) -> &'a parking_lot::Mutex<()> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    dst.hash(&mut h);
+    let i = (h.finish() as usize) % shared.connect_locks.len();
+    &shared.connect_locks[i]
+}
+
 /// Opens a connection to `dst` and sends `bytes` on it (or queues them until it is up).
 fn connect(
     shared: &Shared,
@@ -382,6 +391,16 @@ fn connect(
         return Err(SendError::NoConnect(dst));
     }
     let started = Instant::now();
+    let match_local = local.filter(|_| cfg.tcp.connection_match);
+    // One connect per destination: senders racing to the same place serialise on its lock
+    // stripe, and all but the first find the first one's connection in the table. The lock
+    // covers only the non-blocking connect start and the insert, a few syscalls.
+    let stripe = connect_stripe(shared, &dst);
+    let guard = stripe.lock();
+    if let Some(conn) = shared.table.find(&dst, match_local) {
+        drop(guard);
+        return write_msg(shared, cfg, &conn, bytes).map(|()| conn.id);
+    }
     let bind = local.or_else(|| source_for(shared, cfg, dst));
     let (stream, done) = match sys::start_connect(dst, bind, cfg.tcp.reuse_port) {
         Ok(v) => v,
@@ -392,12 +411,11 @@ fn connect(
         }
         Err(e) => return Err(connect_error(dst, e)),
     };
-    apply_connect_options(&stream, cfg);
+    crate::sockopt::apply(&stream, cfg, crate::sockopt::Side::Outbound);
     let local_addr = stream
         .local_addr()
         .map_err(|e| SendError::Connect(dst, e))?;
     let now_ms = shared.now_ms();
-    let match_local = local.filter(|_| cfg.tcp.connection_match);
     let Some((conn, inserted)) = shared.table.insert_unless_present(&dst, match_local, |id| {
         Conn::new_outbound(id, stream, dst, local_addr, now_ms)
     }) else {
@@ -406,6 +424,7 @@ fn connect(
             io::Error::other("connection table full"),
         ));
     };
+    drop(guard);
     if !inserted {
         // Another sender is connecting (or connected) to the same place: join it.
         return write_msg(shared, cfg, &conn, bytes).map(|()| conn.id);
@@ -508,36 +527,5 @@ pub(crate) fn finish_connect(shared: &Shared, cfg: &Config, conn: &Conn) -> Resu
             close(shared, conn, reason_for_read_error(&e));
             Err(SendError::Io(conn.id, e))
         }
-    }
-}
-
-/// Socket options for a connection we open (Kamailio applies them before connect).
-fn apply_connect_options(stream: &std::net::TcpStream, cfg: &Config) {
-    let fd = stream.as_raw_fd();
-    let tcp = &cfg.tcp;
-    let secs = |d: Option<Duration>| d.map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
-    // As Kamailio: no Nagle delay. SIP messages are written whole, and waiting to coalesce
-    // them only adds latency (up to a delayed-ACK timeout on the peer).
-    if let Err(e) = stream.set_nodelay(true) {
-        log::debug!("TCP_NODELAY: {e}");
-    }
-    let mut r = sys::set_keepalive(fd, tcp.keepalive);
-    if r.is_ok() && tcp.keepalive {
-        r = sys::set_keepalive_params(fd, secs(tcp.keepidle), tcp.keepcnt, secs(tcp.keepintvl));
-    }
-    #[cfg(target_os = "linux")]
-    {
-        if let (Ok(()), Some(n)) = (&r, tcp.syncnt) {
-            r = sys::set_syncnt(fd, n);
-        }
-        if let (Ok(()), Some(l)) = (&r, tcp.linger2) {
-            r = sys::set_linger2(fd, u32::try_from(l.as_secs()).unwrap_or(u32::MAX));
-        }
-        if r.is_ok() && tcp.delayed_ack {
-            r = sys::set_quickack(fd, false);
-        }
-    }
-    if let Err(e) = r {
-        log::warn!("setting socket options on an outbound connection: {e}");
     }
 }

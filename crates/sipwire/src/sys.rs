@@ -297,47 +297,22 @@ pub fn from_sockaddr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
 }
 
 /// A blocking TCP connect from an optional local address, with `SO_REUSEADDR` and, when asked,
-/// `SO_REUSEPORT` set before `bind` (so a listener's port can be the source port).
+/// `SO_REUSEPORT` set before `bind` (so a listener's port can be the source port). Built on
+/// [`start_connect`]; waits at most `timeout`.
 pub fn connect_from(
     local: Option<SocketAddr>,
     remote: SocketAddr,
     reuse_port: bool,
 ) -> io::Result<TcpStream> {
-    let domain = if remote.is_ipv4() {
-        libc::AF_INET
-    } else {
-        libc::AF_INET6
-    };
-    // SAFETY: plain syscall with constant arguments; the result is checked below.
-    let fd = unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
+    let (stream, done) = start_connect(remote, local, reuse_port)?;
+    if !done && !wait_writable(stream.as_raw_fd(), std::time::Duration::from_secs(30))? {
+        return Err(io::ErrorKind::TimedOut.into());
     }
-    // SAFETY: `fd` was just returned by socket(2), is valid and owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let raw = fd.as_raw_fd();
-    if let Some(local) = local {
-        set_int_opt(raw, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
-        if reuse_port {
-            set_int_opt(raw, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
-        }
-        let (sa, len) = to_sockaddr(&local);
-        // SAFETY: `sa` is a valid sockaddr of `len` bytes; the kernel only reads it.
-        if unsafe { libc::bind(raw, (&sa as *const libc::sockaddr_storage).cast(), len) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+    if let Some(e) = take_socket_error(stream.as_raw_fd())? {
+        return Err(e);
     }
-    let (sa, len) = to_sockaddr(&remote);
-    loop {
-        // SAFETY: `sa` is a valid sockaddr of `len` bytes; the kernel only reads it.
-        if unsafe { libc::connect(raw, (&sa as *const libc::sockaddr_storage).cast(), len) } == 0 {
-            return Ok(TcpStream::from(fd));
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
+    stream.set_nonblocking(false)?;
+    Ok(stream)
 }
 
 /// Starts a non-blocking connect to `remote`, bound first to `local` when given (with

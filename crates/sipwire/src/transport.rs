@@ -100,6 +100,9 @@ pub(crate) struct Shared {
     pub listen_addrs: Vec<SocketAddr>,
     /// Process-unique id of this runtime (keys the per-thread fd caches).
     pub id: u64,
+    /// Lock stripes that make concurrent sends to one unconnected destination open one
+    /// connection (see `send::connect`).
+    pub connect_locks: [parking_lot::Mutex<()>; 16],
 }
 
 impl Shared {

@@ -13,12 +13,12 @@ mod common;
 use std::fs;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::sipp::*;
 use common::*;
 
 const KAMAILIO: &str = "/usr/sbin/kamailio";
-const SIPP: &str = "/usr/bin/sipp";
 
 /// One chain at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -74,78 +74,19 @@ fn start_kamailio(dir: &TempDir, port: u16, next: u16) -> Proc {
     k
 }
 
-fn start_uas(dir: &TempDir, port: u16) -> Proc {
-    let log = fs::File::create(dir.join("uas.out")).unwrap();
-    let mut cmd = Command::new(SIPP);
-    cmd.args(["-sn", "uas", "-t", "t1", "-i", "127.0.0.1", "-p"])
-        .arg(port.to_string())
-        .args(["-max_socket", "200", "-nostdin"])
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(Stdio::null());
-    let uas = Proc::spawn("sipp uas", &mut cmd);
-    wait_for("the SIPp UAS to listen", WAIT, || is_listening(port));
-    uas
-}
-
-/// Runs the UAC against `target`; returns (exit status, successful, failed, seconds).
-fn run_uac(dir: &TempDir, target: &str) -> (i32, u64, u64, f64, String) {
-    let out = dir.join("uac.out");
-    let log = fs::File::create(&out).unwrap();
-    let mut cmd = Command::new(SIPP);
-    cmd.args(["-sn", "uac", "-t", "t1", target, "-s", "service"])
-        .args(["-i", "127.0.0.1", "-p", &free_port().to_string()])
-        .args(["-r", &RATE.to_string(), "-m", &CALLS.to_string()])
-        .args(["-max_socket", "50", "-recv_timeout", "10000"])
-        .args(["-timeout", "60s", "-timeout_error", "-nostdin"])
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(Stdio::null());
-    let t = Instant::now();
-    let mut uac = Proc::spawn("sipp uac", &mut cmd);
-    let st = uac
-        .wait_timeout(Duration::from_secs(90))
-        .expect("sipp uac did not finish");
-    uac.child = None;
-    let secs = t.elapsed().as_secs_f64();
-    let screen = fs::read_to_string(&out).unwrap_or_default();
-    let count = |name: &str| -> Option<u64> {
-        screen
-            .lines()
-            .rev()
-            .find(|l| l.trim_start().starts_with(name))?
-            .split('|')
-            .nth(2)?
-            .trim()
-            .parse()
-            .ok()
-    };
-    let tail: Vec<&str> = screen.lines().collect();
-    let tail = tail[tail.len().saturating_sub(30)..].join("\n");
-    (
-        st.code().unwrap_or(-1),
-        count("Successful call").unwrap_or(0),
-        count("Failed call").unwrap_or(u64::MAX),
-        secs,
-        tail,
-    )
-}
-
-fn check(name: &str, r: (i32, u64, u64, f64, String), dir: &TempDir) {
+fn check(name: &str, r: &UacResult, dir: &TempDir) {
     println!(
         "{name}: {} calls in {:.2}s ({:.0} calls/s), {} failed",
-        r.1,
-        r.3,
-        r.1 as f64 / r.3,
-        r.2
+        r.successful,
+        r.elapsed.as_secs_f64(),
+        r.successful as f64 / r.elapsed.as_secs_f64(),
+        r.failed
     );
     assert_eq!(
-        (r.0, r.1, r.2),
+        (r.status, r.successful, r.failed),
         (0, u64::from(CALLS), 0),
         "sipp uac:\n{}\nkamailio log:\n{}",
-        r.4,
+        tail(&r.screen),
         fs::read_to_string(dir.join("kamailio.log")).unwrap_or_default()
     );
 }
@@ -166,14 +107,14 @@ fn kamailio_in_front_of_sipwired() {
     let fwd = format!("tcp:127.0.0.1:{uas_port}");
     let d = Daemon::start(&["--listen", &listen, "--forward", &fwd]);
     let mut kam = start_kamailio(&dir, kam_port, relay_port);
-    let r = run_uac(&dir, &format!("127.0.0.1:{kam_port}"));
-    check("sipp → kamailio → sipwired → sipp", r, &dir);
+    let r = run_uac(&dir, &format!("127.0.0.1:{kam_port}"), "t1", CALLS, RATE);
+    check("sipp → kamailio → sipwired → sipp", &r, &dir);
     let (st, c) = d.stop();
     kam.stop();
     assert!(st.success());
     assert_eq!(counter(&c, "requests_relayed"), 3 * u64::from(CALLS));
     assert_eq!(counter(&c, "responses_relayed"), 3 * u64::from(CALLS));
-    // Kamailio's connection in is reused for the responses (aliased to its Via port).
+    // Kamailio's connection in is reused for the responses (our Via's cid names it).
     assert_eq!(counter(&c, "runtime.accepted"), 1);
 }
 
@@ -187,8 +128,8 @@ fn kamailio_behind_sipwired() {
     let mut kam = start_kamailio(&dir, kam_port, uas_port);
     let fwd = format!("tcp:127.0.0.1:{kam_port}");
     let d = Daemon::start(&["--forward", &fwd]);
-    let r = run_uac(&dir, &d.addr.to_string());
-    check("sipp → sipwired → kamailio → sipp", r, &dir);
+    let r = run_uac(&dir, &d.addr.to_string(), "t1", CALLS, RATE);
+    check("sipp → sipwired → kamailio → sipp", &r, &dir);
     let (st, c) = d.stop();
     kam.stop();
     assert!(st.success());

@@ -3,6 +3,8 @@
 //! SIP-over-TCP peer.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod sipp;
+
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -96,6 +96,11 @@ counters! {
     aliases_added,
     /// Timers armed in TCP main now (a gauge: lifetime, wait-data, connect, send timers).
     timers_armed,
+    /// Read buffers held by connections now (a gauge: only busy connections, and idle ones
+    /// with a partial message, hold one).
+    read_buffers_in_use,
+    /// Free read buffers the pool keeps for reuse now (a gauge).
+    read_buffers_free,
 }
 
 /// Adds one to a counter.

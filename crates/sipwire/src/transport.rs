@@ -156,7 +156,11 @@ impl Transport {
 
     /// A copy of the counters.
     pub fn stats(&self) -> StatsSnapshot {
-        self.shared.stats.snapshot()
+        let mut s = self.shared.stats.snapshot();
+        let pool = self.shared.pool.stats();
+        s.read_buffers_in_use = pool.outstanding as u64;
+        s.read_buffers_free = pool.free as u64;
+        s
     }
 
     /// Number of open connections.

@@ -549,3 +549,28 @@ fn crlf_drop_makes_lone_crlf_not_count_as_traffic() {
         "dropped CRLFs must not refresh the lifetime"
     );
 }
+
+#[test]
+fn idle_connections_hold_no_read_buffer() {
+    let (rt, rec, addr) = start("");
+    let t = rt.transport();
+    let mut cs: Vec<_> = (0..5).map(|_| connect(addr)).collect();
+    for (i, c) in cs.iter_mut().enumerate() {
+        send(c, &sip(i, ""));
+    }
+    rec.wait_msgs(5);
+    assert!(t.stats().read_buffers_in_use >= 1);
+    // A partial message keeps its buffer when the connection goes idle.
+    let partial = sip(9, "");
+    send(&mut cs[0], &partial[..20]);
+    // After the readers' quiet period every connection is back in TCP main.
+    wait_for(&t, "connections handed back to TCP main", |t| {
+        t.stats().releases >= 5
+    });
+    wait_for(&t, "only the partial message holds a buffer", |t| {
+        t.stats().read_buffers_in_use == 1
+    });
+    assert_eq!(t.connection_count(), 5);
+    send(&mut cs[0], &partial[20..]);
+    rec.wait_msgs(6);
+}

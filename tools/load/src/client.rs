@@ -1,7 +1,10 @@
 //! The client side: `--threads` threads, each owning a share of the
-//! connections to `--target`, each running its own `ppoll(2)` loop over
-//! nonblocking sockets. Threads share nothing but the stop flag and the
-//! channel to the main thread, so they scale with cores and stay cheap.
+//! connections to `--target`, each running its own [`Poller`] loop
+//! (level-triggered epoll) over nonblocking sockets, so a wakeup costs
+//! O(ready connections). In open loop a `timerfd` in the same poller ends
+//! each sleep at the nanosecond-exact send time. Threads share nothing but
+//! the stop flag and the channel to the main thread, so they scale with
+//! cores and stay cheap.
 //!
 //! Pacing:
 //! - **Open loop** (`--rate`): thread `t` of `T` owns the send slots
@@ -31,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use sipwire_frame::{DecoderConfig, FrameKind, ReadBuf, StreamDecoder};
+use sipwire_poll::{Events, Interest, Poller, Token};
 
 use crate::args::Mix;
 use crate::book::{Book, Txn};
@@ -46,8 +50,12 @@ const OUT_CAP: usize = 8 << 20;
 /// multiple of this from the run start, so the main thread's per-second
 /// progress line (printed just after each whole second) covers whole seconds.
 pub const REPORT_EVERY_NS: u64 = 250_000_000;
-/// Longest sleep in `ppoll`, so the stop flag is seen promptly.
+/// Longest sleep in a poller wait, so the stop flag is seen promptly.
 const MAX_SLEEP_NS: u64 = 100_000_000;
+/// Poller token of the open-loop timer; connections use their index.
+const TIMER: Token = Token(usize::MAX);
+/// Most events one wait reports (the rest come with the next wait).
+const MAX_EVENTS: usize = 1024;
 
 /// How requests are paced.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -105,6 +113,8 @@ struct Conn {
     sent_by: Vec<u8>,
     open: bool,
     dirty: bool,
+    /// Registered for writability too (output is pending).
+    want_out: bool,
 }
 
 fn ns_since(start: Instant) -> u64 {
@@ -134,7 +144,26 @@ fn connect(target: SocketAddr, timeout: Duration) -> Result<Conn, String> {
         sent_by: sent_by(local),
         open: true,
         dirty: false,
+        want_out: false,
     })
+}
+
+/// The thread's poller with every connection registered readable under its
+/// index, and, in open loop, the send timer.
+fn poller(conns: &[Conn], pacing: Pacing) -> Result<(Poller, Option<sys::PreciseTimer>), String> {
+    let mut poller = Poller::new(sys::poll_method()).map_err(|e| format!("poller: {e}"))?;
+    for (i, c) in conns.iter().enumerate() {
+        poller
+            .register(c.stream.as_raw_fd(), Token(i), Interest::READABLE)
+            .map_err(|e| format!("poller: register: {e}"))?;
+    }
+    let timer = match pacing {
+        Pacing::Open { .. } => {
+            Some(sys::PreciseTimer::new(&mut poller, TIMER).map_err(|e| format!("timerfd: {e}"))?)
+        }
+        Pacing::Closed { .. } => None,
+    };
+    Ok((poller, timer))
 }
 
 /// Starts a client thread: it connects, reports [`Event::Ready`] (or
@@ -165,6 +194,13 @@ pub fn spawn(
                     return;
                 }
             };
+            let (poller, timer) = match poller(&conns, cfg.pacing) {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = events.send(Event::Failed(e));
+                    return;
+                }
+            };
             if events.send(Event::Ready).is_err() {
                 return;
             }
@@ -172,7 +208,7 @@ pub fn spawn(
             if matches!(cfg.pacing, Pacing::Open { .. }) {
                 sys::set_timer_slack(1000);
             }
-            let mut client = Client::new(cfg, conns, book, start, events);
+            let mut client = Client::new(cfg, conns, poller, timer, book, start, events);
             client.run();
         })
 }
@@ -180,7 +216,9 @@ pub fn spawn(
 struct Client {
     cfg: ClientConfig,
     conns: Vec<Conn>,
-    pfds: Vec<libc::pollfd>,
+    poller: Poller,
+    /// Open loop: wakes the thread at the exact send time.
+    timer: Option<sys::PreciseTimer>,
     book: Book,
     start: Instant,
     events: Sender<Event>,
@@ -203,24 +241,19 @@ impl Client {
     fn new(
         cfg: ClientConfig,
         conns: Vec<Conn>,
+        poller: Poller,
+        timer: Option<sys::PreciseTimer>,
         book: Book,
         start: Instant,
         events: Sender<Event>,
     ) -> Self {
-        let pfds = conns
-            .iter()
-            .map(|c| libc::pollfd {
-                fd: c.stream.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
         let warmup_ns = to_ns(cfg.warmup);
         let end_ns = cfg.duration.map(|d| warmup_ns.saturating_add(to_ns(d)));
         let mut c = Self {
             cfg,
             conns,
-            pfds,
+            poller,
+            timer,
             book,
             start,
             events,
@@ -280,6 +313,7 @@ impl Client {
     }
 
     fn run(&mut self) {
+        let mut events = Events::with_capacity((self.conns.len() + 1).min(MAX_EVENTS));
         if let Pacing::Closed { outstanding } = self.cfg.pacing {
             let now = self.now();
             'fill: for _ in 0..outstanding {
@@ -305,19 +339,36 @@ impl Client {
                 break;
             }
             let wake = self.next_wake(now);
-            if let Err(e) = sys::poll(&mut self.pfds, Duration::from_nanos(wake - now)) {
+            let mut timeout = Duration::from_nanos(wake - now);
+            if let Some(t) = self.timer.as_mut() {
+                // Exact wakeups for pacing (the poller's own timeout is whole
+                // milliseconds); the fallback sleep (nothing due sooner)
+                // needs none. Timed from the current time, so the work done
+                // since `now` does not delay the wakeup.
+                let at = ns_since(self.start);
+                let precise = (wake < now + MAX_SLEEP_NS).then_some(wake);
+                if let Err(e) = t.prepare(at, precise) {
+                    log::error!("client {}: timer: {e}", self.cfg.thread);
+                    break;
+                }
+                timeout = Duration::from_nanos(wake.saturating_sub(at));
+            }
+            if let Err(e) = self.poller.wait(&mut events, Some(timeout)) {
                 log::error!("client {}: poll: {e}", self.cfg.thread);
                 break;
             }
-            for i in 0..self.pfds.len() {
-                let re = self.pfds[i].revents;
-                if re == 0 {
+            for ev in events.iter() {
+                if ev.token() == TIMER {
+                    if let Some(t) = self.timer.as_mut() {
+                        t.on_event();
+                    }
                     continue;
                 }
-                if re & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0 {
+                let i = ev.token().0;
+                if ev.is_readable() || ev.is_hup() || ev.is_error() {
                     self.read(i);
                 }
-                if re & libc::POLLOUT != 0 {
+                if ev.is_writable() {
                     self.flush(i);
                 }
             }
@@ -462,9 +513,20 @@ impl Client {
             conn.out.drain(..conn.out_pos);
             conn.out_pos = 0;
         }
-        let pending = !conn.out.is_empty();
-        if let Some(pfd) = self.pfds.get_mut(i) {
-            pfd.events = libc::POLLIN | if pending { libc::POLLOUT } else { 0 };
+        let pending = conn.open && !conn.out.is_empty();
+        if pending != conn.want_out && failure.is_none() {
+            conn.want_out = pending;
+            let interest = if pending {
+                Interest::BOTH
+            } else {
+                Interest::READABLE
+            };
+            if let Err(e) = self
+                .poller
+                .reregister(conn.stream.as_raw_fd(), Token(i), interest)
+            {
+                failure = Some(format!("poller: {e}"));
+            }
         }
         if let Some(why) = failure {
             self.close(i, &why);
@@ -533,10 +595,9 @@ impl Client {
             self.open_conns -= 1;
             c.out.clear();
             c.out_pos = 0;
+            c.want_out = false;
+            let _ = self.poller.deregister(c.stream.as_raw_fd());
             let _ = c.stream.shutdown(std::net::Shutdown::Both);
-        }
-        if let Some(p) = self.pfds.get_mut(i) {
-            p.fd = -1;
         }
         log::warn!("client {} connection {i}: {why}", self.cfg.thread);
         self.book.conn_failed(i);

@@ -12,6 +12,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -214,7 +215,7 @@ fn one(
     };
     let _ = stream.set_nodelay(true);
     if cfg.linger0 {
-        let _ = sys::set_linger0(&stream);
+        let _ = sipwire::sys::set_linger_abort(stream.as_raw_fd());
     }
     let Ok(local) = stream.local_addr() else {
         return Outcome::NotSent;

@@ -16,7 +16,13 @@
 //! and their transaction bookkeeping), [`connect_rate`], [`idle`], [`uas`],
 //! [`stats`] (counters, histograms, thread → main deltas), [`load`] (one
 //! run from start to report), [`report`] (table, JSON, progress line),
-//! [`sys`] (the few libc calls; all `unsafe` lives there).
+//! [`sys`] (signals, CPU time, timer slack, the pacing timer).
+//!
+//! The crate has no `unsafe` code: polling is `sipwire-poll`, socket
+//! options, the listener and the fd limit are `sipwire::sys`, the rest
+//! is `nix`'s safe API.
+
+#![forbid(unsafe_code)]
 
 pub mod args;
 pub mod book;

@@ -1,6 +1,8 @@
 //! `sipwire-load` command: parse the arguments, run, print, exit
 //! (0 ok, 1 errors seen during the run, 2 usage or setup error).
 
+#![forbid(unsafe_code)]
+
 use std::io::Write;
 
 use sipwire_load::args::{self, Parsed};
@@ -21,6 +23,7 @@ fn main() {
         }
         Parsed::Run(a) => a,
     };
+    // Before any other thread starts: they inherit the blocked SIGINT/SIGTERM.
     if let Err(e) = sipwire_load::sys::install_signals() {
         log::warn!("cannot catch SIGINT/SIGTERM: {e}");
     }

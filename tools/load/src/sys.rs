@@ -1,15 +1,22 @@
-//! Thin wrappers over the few system calls the tool needs and `std` does not
-//! offer: `ppoll(2)` with a nanosecond timeout, `getrusage(2)`,
-//! `RLIMIT_NOFILE`, a SIGINT/SIGTERM flag, the timer slack, `SO_LINGER`
-//! and a small `epoll(7)` wrapper.
+//! The few operating-system services the tool needs beyond `std`, all through
+//! safe APIs: a SIGINT/SIGTERM flag (a signal thread, no handler), CPU time
+//! (`getrusage(2)`), the thread's timer slack, a nanosecond wakeup for a
+//! [`Poller`] (a `timerfd`), and the poll method the loops use.
 //!
-//! All of the crate's `unsafe` code lives here, so the rest is safe Rust.
+//! The crate has no `unsafe` code (`#![forbid(unsafe_code)]`): readiness
+//! polling is `sipwire-poll`, socket options, the listener and the fd limit
+//! are `sipwire::sys`, and the rest is `nix`.
 
 use std::io;
-use std::net::{TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use nix::sys::resource::{getrusage, UsageWho};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::time::{TimeSpec, TimeVal};
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
+use sipwire_poll::{PollMethod, Poller, Token};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
@@ -18,61 +25,41 @@ pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::Relaxed)
 }
 
-extern "C" fn on_sigint(_sig: libc::c_int) {
-    // An atomic store is async-signal-safe.
-    INTERRUPTED.store(true, Ordering::Relaxed);
-}
-
 /// Makes the first SIGINT or SIGTERM set the [`interrupted`] flag (a run
-/// then stops sending and reports); the handler resets itself, so a second
-/// signal kills.
+/// then stops sending and reports); the same signal a second time kills the
+/// process, as with a one-shot (`SA_RESETHAND`) handler.
+///
+/// Blocks both signals in the calling thread, so call it before starting
+/// any other thread (they inherit the mask), and starts a thread that takes
+/// them with `sigwait(3)`: no signal handler. Blocked signals are queued
+/// even where the process inherited them ignored (a background job of a
+/// script), so `kill -INT` works there too. On a repeat the thread unblocks
+/// the signal for itself and raises it again, which terminates the process
+/// by that signal; if it was inherited ignored, it exits with 128 + signal.
 pub fn install_signals() -> io::Result<()> {
-    // SAFETY: `sigaction` is plain old data; all-zero is a valid value (empty
-    // mask, no flags) that is filled in below before use.
-    let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
-    sa.sa_sigaction = on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    sa.sa_flags = libc::SA_RESETHAND | libc::SA_RESTART;
-    // SAFETY: `sa.sa_mask` is a valid, exclusively borrowed sigset_t.
-    unsafe { libc::sigemptyset(&mut sa.sa_mask) };
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: `sa` is fully initialised and outlives the call; the
-        // handler only performs an atomic store; a null old-action pointer
-        // is allowed.
-        let rc = unsafe { libc::sigaction(sig, &sa, std::ptr::null_mut()) };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGTERM);
+    set.thread_block().map_err(io::Error::from)?;
+    std::thread::Builder::new()
+        .name("load-signals".into())
+        .spawn(move || {
+            let mut seen = Vec::with_capacity(2);
+            loop {
+                let Ok(sig) = set.wait() else { continue };
+                if !seen.contains(&sig) {
+                    seen.push(sig);
+                    INTERRUPTED.store(true, Ordering::Relaxed);
+                    continue;
+                }
+                let mut one = SigSet::empty();
+                one.add(sig);
+                let _ = one.thread_unblock();
+                let _ = nix::sys::signal::raise(sig);
+                std::process::exit(128 + sig as i32);
+            }
+        })?;
     Ok(())
-}
-
-/// `ppoll(2)` over `fds` with a nanosecond-resolution timeout (plain
-/// `poll(2)` rounds to milliseconds, too coarse for open-loop pacing).
-/// EINTR counts as a timeout (returns 0).
-pub fn poll(fds: &mut [libc::pollfd], timeout: Duration) -> io::Result<usize> {
-    let ts = libc::timespec {
-        tv_sec: timeout.as_secs().min(3600) as libc::time_t,
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: `fds` is a valid, exclusively borrowed slice of pollfd for the
-    // duration of the call and its length is passed with it; `ts` lives on
-    // the stack; a null signal mask means "leave the mask unchanged".
-    let rc = unsafe {
-        libc::ppoll(
-            fds.as_mut_ptr(),
-            fds.len() as libc::nfds_t,
-            &ts,
-            std::ptr::null(),
-        )
-    };
-    if rc < 0 {
-        let e = io::Error::last_os_error();
-        if e.kind() == io::ErrorKind::Interrupted {
-            return Ok(0);
-        }
-        return Err(e);
-    }
-    Ok(rc as usize)
 }
 
 /// User and system CPU time of the whole process so far.
@@ -97,147 +84,103 @@ impl CpuTimes {
 /// `getrusage(RUSAGE_SELF)`: CPU used by every thread of this process
 /// (client threads and an in-process UAS alike). Zero if the call fails.
 pub fn cpu_times() -> CpuTimes {
-    // SAFETY: `rusage` is plain old data; all-zero is a valid value.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `ru` is a valid, exclusively borrowed rusage for the call.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    if rc != 0 {
+    let Ok(ru) = getrusage(UsageWho::RUSAGE_SELF) else {
         return CpuTimes::default();
-    }
-    let secs = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
-    CpuTimes {
-        user_s: secs(ru.ru_utime),
-        sys_s: secs(ru.ru_stime),
-    }
-}
-
-/// Raises the soft `RLIMIT_NOFILE` to the hard limit; returns the new soft limit.
-pub fn raise_nofile() -> io::Result<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
     };
-    // SAFETY: `lim` is a valid, exclusively borrowed rlimit for the call.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return Err(io::Error::last_os_error());
+    let secs = |tv: TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
+    CpuTimes {
+        user_s: secs(ru.user_time()),
+        sys_s: secs(ru.system_time()),
     }
-    if lim.rlim_cur < lim.rlim_max {
-        lim.rlim_cur = lim.rlim_max;
-        // SAFETY: `lim` is a valid rlimit with cur <= max, read by the call.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(lim.rlim_cur)
 }
 
 /// Sets the calling thread's timer slack (default 50 µs) so that open-loop
 /// pacing wakes close to the intended send times. Best effort.
 pub fn set_timer_slack(ns: u64) {
-    // SAFETY: PR_SET_TIMERSLACK takes one unsigned long argument and only
-    // changes a property of the calling thread.
-    unsafe {
-        libc::prctl(libc::PR_SET_TIMERSLACK, ns as libc::c_ulong);
+    let _ = nix::sys::prctl::set_timerslack(ns);
+}
+
+/// The poll method of the tool's loops: level triggered (`epoll_lt` on
+/// Linux), the drop-in for code written for `poll(2)` / level-triggered
+/// epoll: a fd with unread data or pending writability is reported by every
+/// wait.
+pub fn poll_method() -> PollMethod {
+    if cfg!(any(target_os = "linux", target_os = "android")) {
+        PollMethod::EpollLt
+    } else {
+        // kqueue on the BSDs, poll elsewhere: both level triggered.
+        PollMethod::None
     }
 }
 
-/// `SO_LINGER {on, 0}`: `close` then sends RST and leaves no TIME_WAIT.
-pub fn set_linger0(stream: &TcpStream) -> io::Result<()> {
-    let lg = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: the fd is open for the lifetime of `stream`; `lg` is a valid
-    // linger struct whose exact size is passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&lg as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Calls `listen(2)` again with a larger backlog (std uses 128, which
-/// overflows when thousands of connections arrive at once; Linux caps it at
-/// `net.core.somaxconn`).
-pub fn set_listen_backlog(listener: &TcpListener, backlog: i32) -> io::Result<()> {
-    // SAFETY: the fd is an open, bound, listening socket for the lifetime of
-    // `listener`; listen(2) takes no pointers.
-    let rc = unsafe { libc::listen(listener.as_raw_fd(), backlog) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// A level-triggered `epoll(7)` instance (the UAS's poller: it may serve
-/// thousands of connections, where `ppoll` would cost O(n) per wakeup).
+/// A one-shot `timerfd` (CLOCK_MONOTONIC) registered in a level-triggered
+/// [`Poller`]: it ends a wait at a nanosecond-exact deadline, where a
+/// poller's own timeout is whole milliseconds (rounded up). Open-loop pacing
+/// needs this; a wait for anything else uses the poller's timeout.
 #[derive(Debug)]
-pub struct Epoll {
-    fd: OwnedFd,
+pub struct PreciseTimer {
+    fd: TimerFd,
+    token: Token,
+    /// Deadline the timer is armed for (the caller's clock), if any.
+    armed: Option<u64>,
+    /// The armed deadline passed: the fd is readable until re-armed or disarmed.
+    fired: bool,
 }
 
-impl Epoll {
-    /// A new epoll instance (close-on-exec).
-    pub fn new() -> io::Result<Self> {
-        // SAFETY: epoll_create1 takes no pointers; the flag is valid.
-        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
+impl PreciseTimer {
+    /// Creates the timer and registers it readable in `poller` under `token`.
+    pub fn new(poller: &mut Poller, token: Token) -> io::Result<Self> {
+        let fd = TimerFd::new(
+            ClockId::CLOCK_MONOTONIC,
+            TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+        )
+        .map_err(io::Error::from)?;
+        poller.register(
+            fd.as_fd().as_raw_fd(),
+            token,
+            sipwire_poll::Interest::READABLE,
+        )?;
+        Ok(Self {
+            fd,
+            token,
+            armed: None,
+            fired: false,
+        })
+    }
+
+    /// The token its events carry.
+    pub fn token(&self) -> Token {
+        self.token
+    }
+
+    /// Notes that the poller reported the timer (it stays readable until
+    /// the next [`PreciseTimer::prepare`] re-arms or disarms it).
+    pub fn on_event(&mut self) {
+        self.fired = true;
+    }
+
+    /// Before a wait at time `now` (any clock counting ns, the same for
+    /// every call): arms the timer for `deadline`, or disarms it for `None`.
+    /// A syscall only if that changes something.
+    pub fn prepare(&mut self, now: u64, deadline: Option<u64>) -> io::Result<()> {
+        let deadline = deadline.filter(|&d| d > now);
+        if deadline == self.armed && !self.fired {
+            return Ok(());
         }
-        // SAFETY: `fd` is a freshly created descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(Self { fd })
-    }
-
-    fn ctl(&self, op: libc::c_int, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
-        let mut ev = libc::epoll_event { events, u64: token };
-        // SAFETY: `ev` is a valid epoll_event for the duration of the call;
-        // the kernel copies it and keeps no pointer.
-        let rc = unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), op, fd, &mut ev) };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
-    /// Registers `fd` for `events` (`libc::EPOLLIN` ...) under `token`.
-    pub fn add(&self, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_ADD, fd, events, token)
-    }
-
-    /// Changes the events of a registered `fd`.
-    pub fn modify(&self, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_MOD, fd, events, token)
-    }
-
-    /// Unregisters `fd` (closing it does so too).
-    pub fn delete(&self, fd: RawFd) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0)
-    }
-
-    /// Waits up to `timeout` (millisecond resolution) and fills `events`;
-    /// returns how many are ready. EINTR counts as a timeout.
-    pub fn wait(&self, events: &mut [libc::epoll_event], timeout: Duration) -> io::Result<usize> {
-        let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
-        let len = events.len().min(i32::MAX as usize) as libc::c_int;
-        // SAFETY: `events` is a valid, exclusively borrowed buffer of at
-        // least `len` entries for the duration of the call.
-        let rc = unsafe { libc::epoll_wait(self.fd.as_raw_fd(), events.as_mut_ptr(), len, ms) };
-        if rc < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                return Ok(0);
+        match deadline {
+            Some(d) => {
+                let after = TimeSpec::from_duration(Duration::from_nanos(d - now));
+                self.fd
+                    .set(Expiration::OneShot(after), TimerSetTimeFlags::empty())
+                    .map_err(io::Error::from)?;
             }
-            return Err(e);
+            None => {
+                // Also clears the readability of a timer that fired.
+                self.fd.unset().map_err(io::Error::from)?;
+            }
         }
-        Ok(rc as usize)
+        self.armed = deadline;
+        self.fired = false;
+        Ok(())
     }
 }

@@ -2,10 +2,11 @@
 //! server would (Via, From, To + tag, Call-ID, CSeq copied; see
 //! [`crate::msg::write_response`]).
 //!
-//! `--uas-threads` workers share one nonblocking listener; each polls the
-//! listener and its own connections with its own `epoll(7)` instance (the
-//! UAS may hold thousands of connections, e.g. under connect-rate or idle
-//! runs) and serves the connections it accepted. All answers to one read are written with one
+//! `--uas-threads` workers share one nonblocking listener (backlog 4096);
+//! each polls the listener and its own connections with its own
+//! [`Poller`] (level-triggered epoll: the UAS may hold thousands of
+//! connections, e.g. under connect-rate or idle runs, and a wakeup costs
+//! O(ready)) and serves the connections it accepted. All answers to one read are written with one
 //! `write`. Fault injection (`--uas-drop-every`, `--uas-dup-every`) lets the
 //! tool's own accounting be tested: it drops or doubles every Nth request
 //! of each worker.
@@ -18,7 +19,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use sipwire::sys::{accept_nonblocking, listen_tcp, ListenOptions};
 use sipwire_frame::{DecoderConfig, FrameKind, ReadBuf, SipMessage, StreamDecoder};
+use sipwire_poll::{Event, Events, Interest, Poller, Token};
 
 use crate::error::LoadError;
 use crate::msg::write_response;
@@ -26,7 +29,7 @@ use crate::sys;
 
 /// Unsent bytes above which the UAS gives up on a connection.
 const OUT_CAP: usize = 64 << 20;
-/// Longest sleep in `epoll_wait`, so a stop is seen promptly.
+/// Longest sleep in a poller wait, so a stop is seen promptly.
 const TICK: Duration = Duration::from_millis(50);
 
 /// UAS settings.
@@ -79,15 +82,15 @@ impl Uas {
     /// Binds and starts the workers.
     pub fn start(cfg: &UasConfig) -> Result<Uas, LoadError> {
         let setup = |what: &str, e: io::Error| LoadError::Setup(format!("UAS {what}: {e}"));
+        // Nonblocking, SO_REUSEADDR, and a backlog for thousands of
+        // connections arriving at once (Linux caps it at net.core.somaxconn).
+        let opts = ListenOptions {
+            backlog: 4096,
+            ..ListenOptions::default()
+        };
         let listener =
-            TcpListener::bind(cfg.listen).map_err(|e| setup(&format!("bind {}", cfg.listen), e))?;
+            listen_tcp(cfg.listen, opts).map_err(|e| setup(&format!("bind {}", cfg.listen), e))?;
         let addr = listener.local_addr().map_err(|e| setup("address", e))?;
-        if let Err(e) = sys::set_listen_backlog(&listener, 4096) {
-            log::warn!("uas: listen backlog: {e}");
-        }
-        listener
-            .set_nonblocking(true)
-            .map_err(|e| setup("nonblocking", e))?;
         let stop = Arc::new(AtomicBool::new(false));
         let mut uas = Uas {
             addr,
@@ -103,7 +106,7 @@ impl Uas {
                 .spawn(move || match Worker::new(l, cfg) {
                     Ok(w) => w.run(&stop),
                     Err(e) => {
-                        log::error!("uas: epoll: {e}");
+                        log::error!("uas: poller: {e}");
                         UasStats {
                             errors: 1,
                             ..UasStats::default()
@@ -140,18 +143,18 @@ struct UasConn {
     dec: StreamDecoder,
     out: Vec<u8>,
     out_pos: usize,
-    /// Registered for EPOLLOUT too.
+    /// Registered for writability too.
     want_out: bool,
 }
 
-/// Token of the listener in the epoll set; connections use their slot index.
-const LISTENER: u64 = u64::MAX;
+/// Token of the listener in the poller; connections use their slot index.
+const LISTENER: Token = Token(usize::MAX);
 
 struct Worker {
     listener: TcpListener,
     cfg: UasConfig,
-    epoll: sys::Epoll,
-    /// Connections by slot (the epoll token); `free` lists empty slots.
+    poller: Poller,
+    /// Connections by slot (the poller token); `free` lists empty slots.
     conns: Vec<Option<UasConn>>,
     free: Vec<usize>,
     stats: UasStats,
@@ -160,12 +163,12 @@ struct Worker {
 
 impl Worker {
     fn new(listener: TcpListener, cfg: UasConfig) -> io::Result<Self> {
-        let epoll = sys::Epoll::new()?;
-        epoll.add(listener.as_raw_fd(), libc::EPOLLIN as u32, LISTENER)?;
+        let mut poller = Poller::new(sys::poll_method()).map_err(io::Error::other)?;
+        poller.register(listener.as_raw_fd(), LISTENER, Interest::READABLE)?;
         Ok(Self {
             listener,
             cfg,
-            epoll,
+            poller,
             conns: Vec::new(),
             free: Vec::new(),
             stats: UasStats::default(),
@@ -174,23 +177,19 @@ impl Worker {
     }
 
     fn run(mut self, stop: &AtomicBool) -> UasStats {
-        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
+        let mut events = Events::with_capacity(256);
         while !stop.load(Ordering::Relaxed) {
-            let n = match self.epoll.wait(&mut events, TICK) {
-                Ok(n) => n,
-                Err(e) => {
-                    log::error!("uas: epoll_wait: {e}");
-                    break;
-                }
-            };
-            for ev in events.iter().take(n) {
-                let (token, re) = (ev.u64, ev.events);
-                if token == LISTENER {
+            if let Err(e) = self.poller.wait(&mut events, Some(TICK)) {
+                log::error!("uas: poller wait: {e}");
+                break;
+            }
+            for ev in events.iter() {
+                if ev.token() == LISTENER {
                     self.accept();
                     continue;
                 }
-                let slot = token as usize;
-                if !self.serve(slot, re) {
+                let slot = ev.token().0;
+                if !self.serve(slot, ev) {
                     self.close(slot);
                 }
             }
@@ -200,7 +199,7 @@ impl Worker {
 
     fn accept(&mut self) {
         loop {
-            match self.listener.accept() {
+            match accept_nonblocking(&self.listener) {
                 Ok((stream, _)) => {
                     let buf = match ReadBuf::new(crate::client::RD_BUF) {
                         Ok(b) => b,
@@ -209,20 +208,16 @@ impl Worker {
                             return;
                         }
                     };
-                    if stream
-                        .set_nodelay(true)
-                        .and_then(|()| stream.set_nonblocking(true))
-                        .is_err()
-                    {
+                    if stream.set_nodelay(true).is_err() {
                         self.stats.errors += 1;
                         continue;
                     }
                     let slot = self.free.pop().unwrap_or(self.conns.len());
                     if let Err(e) =
-                        self.epoll
-                            .add(stream.as_raw_fd(), libc::EPOLLIN as u32, slot as u64)
+                        self.poller
+                            .register(stream.as_raw_fd(), Token(slot), Interest::READABLE)
                     {
-                        log::warn!("uas: epoll add: {e}");
+                        log::warn!("uas: poller register: {e}");
                         self.stats.errors += 1;
                         if slot < self.conns.len() {
                             self.free.push(slot);
@@ -255,16 +250,16 @@ impl Worker {
 
     fn close(&mut self, slot: usize) {
         if let Some(c) = self.conns.get_mut(slot).and_then(Option::take) {
-            let _ = self.epoll.delete(c.stream.as_raw_fd());
+            let _ = self.poller.deregister(c.stream.as_raw_fd());
             self.free.push(slot);
         }
     }
 
-    /// Handles readiness `re` of the connection in `slot`; false if it is
+    /// Handles readiness `ev` of the connection in `slot`; false if it is
     /// to be closed.
-    fn serve(&mut self, slot: usize, re: u32) -> bool {
-        let readable = (libc::EPOLLIN | libc::EPOLLERR | libc::EPOLLHUP) as u32;
-        if re & readable != 0 && !self.read(slot) {
+    fn serve(&mut self, slot: usize, ev: &Event) -> bool {
+        let readable = ev.is_readable() || ev.is_hup() || ev.is_error();
+        if readable && !self.read(slot) {
             return false;
         }
         self.flush(slot)
@@ -352,10 +347,14 @@ impl Worker {
         let want_out = !c.out.is_empty();
         if want_out != c.want_out {
             c.want_out = want_out;
-            let ev = libc::EPOLLIN | if want_out { libc::EPOLLOUT } else { 0 };
+            let interest = if want_out {
+                Interest::BOTH
+            } else {
+                Interest::READABLE
+            };
             if self
-                .epoll
-                .modify(c.stream.as_raw_fd(), ev as u32, slot as u64)
+                .poller
+                .reregister(c.stream.as_raw_fd(), Token(slot), interest)
                 .is_err()
             {
                 self.stats.errors += 1;

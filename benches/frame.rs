@@ -112,8 +112,9 @@ fn bench(c: &mut Criterion) {
         b.iter(|| finder.find_iter(black_box(&s)).count())
     });
 
-    // Reference, not the target: stopping at every LF (what any framer that
-    // inspects each header line start must do) with memchr's iterator.
+    // Reference, not the target: stopping at every LF with memchr's iterator,
+    // the floor of a framer that looks at every line start (the framer
+    // before the candidate search; see docs/perf-frame.md).
     g.bench_function("reference_memchr_every_lf", |b| {
         b.iter(|| {
             let mut x = 0usize;

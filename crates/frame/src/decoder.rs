@@ -94,11 +94,30 @@ impl Frame<'_> {
     }
 }
 
+/// A decoded frame kind without the PROXY header (kept in [`State`] until
+/// the frame is built): small, so the hot path does not copy a whole
+/// [`FrameKind`] around.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Kind {
+    Sip {
+        body_start: usize,
+    },
+    Hep3,
+    Ping,
+    #[default]
+    Keepalive,
+    Proxy,
+}
+
 /// Framing state that does not borrow the buffer.
 #[derive(Debug, Clone, Default)]
 struct State {
     cfg: DecoderConfig,
     proxy_pending: bool,
+    /// The PROXY header just decoded, until its frame is built.
+    proxy_header: Option<ProxyHeader>,
+    /// The frame just decoded: kind, length, chunks.
+    ready: (Kind, usize, u32),
     /// The SIP framer is working on the current message.
     in_sip: bool,
     sip: SipFramer,
@@ -262,39 +281,66 @@ impl StreamDecoder {
 
     /// The next complete frame, `Ok(None)` if more bytes are needed, or the
     /// error that makes this connection unusable.
+    #[inline]
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, FrameError> {
-        if let Some(e) = self.st.error {
-            return Err(e);
-        }
-        self.release();
-        let Some(buf) = self.buf.as_ref() else {
+        // The work is in `decode_next`; this inlinable part builds the frame
+        // in the caller, so it is not copied through memory.
+        if !self.decode_next()? {
             return Ok(None);
+        }
+        let (kind, len, chunks) = self.st.ready;
+        let kind = match kind {
+            Kind::Sip { body_start } => FrameKind::Sip { body_start },
+            Kind::Hep3 => FrameKind::Hep3,
+            Kind::Ping => FrameKind::Ping,
+            Kind::Keepalive => FrameKind::Keepalive,
+            Kind::Proxy => match self.st.proxy_header.take() {
+                Some(h) => FrameKind::Proxy(h),
+                None => return Ok(None), // unreachable: set with `Kind::Proxy`
+            },
         };
-        let data = buf.data();
-        let st = &mut self.st;
-        let (kind, len) = match st.decode(data, buf.capacity()) {
-            Ok(Some(f)) => f,
-            Ok(None) => return Ok(None),
-            Err(e) => {
-                st.error = Some(e);
-                return Err(e);
-            }
-        };
-        let chunks = st.account(len, data.len());
+        let data = self.buf.as_ref().map_or(&[][..], ReadBuf::data);
         Ok(Some(Frame {
             kind,
             bytes: data.get(..len).unwrap_or(&[]),
             chunks,
         }))
     }
+
+    /// Decodes the next frame into `st.ready`; false if more bytes are needed.
+    fn decode_next(&mut self) -> Result<bool, FrameError> {
+        if let Some(e) = self.st.error {
+            return Err(e);
+        }
+        self.release();
+        let Some(buf) = self.buf.as_ref() else {
+            return Ok(false);
+        };
+        let data = buf.data();
+        let st = &mut self.st;
+        let len = match st.decode(data, buf.capacity()) {
+            Ok(Some(len)) => len,
+            Ok(None) => return Ok(false),
+            Err(e) => {
+                st.error = Some(e);
+                return Err(e);
+            }
+        };
+        let chunks = st.account(len, data.len());
+        st.ready.1 = len;
+        st.ready.2 = chunks;
+        Ok(true)
+    }
 }
 
 impl State {
-    fn decode(
-        &mut self,
-        data: &[u8],
-        capacity: usize,
-    ) -> Result<Option<(FrameKind, usize)>, FrameError> {
+    /// A frame of `kind` and `len` bytes is ready.
+    fn frame(&mut self, kind: Kind, len: usize) -> Result<Option<usize>, FrameError> {
+        self.ready.0 = kind;
+        Ok(Some(len))
+    }
+
+    fn decode(&mut self, data: &[u8], capacity: usize) -> Result<Option<usize>, FrameError> {
         self.need = None;
         if self.in_sip {
             return self.sip(data, capacity);
@@ -307,15 +353,16 @@ impl State {
                 }
                 ProxyParse::Complete { header, len } => {
                     self.proxy_pending = false;
-                    Ok(Some((FrameKind::Proxy(header), len)))
+                    self.proxy_header = Some(header);
+                    self.frame(Kind::Proxy, len)
                 }
             };
         }
         match data {
             [] | [b'\r'] | [b'\r', b'\n', b'\r'] => Ok(None),
-            [b'\r', b'\n', b'\r', b'\n', ..] => Ok(Some((FrameKind::Ping, 4))),
-            [b'\r', b'\n', ..] => Ok(Some((FrameKind::Keepalive, 2))),
-            [b'\n', ..] => Ok(Some((FrameKind::Keepalive, 1))),
+            [b'\r', b'\n', b'\r', b'\n', ..] => self.frame(Kind::Ping, 4),
+            [b'\r', b'\n', ..] => self.frame(Kind::Keepalive, 2),
+            [b'\n', ..] => self.frame(Kind::Keepalive, 1),
             [b'H', ..] if self.cfg.hep3 => {
                 let n = data.len().min(4);
                 match (data.get(..n), HEP3_MAGIC.get(..n)) {
@@ -328,18 +375,14 @@ impl State {
         }
     }
 
-    fn hep3(
-        &mut self,
-        data: &[u8],
-        capacity: usize,
-    ) -> Result<Option<(FrameKind, usize)>, FrameError> {
+    fn hep3(&mut self, data: &[u8], capacity: usize) -> Result<Option<usize>, FrameError> {
         let Some(total) = hep3::packet_len(data, capacity)? else {
             return Ok(None);
         };
         match data.get(..total) {
             Some(pkt) => {
                 hep3::validate(pkt)?;
-                Ok(Some((FrameKind::Hep3, total)))
+                self.frame(Kind::Hep3, total)
             }
             None => {
                 self.need = Some(total - data.len());
@@ -348,11 +391,7 @@ impl State {
         }
     }
 
-    fn sip(
-        &mut self,
-        data: &[u8],
-        capacity: usize,
-    ) -> Result<Option<(FrameKind, usize)>, FrameError> {
+    fn sip(&mut self, data: &[u8], capacity: usize) -> Result<Option<usize>, FrameError> {
         self.in_sip = true;
         match self.sip.scan(data, capacity, self.cfg.accept_no_cl)? {
             Scan::Incomplete { need } => {
@@ -362,7 +401,7 @@ impl State {
             Scan::Complete { len, body_start } => {
                 self.in_sip = false;
                 self.sip.reset();
-                Ok(Some((FrameKind::Sip { body_start }, len)))
+                self.frame(Kind::Sip { body_start }, len)
             }
         }
     }

@@ -2,10 +2,8 @@
 //!
 //! The framer sees the buffered bytes of the current message (offset 0 is the
 //! first byte of the start line) and keeps its position between calls, so a
-//! message fed one byte at a time costs O(message) in total: each byte is
-//! searched for LF once, and each header line is examined once, when its LF
-//! arrives. Line and value positions are offsets from the message start, so
-//! they survive buffer compaction.
+//! message fed one byte at a time costs O(message) in total. Positions are
+//! offsets from the message start, so they survive buffer compaction.
 //!
 //! Rules:
 //! - A line ends at LF; a CR just before it is part of the line ending.
@@ -19,8 +17,240 @@
 //! - No Content-Length: an error unless `accept_no_cl`, then the body is empty.
 //! - Any `Transfer-Encoding` header is rejected: chunked bodies are not
 //!   supported, and guessing the framing would let a peer smuggle messages.
+//!
+//! How the lines are found: most header lines cannot change the framing, so
+//! the framer does not stop at every LF. One multi-pattern SIMD search
+//! (`aho_corasick::packed`, Teddy; the CPU features are detected at run
+//! time, no `unsafe` here) stops only at *candidate* lines, found by
+//! two-byte patterns:
+//!
+//! | pattern | where | finds |
+//! | --- | --- | --- |
+//! | `\n\r`, `\n\n` | the LF before the line | the empty line (or a line starting with CR) |
+//! | `\nl`, `\nL` | the LF before the line | compact `l` |
+//! | `-l`, `-L` | 7 bytes into the line, after LF + `content` (any case) | `Content-Length` |
+//! | `sf` (any case) | 4 bytes into the line, after LF + `tran` (any case) | `Transfer-Encoding` |
+//!
+//! With no Content-Length value open, the only lines whose handling is not a
+//! no-op are the empty line, Content-Length / `l` and Transfer-Encoding
+//! headers, and each of them contains its pattern at that place; the other
+//! lines are skipped unseen. A candidate is checked only with bytes up to the
+//! end of its match (later ones may not have arrived yet), and the line is
+//! then handled by the same code as before, when its LF has arrived. While a
+//! Content-Length value is open (it may be folded), the following lines are
+//! walked one by one with `memchr` until the next non-continuation line
+//! closes it. The common ending, `Content-Length: N` followed by the empty
+//! line, is handled on the spot by a fast path that does what the general
+//! path would do. So results, errors included, and the read at which they
+//! appear are those of the line-by-line framer; `framer_ref.rs` keeps it,
+//! and a differential test and the `sip_framer` fuzz target compare both.
+//!
+//! The search resumes where it stopped; a pattern cut by the end of the data
+//! is searched again from its first byte. If the packed searcher cannot be
+//! built (no SSSE3/AVX2 or NEON), every LF is a candidate: the line-by-line
+//! framer.
+
+use std::sync::OnceLock;
+
+use aho_corasick::packed::{Config, MatchKind, Searcher};
+use aho_corasick::Span;
 
 use crate::FrameError;
+
+/// Candidate patterns; see the module docs. Pattern ids: 0–1 empty line,
+/// 2–3 compact `l`, 4–5 `Content-Length`, 6–9 `Transfer-Encoding`. All are
+/// two bytes long, so Teddy's two-byte fingerprint is exact.
+const PATTERNS: [&[u8]; 10] = [
+    b"\n\r", b"\n\n", b"\nl", b"\nL", b"-l", b"-L", b"sf", b"sF", b"Sf", b"SF",
+];
+
+/// How candidate header lines are found.
+#[derive(Debug)]
+pub(crate) enum Finder {
+    /// Teddy over [`PATTERNS`].
+    Packed(Searcher),
+    /// Every line is a candidate (no packed searcher on this CPU).
+    Lines,
+}
+
+/// What a candidate line probably is: the fast path tries it, the general
+/// path decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hint {
+    /// Unknown.
+    Any,
+    /// Found by `\n\r` or `\n\n`: maybe the empty line.
+    Empty,
+    /// Found by `\nl`: maybe a compact Content-Length.
+    Compact,
+    /// Found by `-l` after `\ncontent`: maybe a Content-Length.
+    Full,
+}
+
+/// The result of one candidate search.
+enum Next {
+    /// A line starting at `start` must be handled; its LF is at or after `lf_from`.
+    Line {
+        start: usize,
+        lf_from: usize,
+        hint: Hint,
+    },
+    /// No candidate before the end of the data; search again from `resume`.
+    None { resume: usize },
+}
+
+impl Finder {
+    /// The packed searcher, or `Lines` if it cannot be built here.
+    pub(crate) fn new() -> Self {
+        let mut b = Config::new().match_kind(MatchKind::LeftmostFirst).builder();
+        b.extend(PATTERNS);
+        b.build().map_or(Finder::Lines, Finder::Packed)
+    }
+
+    /// The process-wide finder.
+    pub(crate) fn get() -> &'static Finder {
+        static FINDER: OnceLock<Finder> = OnceLock::new();
+        FINDER.get_or_init(Finder::new)
+    }
+
+    /// Finds the next candidate line whose pattern starts at or after `from`.
+    #[inline]
+    fn next(&self, data: &[u8], from: usize, work: &mut u64) -> Next {
+        let len = data.len();
+        let mut from = from.min(len);
+        match self {
+            Finder::Lines => match memchr::memchr(b'\n', data.get(from..).unwrap_or(&[])) {
+                Some(rel) => {
+                    *work += rel as u64 + 1;
+                    let start = from + rel + 1;
+                    Next::Line {
+                        start,
+                        lf_from: start,
+                        hint: Hint::Any,
+                    }
+                }
+                None => {
+                    *work += (len - from) as u64;
+                    Next::None { resume: len }
+                }
+            },
+            Finder::Packed(searcher) => loop {
+                let Some(m) = searcher.find_in(data, Span::from(from..len)) else {
+                    *work += (len - from) as u64;
+                    return Next::None {
+                        resume: resume_point(data, from),
+                    };
+                };
+                *work += (m.end() - from) as u64;
+                let p = m.start();
+                let (start, hint) = match m.pattern().as_usize() {
+                    0 | 1 => (p + 1, Hint::Empty),
+                    2 | 3 => (p + 1, Hint::Compact),
+                    // `-l`: the line must start 7 bytes earlier, after an
+                    // LF, with `content`. Only bytes up to the end of the
+                    // match are used: later ones may not have arrived yet.
+                    4 | 5 => {
+                        *work += 8;
+                        match p.checked_sub(8) {
+                            Some(lf) if word_is(data, lf, LF_CONTENT) => (lf + 1, Hint::Full),
+                            _ => {
+                                from = p + 1;
+                                continue;
+                            }
+                        }
+                    }
+                    // `sf`: the line must start 4 bytes earlier, after an
+                    // LF, with `tran`.
+                    _ => {
+                        *work += 5;
+                        match p.checked_sub(5) {
+                            Some(lf)
+                                if data.get(lf) == Some(&b'\n')
+                                    && data
+                                        .get(lf + 1..p)
+                                        .is_some_and(|n| eq_lower(n, b"tran")) =>
+                            {
+                                (lf + 1, Hint::Any)
+                            }
+                            _ => {
+                                from = p + 1;
+                                continue;
+                            }
+                        }
+                    }
+                };
+                return Next::Line {
+                    start,
+                    lf_from: m.end(),
+                    hint,
+                };
+            },
+        }
+    }
+}
+
+/// Where to search again after no candidate was found in `from..`: the
+/// start of a pattern cut by the end of the data, if any.
+fn resume_point(data: &[u8], from: usize) -> usize {
+    let len = data.len();
+    let at = match data {
+        [.., b'\n' | b'-' | b's' | b'S'] => len - 1,
+        _ => len,
+    };
+    at.max(from)
+}
+
+/// Eight bytes to compare ignoring ASCII case: the lowercase bytes as a
+/// little-endian word, and the mask of the letters (bit 5 set for each).
+#[derive(Clone, Copy)]
+struct Word {
+    lower: u64,
+    letters: u64,
+}
+
+impl Word {
+    const fn new(lit: &[u8; 8]) -> Self {
+        let mut letters = [0u8; 8];
+        let mut i = 0;
+        while i < 8 {
+            if lit[i].is_ascii_lowercase() {
+                letters[i] = 0x20;
+            }
+            i += 1;
+        }
+        Self {
+            lower: u64::from_le_bytes(*lit),
+            letters: u64::from_le_bytes(letters),
+        }
+    }
+}
+
+const LF_CONTENT: Word = Word::new(b"\ncontent");
+const CONTENT_: Word = Word::new(b"content-");
+const T_LENGTH: Word = Word::new(b"t-length");
+
+/// True if the 8 bytes at `at` equal `w` ignoring ASCII case. For a letter,
+/// `b | 0x20` equals it only for its two cases; other bytes must be equal.
+#[inline(always)]
+fn word_is(data: &[u8], at: usize, w: Word) -> bool {
+    let Some(bytes) = at
+        .checked_add(8)
+        .and_then(|end| data.get(at..end))
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+    else {
+        return false;
+    };
+    u64::from_le_bytes(bytes) | w.letters == w.lower
+}
+
+/// Skips SP and HT from `i`.
+#[inline(always)]
+fn skip_ws(data: &[u8], mut i: usize) -> usize {
+    while matches!(data.get(i), Some(b' ' | b'\t')) {
+        i += 1;
+    }
+    i
+}
 
 /// Outcome of one scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,15 +261,35 @@ pub(crate) enum Scan {
     Complete { len: usize, body_start: usize },
 }
 
+/// Where the framer resumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Searching for the next candidate line from this offset.
+    Search { from: usize },
+    /// Waiting for the LF of the line at `start`, searching from `lf_from`.
+    Line { start: usize, lf_from: usize },
+}
+
+impl Default for Mode {
+    fn default() -> Self {
+        Mode::Search { from: 0 }
+    }
+}
+
+/// What [`SipFramer::next_line`] did.
+enum Step {
+    /// The line was the empty one; the body starts here.
+    Done { body_start: usize },
+    /// The line's LF has not arrived.
+    Wait,
+    /// The line was handled; go on in the new mode.
+    Go,
+}
+
 /// Per-message framing state (all positions relative to the message start).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SipFramer {
-    /// Bytes before this offset have been searched for LF.
-    search_from: usize,
-    /// Start of the line whose LF has not been seen yet.
-    line_start: usize,
-    /// The start line has been passed.
-    seen_start_line: bool,
+    mode: Mode,
     /// Value start of a Content-Length header whose end is not known yet.
     open_cl: Option<usize>,
     /// Content-Length found so far.
@@ -71,46 +321,153 @@ impl SipFramer {
         capacity: usize,
         accept_no_cl: bool,
     ) -> Result<Scan, FrameError> {
+        self.scan_with(Finder::get(), data, capacity, accept_no_cl)
+    }
+
+    /// [`SipFramer::scan`] with a given candidate finder.
+    pub(crate) fn scan_with(
+        &mut self,
+        finder: &Finder,
+        data: &[u8],
+        capacity: usize,
+        accept_no_cl: bool,
+    ) -> Result<Scan, FrameError> {
         if let Some((body_start, total)) = self.done {
             return Ok(body_state(data.len(), body_start, total));
         }
-        let hay = data.get(self.search_from..).unwrap_or(&[]);
-        self.work += hay.len() as u64;
-        for rel in memchr::memchr_iter(b'\n', hay) {
-            let nl = self.search_from + rel;
-            if self.line(data, nl)? {
-                let body_start = nl + 1;
-                let cl = match self.cl {
-                    Some(cl) => cl,
-                    None if accept_no_cl => 0,
-                    None => return Err(FrameError::MissingContentLength),
-                };
-                let size = (body_start as u64).saturating_add(cl);
-                if size > capacity as u64 {
-                    return Err(FrameError::MessageTooLarge { size, capacity });
+        loop {
+            let (start, lf_from) = match self.mode {
+                Mode::Search { from } => match finder.next(data, from, &mut self.work) {
+                    Next::Line {
+                        start,
+                        lf_from,
+                        hint,
+                    } => {
+                        if let Some(body_start) = self.fast_end(data, start, hint) {
+                            return self.headers_done(
+                                data.len(),
+                                body_start?,
+                                capacity,
+                                accept_no_cl,
+                            );
+                        }
+                        (start, lf_from)
+                    }
+                    Next::None { resume } => {
+                        self.mode = Mode::Search { from: resume };
+                        break;
+                    }
+                },
+                Mode::Line { start, lf_from } => (start, lf_from),
+            };
+            match self.next_line(data, start, lf_from)? {
+                Step::Done { body_start } => {
+                    return self.headers_done(data.len(), body_start, capacity, accept_no_cl)
                 }
-                let total = body_start + cl as usize;
-                self.done = Some((body_start, total));
-                return Ok(body_state(data.len(), body_start, total));
+                Step::Wait => break,
+                Step::Go => {}
             }
         }
-        self.search_from = data.len();
         if data.len() >= capacity {
             return Err(FrameError::HeadersTooLarge { capacity });
         }
         Ok(Scan::Incomplete { need: None })
     }
 
-    /// Handles the line ending at LF `nl`; true at the empty line ending the headers.
-    fn line(&mut self, data: &[u8], nl: usize) -> Result<bool, FrameError> {
-        let start = self.line_start;
-        self.line_start = nl + 1;
+    /// The general path: finds the LF of the line at `start` (searching from
+    /// `lf_from`) and handles the line, setting the mode to go on with.
+    #[inline(never)]
+    fn next_line(&mut self, data: &[u8], start: usize, lf_from: usize) -> Result<Step, FrameError> {
+        let hay = data.get(lf_from..).unwrap_or(&[]);
+        let Some(rel) = memchr::memchr(b'\n', hay) else {
+            self.work += hay.len() as u64;
+            self.mode = Mode::Line {
+                start,
+                lf_from: lf_from.max(data.len()),
+            };
+            return Ok(Step::Wait);
+        };
+        self.work += rel as u64 + 1;
+        let nl = lf_from + rel;
+        if self.line(data, start, nl)? {
+            return Ok(Step::Done { body_start: nl + 1 });
+        }
+        self.mode = if self.open_cl.is_some() {
+            Mode::Line {
+                start: nl + 1,
+                lf_from: nl + 1,
+            }
+        } else {
+            Mode::Search { from: nl }
+        };
+        Ok(Step::Go)
+    }
+
+    /// Fast path for the usual end of the headers, taken when a candidate
+    /// line is found (so no Content-Length is open): the empty line itself,
+    /// or `Content-Length: N` (`N` up to 18 digits, SP/HT around it, no
+    /// folding) with the empty line right after it. Does exactly what the
+    /// general path would do with those lines, which have all arrived, and
+    /// returns the body start; `None` (only the work counter changed)
+    /// leaves the line to the general path.
+    #[inline]
+    fn fast_end(
+        &mut self,
+        data: &[u8],
+        start: usize,
+        hint: Hint,
+    ) -> Option<Result<usize, FrameError>> {
+        let mut seen = start;
+        let found = fast_parse(data, start, hint, &mut seen);
+        self.work += seen.saturating_sub(start) as u64;
+        match found? {
+            (None, body_start) => Some(Ok(body_start)),
+            (Some(v), body_start) => Some(self.set_cl(v).map(|()| body_start)),
+        }
+    }
+
+    /// Records a Content-Length value; duplicates must agree.
+    #[inline]
+    fn set_cl(&mut self, v: u64) -> Result<(), FrameError> {
+        match self.cl {
+            Some(first) if first != v => {
+                Err(FrameError::ContentLengthMismatch { first, second: v })
+            }
+            _ => {
+                self.cl = Some(v);
+                Ok(())
+            }
+        }
+    }
+
+    /// The empty line ended at `body_start`: checks the Content-Length.
+    #[inline]
+    fn headers_done(
+        &mut self,
+        have: usize,
+        body_start: usize,
+        capacity: usize,
+        accept_no_cl: bool,
+    ) -> Result<Scan, FrameError> {
+        let cl = match self.cl {
+            Some(cl) => cl,
+            None if accept_no_cl => 0,
+            None => return Err(FrameError::MissingContentLength),
+        };
+        let size = (body_start as u64).saturating_add(cl);
+        if size > capacity as u64 {
+            return Err(FrameError::MessageTooLarge { size, capacity });
+        }
+        let total = body_start + cl as usize;
+        self.done = Some((body_start, total));
+        Ok(body_state(have, body_start, total))
+    }
+
+    /// Handles the header line from `start` to its LF at `nl` (never the
+    /// start line); true at the empty line ending the headers.
+    fn line(&mut self, data: &[u8], start: usize, nl: usize) -> Result<bool, FrameError> {
         let raw = data.get(start..nl).unwrap_or(&[]);
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if !self.seen_start_line {
-            self.seen_start_line = true;
-            return Ok(false);
-        }
         let Some(&first) = line.first() else {
             self.close_cl(data, start)?;
             return Ok(true);
@@ -146,19 +503,78 @@ impl SipFramer {
         let raw = data.get(vs..end).unwrap_or(&[]);
         self.work += raw.len() as u64;
         let v = parse_content_length(raw)?;
-        match self.cl {
-            Some(first) if first != v => {
-                Err(FrameError::ContentLengthMismatch { first, second: v })
-            }
-            _ => {
-                self.cl = Some(v);
-                Ok(())
-            }
-        }
+        self.set_cl(v)
     }
 }
 
-fn body_state(have: usize, body_start: usize, total: usize) -> Scan {
+/// The parsing half of [`SipFramer::fast_end`]: the Content-Length value
+/// (`None` for the empty line itself) and the body start. `seen` is set to
+/// the end of the bytes examined.
+#[inline(always)]
+fn fast_parse(
+    data: &[u8],
+    start: usize,
+    hint: Hint,
+    seen: &mut usize,
+) -> Option<(Option<u64>, usize)> {
+    let name_end = match hint {
+        Hint::Empty => {
+            *seen = start + 2;
+            return empty_line_end(data, start).map(|b| (None, b));
+        }
+        Hint::Compact => start + 1,
+        Hint::Full => {
+            *seen = start + 14;
+            if !(word_is(data, start, CONTENT_) && word_is(data, start + 6, T_LENGTH)) {
+                return None;
+            }
+            start + 14
+        }
+        Hint::Any => return None,
+    };
+    let colon = skip_ws(data, name_end);
+    *seen = colon + 1;
+    if data.get(colon) != Some(&b':') {
+        return None;
+    }
+    let digits = skip_ws(data, colon + 1);
+    let mut i = digits;
+    let mut v: u64 = 0;
+    while let Some(&d) = data.get(i).filter(|d| d.is_ascii_digit()) {
+        v = v * 10 + u64::from(d - b'0');
+        i += 1;
+        if i - digits > 18 {
+            *seen = i;
+            return None;
+        }
+    }
+    i = skip_ws(data, i);
+    *seen = i + 3;
+    if i == digits {
+        return None;
+    }
+    if data.get(i) == Some(&b'\r') {
+        i += 1;
+    }
+    if data.get(i) != Some(&b'\n') {
+        return None;
+    }
+    let body_start = empty_line_end(data, i + 1)?;
+    Some((Some(v), body_start))
+}
+
+/// If an empty line (`LF` or `CR LF`) starts at `start`, the offset past it.
+#[inline(always)]
+fn empty_line_end(data: &[u8], start: usize) -> Option<usize> {
+    match data.get(start..)? {
+        [b'\n', ..] => Some(start + 1),
+        [b'\r', b'\n', ..] => Some(start + 2),
+        _ => None,
+    }
+}
+
+#[inline]
+pub(crate) fn body_state(have: usize, body_start: usize, total: usize) -> Scan {
     if have >= total {
         Scan::Complete {
             len: total,
@@ -173,9 +589,10 @@ fn body_state(have: usize, body_start: usize, total: usize) -> Scan {
 
 /// If `line` is a header named `name` (ASCII case-insensitive, optional SP/HT
 /// before the colon), the offset just past the colon.
+#[inline]
 pub(crate) fn value_offset(line: &[u8], name: &[u8]) -> Option<usize> {
     let head = line.get(..name.len())?;
-    if !head.eq_ignore_ascii_case(name) {
+    if !eq_lower(head, name) {
         return None;
     }
     let rest = line.get(name.len()..)?;
@@ -187,6 +604,17 @@ pub(crate) fn value_offset(line: &[u8], name: &[u8]) -> Option<usize> {
         Some(b':') => Some(name.len() + ws + 1),
         _ => None,
     }
+}
+
+/// `a.eq_ignore_ascii_case(lower)` for a lowercase `lower`, without
+/// branches (the names compared are short constants).
+#[inline]
+fn eq_lower(a: &[u8], lower: &[u8]) -> bool {
+    a.len() == lower.len()
+        && a.iter()
+            .zip(lower)
+            .fold(0u8, |acc, (&x, &y)| acc | (x.to_ascii_lowercase() ^ y))
+            == 0
 }
 
 /// Parses a Content-Length value: optional linear whitespace (SP, HT, CR, LF
@@ -406,6 +834,79 @@ mod tests {
         assert_eq!(done, Some((m.len(), m.len())));
         assert!(
             f.work() <= 2 * m.len() as u64,
+            "work {} for {}",
+            f.work(),
+            m.len()
+        );
+    }
+
+    #[test]
+    fn packed_search_is_used_where_available() {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("ssse3") {
+            assert!(matches!(Finder::get(), Finder::Packed(_)));
+        }
+        #[cfg(target_arch = "aarch64")]
+        assert!(matches!(Finder::get(), Finder::Packed(_)));
+    }
+
+    /// Every candidate pattern and fast-path ending cut at every byte, in
+    /// every read size, with both finders: same results as the reference.
+    #[test]
+    fn candidates_split_across_reads() {
+        let msgs: [&[u8]; 8] = [
+            b"SIP/2.0 200 OK\r\nVia: x\r\nTransfer-Encoding: chunked\r\nl: 0\r\n\r\n",
+            b"SIP/2.0 200 OK\ntRANSFER-encoding :x\nl: 0\n\n",
+            b"A sip:a SIP/2.0\r\nX-Long: a-l s-f\r\nCONTENT-length : 12 \r\n\r\nhello world!",
+            b"A sip:a SIP/2.0\r\nl:3\r\nContent-Length: 3\r\n\r\nabc",
+            b"A sip:a SIP/2.0\r\nContent-Length:\r\n 3\r\nTo: b\r\n\r\nabc",
+            b"A sip:a SIP/2.0\r\nContent-Length: 3\r\nl: 4\r\n\r\nabcd",
+            b"A sip:a SIP/2.0\r\n\rl: 9\r\nL: 1\n\r\nx",
+            b"A sip:a SIP/2.0\r\nContent-Length: 123456789012345678901\r\n\r\n",
+        ];
+        let lines = Finder::Lines;
+        for m in msgs {
+            for step in 1..=m.len() {
+                let mut packed = SipFramer::default();
+                let mut plain = SipFramer::default();
+                let mut reference = crate::framer_ref::RefFramer::default();
+                let mut n = 0;
+                while n < m.len() {
+                    n = (n + step).min(m.len());
+                    let r = reference.scan(&m[..n], 4096, false);
+                    assert_eq!(
+                        packed.scan(&m[..n], 4096, false),
+                        r,
+                        "{m:?} step {step} at {n}"
+                    );
+                    assert_eq!(plain.scan_with(&lines, &m[..n], 4096, false), r);
+                    if !matches!(r, Ok(Scan::Incomplete { .. })) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn partial_patterns_at_the_end_are_linear() {
+        // Every byte may start a pattern, so each read re-reads one byte.
+        let mut m = b"A sip:a SIP/2.0\r\nX: ".to_vec();
+        for _ in 0..2000 {
+            m.extend_from_slice(b"-sS\n ");
+        }
+        m.extend_from_slice(b"\r\nl: 0\r\n\r\n");
+        let mut f = SipFramer::default();
+        let mut done = false;
+        for n in 1..=m.len() {
+            if let Scan::Complete { len, .. } = f.scan(&m[..n], 1 << 20, false).unwrap() {
+                assert_eq!((n, len), (m.len(), m.len()));
+                done = true;
+            }
+        }
+        assert!(done);
+        assert!(
+            f.work() <= 3 * m.len() as u64,
             "work {} for {}",
             f.work(),
             m.len()

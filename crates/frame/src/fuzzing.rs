@@ -2,6 +2,8 @@
 //! `tests/fuzz_replay.rs` over the seed corpus and regressions. Each exercises
 //! the public API and asserts invariants; any panic is a bug.
 
+use crate::framer::{Finder, Scan, SipFramer};
+use crate::framer_ref::RefFramer;
 use crate::hep3::{self, Hep3Packet};
 use crate::proxy::{parse_proxy, ProxyParse};
 use crate::sip::{split_values, SipMessage};
@@ -122,6 +124,66 @@ pub fn sip_framer(data: &[u8]) {
     for (kind, bytes) in &whole.0 {
         if let FrameKind::Sip { .. } = kind {
             sip_headers(bytes);
+        }
+    }
+    for no_cl in [false, true] {
+        framer_differential(stream, capacity, no_cl, &sizes);
+        framer_differential(stream, capacity, no_cl, &[usize::MAX]);
+    }
+}
+
+/// Differential check of the SIP framer: the packed-search framer, the same
+/// framer with every line as a candidate, and the original line-by-line
+/// framer (`framer_ref.rs`) must return the same result after every
+/// read, errors included. `stream` is framed as back-to-back messages fed in
+/// reads of `chunk_sizes` (cycled; 0 is read as 1), each message's data
+/// limited to `capacity` bytes as in the read buffer.
+pub fn framer_differential(
+    stream: &[u8],
+    capacity: usize,
+    accept_no_cl: bool,
+    chunk_sizes: &[usize],
+) {
+    let capacity = capacity.max(1);
+    let lines = Finder::Lines;
+    let mut msg = 0usize;
+    let mut fed = 0usize;
+    let mut i = 0usize;
+    let mut packed = SipFramer::default();
+    let mut plain = SipFramer::default();
+    let mut reference = RefFramer::default();
+    while fed < stream.len() {
+        let want = chunk_sizes
+            .get(i % chunk_sizes.len().max(1))
+            .copied()
+            .unwrap_or(usize::MAX)
+            .max(1);
+        i += 1;
+        fed = fed
+            .saturating_add(want)
+            .min(stream.len())
+            .min(msg + capacity);
+        loop {
+            let data = stream.get(msg..fed).unwrap_or(&[]);
+            let a = packed.scan(data, capacity, accept_no_cl);
+            let b = plain.scan_with(&lines, data, capacity, accept_no_cl);
+            let r = reference.scan(data, capacity, accept_no_cl);
+            assert_eq!(a, r, "packed framer vs reference at {msg}..{fed}");
+            assert_eq!(b, r, "line framer vs reference at {msg}..{fed}");
+            match r {
+                Ok(Scan::Complete { len, .. }) => {
+                    assert!(len > 0 && len <= data.len());
+                    msg += len;
+                    packed = SipFramer::default();
+                    plain = SipFramer::default();
+                    reference = RefFramer::default();
+                    if msg >= fed {
+                        break;
+                    }
+                }
+                Ok(Scan::Incomplete { .. }) => break,
+                Err(_) => return,
+            }
         }
     }
 }

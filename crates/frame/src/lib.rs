@@ -23,6 +23,7 @@ mod buf;
 mod decoder;
 mod error;
 mod framer;
+mod framer_ref;
 pub mod hep3;
 mod pool;
 pub mod proxy;

@@ -195,8 +195,8 @@ pub(crate) struct Conn {
     pub stream: TcpStream,
     pub peer: SocketAddr,
     pub local: SocketAddr,
-    /// Set once when a PROXY header was read.
-    pub proxy: OnceLock<ProxyAddrs>,
+    /// Set once when a PROXY header was read (boxed: most connections have none).
+    pub proxy: OnceLock<Box<ProxyAddrs>>,
     state: AtomicI8,
     close_reason: AtomicU8,
     /// Per-connection lifetime override in ms (`u64::MAX` = use the configured lifetime).

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use sipwire_frame::{DecoderConfig, StreamDecoder};
+use sipwire_frame::DecoderConfig;
 use sipwire_poll::{Events, Interest, Poller, Token};
 
 use crate::config::{ClosedEvent, Config};
@@ -282,7 +282,6 @@ impl TcpMain {
         };
         bump(&self.shared.stats.accepted);
         log::debug!("conid {}: accepted from {peer} on {local}", conn.id);
-        let dec = StreamDecoder::new(decoder_config(&cfg));
         let idx = conn.id.index() as usize;
         if self.entries.len() <= idx {
             self.entries.resize_with(idx + 1, || None);
@@ -301,7 +300,7 @@ impl TcpMain {
         e.wait_data = wait_data;
         self.entries[idx] = Some(e);
         // A new connection almost always has data on its way: hand it to a reader at once.
-        self.hand_off(ReadSide::new(conn, dec));
+        self.hand_off(ReadSide::new(conn));
     }
 
     fn on_conn_ready(&mut self, idx: usize, readable: bool, writable: bool, error: bool) {
@@ -425,9 +424,8 @@ impl TcpMain {
         if self.entries.len() <= idx {
             self.entries.resize_with(idx + 1, || None);
         }
-        let dec = StreamDecoder::new(decoder_config(&cfg));
         let mut e = Entry::new(conn.clone());
-        e.idle = Some(ReadSide::new(conn.clone(), dec));
+        e.idle = Some(ReadSide::new(conn.clone()));
         self.entries[idx] = Some(e);
         if let Some(reason) = conn.close_reason() {
             self.finalize(conn, reason);

@@ -25,7 +25,49 @@ struct Inner {
     free: Vec<u32>,
     count: usize,
     /// Address → connections answering to it, oldest first (usually one).
-    by_addr: HashMap<SocketAddr, Vec<ConId>>,
+    by_addr: HashMap<SocketAddr, Ids>,
+}
+
+/// The connections of one address: one inline (the common case, no allocation), or several.
+#[derive(Debug)]
+enum Ids {
+    One(ConId),
+    Many(Vec<ConId>),
+}
+
+impl Ids {
+    fn as_slice(&self) -> &[ConId] {
+        match self {
+            Ids::One(id) => std::slice::from_ref(id),
+            Ids::Many(v) => v,
+        }
+    }
+
+    fn push(&mut self, id: ConId) {
+        match self {
+            Ids::One(first) => *self = Ids::Many(vec![*first, id]),
+            Ids::Many(v) => v.push(id),
+        }
+    }
+
+    /// Removes `id`; true when nothing is left.
+    fn remove(&mut self, id: ConId) -> bool {
+        match self {
+            Ids::One(x) => *x == id,
+            Ids::Many(v) => {
+                v.retain(|&x| x != id);
+                let only = match v[..] {
+                    [only] => Some(only),
+                    _ => None,
+                };
+                let empty = v.is_empty();
+                if let Some(only) = only {
+                    *self = Ids::One(only);
+                }
+                empty
+            }
+        }
+    }
 }
 
 impl Inner {
@@ -52,14 +94,22 @@ impl Inner {
         let conn = Arc::new(build(id));
         slot.conn = Some(conn.clone());
         self.count += 1;
-        self.by_addr.entry(conn.peer).or_default().push(id);
+        self.map(conn.peer, id);
         Some(conn)
+    }
+
+    fn map(&mut self, addr: SocketAddr, id: ConId) {
+        match self.by_addr.get_mut(&addr) {
+            Some(ids) => ids.push(id),
+            None => {
+                self.by_addr.insert(addr, Ids::One(id));
+            }
+        }
     }
 
     fn unmap(&mut self, addr: &SocketAddr, id: ConId) {
         if let Some(ids) = self.by_addr.get_mut(addr) {
-            ids.retain(|&x| x != id);
-            if ids.is_empty() {
+            if ids.remove(id) {
                 self.by_addr.remove(addr);
             }
         }
@@ -68,7 +118,8 @@ impl Inner {
     /// The newest live connection for `addr`; with `local`, only one bound to that local address.
     fn find(&self, addr: &SocketAddr, local: Option<SocketAddr>) -> Option<Arc<Conn>> {
         let ids = self.by_addr.get(addr)?;
-        ids.iter()
+        ids.as_slice()
+            .iter()
             .rev()
             .filter_map(|&id| self.live(id))
             .find(|c| local.is_none_or(|l| c.local == l) && c.close_reason().is_none())
@@ -135,7 +186,11 @@ impl Table {
             return false;
         }
         // The alias moves: whoever answered to it as an alias stops doing so.
-        let previous: Vec<ConId> = t.by_addr.get(&addr).cloned().unwrap_or_default();
+        let previous: Vec<ConId> = t
+            .by_addr
+            .get(&addr)
+            .map(|ids| ids.as_slice().to_vec())
+            .unwrap_or_default();
         for other in previous {
             if let Some(o) = t.live(other).cloned() {
                 let mut al = o.aliases.lock();
@@ -147,7 +202,7 @@ impl Table {
             }
         }
         conn.aliases.lock().push(addr);
-        t.by_addr.entry(addr).or_default().push(id);
+        t.map(addr, id);
         true
     }
 

@@ -3,7 +3,7 @@ CARGO ?= cargo
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= $(shell ls fuzz/fuzz_targets 2>/dev/null | sed 's/\.rs$$//')
 
-.PHONY: run test build lint fmt bench fuzz fuzz-tool clean test-deps
+.PHONY: run test build lint fmt bench fuzz fuzz-tool clean test-deps peer-bench
 
 ## run: start sipwired on its embedded default config (TCP on 127.0.0.1:5060); extra flags
 ## in ARGS, e.g. make run ARGS="--forward tcp:127.0.0.1:5070" (see docs/sipwired.md)
@@ -54,3 +54,8 @@ fuzz: fuzz-tool
 
 clean:
 	$(CARGO) clean
+
+## peer-bench: sipwired vs Kamailio under the same load (ROUNDS, DURATION, RATE, QUICK=1; see
+## tools/peer-bench/peer-bench.sh); prints the table and writes it into docs/performance.md
+peer-bench:
+	tools/peer-bench/peer-bench.sh

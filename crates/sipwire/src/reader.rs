@@ -162,6 +162,10 @@ impl Reader {
         for k in quiet {
             self.give_back(k, None);
         }
+        // A burst of connections grows the slab; give the memory back once it has drained.
+        if self.conns.capacity() > 64 && self.conns.len() < self.conns.capacity() / 4 {
+            self.conns.shrink_to_fit();
+        }
     }
 
     /// Returns a connection to main: released (idle) or closed with a reason.
@@ -198,6 +202,18 @@ fn read_conn(
     snapshots: &mut SnapshotCache,
 ) -> Outcome {
     let ReadSide { conn, dec } = rs;
+    // Nothing buffered: read into a small stack buffer first, so a connection that wakes up
+    // with nothing to read (or only EOF) never takes a decoder or a read buffer.
+    let mut first = [0u8; 512];
+    let first_len = if dec.is_none() {
+        match read_once(conn, &mut first) {
+            Ok(Some(n)) => n,
+            Ok(None) => return Outcome::Keep,
+            Err(outcome) => return outcome,
+        }
+    } else {
+        0
+    };
     let dec = dec.get_or_insert_with(|| {
         // A PROXY header is expected only until one was read.
         let mut c = decoder_config(snapshots.get());
@@ -215,6 +231,18 @@ fn read_conn(
             shared.pool.put(buf);
         }
         dec.set_config(decoder_config(cfg));
+    }
+    if first_len > 0 {
+        // A fresh buffer's free tail is its whole capacity, at least 512 bytes.
+        if let Some(spare) = dec.spare_mut().get_mut(..first_len) {
+            spare.copy_from_slice(first.get(..first_len).unwrap_or(&[]));
+            dec.advance(first_len);
+            bump(&shared.stats.reads);
+            add(&shared.stats.bytes_read, first_len as u64);
+            if let Err(reason) = deliver(conn, dec, shared, transport, snapshots.get()) {
+                return Outcome::Close(reason);
+            }
+        }
     }
     loop {
         if let Some(reason) = conn.close_reason() {
@@ -257,6 +285,30 @@ fn read_conn(
                 return Outcome::Close(reason);
             }
         }
+    }
+}
+
+/// One read into `buf`: `Ok(Some(n))` bytes, `Ok(None)` nothing to read now, `Err` the
+/// connection is done (EOF or error).
+fn read_once(conn: &Conn, buf: &mut [u8]) -> Result<Option<usize>, Outcome> {
+    loop {
+        return match (&conn.stream).read(buf) {
+            Ok(0) => Err(Outcome::Close(
+                conn.close_reason().unwrap_or(CloseReason::PeerClosed),
+            )),
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let reason = conn
+                    .close_reason()
+                    .unwrap_or_else(|| reason_for_read_error(&e));
+                if reason == CloseReason::Error {
+                    log::info!("conid {}: read error: {e}", conn.id);
+                }
+                Err(Outcome::Close(reason))
+            }
+        };
     }
 }
 

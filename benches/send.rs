@@ -2,7 +2,8 @@
 //! connection, with the fd cache on and off, from 1 and from 8 concurrent sending threads.
 //!
 //! The receiving peer is a plain thread that reads and discards. The baseline, `raw_write`, is
-//! a `write(2)` of the same bytes on a plain socket to the same kind of peer: what the send path
+//! a `write(2)` of the same bytes on a plain socket (TCP_NODELAY, like the runtime's) to the same
+//! kind of peer: what the send path
 //! adds on top of the syscall is the difference. Run: `cargo bench -p sipwire-benches --bench send`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -61,6 +62,9 @@ fn bench_send(c: &mut Criterion) {
 
     let peer = sink();
     let mut raw = TcpStream::connect(peer).unwrap();
+    // The runtime sets TCP_NODELAY on every connection (as Kamailio): same here, or the
+    // baseline would get Nagle's coalescing for free.
+    raw.set_nodelay(true).unwrap();
     g.bench_function("raw_write/1_thread", |b| {
         b.iter(|| raw.write_all(&msg).unwrap())
     });

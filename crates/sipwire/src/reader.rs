@@ -239,7 +239,11 @@ fn read_conn(
             dec.advance(first_len);
             bump(&shared.stats.reads);
             add(&shared.stats.bytes_read, first_len as u64);
-            if let Err(reason) = deliver(conn, dec, shared, transport, snapshots.get()) {
+            let cfg = snapshots.get();
+            crate::send::cork();
+            let delivered = deliver(conn, dec, shared, transport, cfg);
+            crate::send::uncork(shared, cfg);
+            if let Err(reason) = delivered {
                 return Outcome::Close(reason);
             }
         }
@@ -268,7 +272,10 @@ fn read_conn(
                 // The frames of this read see the config as it is now: one atomic load, unless a
                 // runtime change was published.
                 let cfg = snapshots.get();
-                if let Err(reason) = deliver(conn, dec, shared, transport, cfg) {
+                crate::send::cork();
+                let delivered = deliver(conn, dec, shared, transport, cfg);
+                crate::send::uncork(shared, cfg);
+                if let Err(reason) = delivered {
                     return Outcome::Close(reason);
                 }
             }

@@ -7,6 +7,7 @@
 //! enqueue, so messages from several threads never interleave and one sender's messages keep
 //! their order.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -225,6 +226,67 @@ fn enqueue(
 
 /// Writes one message to an open (or connecting) connection.
 pub(crate) fn write_msg(
+    shared: &Shared,
+    cfg: &Config,
+    conn: &Arc<Conn>,
+    bytes: &[u8],
+) -> Result<(), SendError> {
+    if cfg.tcp.asynchronous && conn.state() == ConnState::Ok && cork_append(conn, bytes) {
+        return Ok(());
+    }
+    write_now(shared, cfg, conn, bytes)
+}
+
+/// Messages for one connection, gathered during a read pass.
+type Batches = Vec<(Arc<Conn>, Vec<u8>)>;
+
+thread_local! {
+    /// Messages a reader thread's handler sent during one read pass, per connection, written
+    /// when the pass ends (one write instead of one per message). `None` outside a pass.
+    static CORK: RefCell<Option<Batches>> = const { RefCell::new(None) };
+}
+
+/// Appends to this thread's cork if a read pass is corking; false otherwise.
+fn cork_append(conn: &Arc<Conn>, bytes: &[u8]) -> bool {
+    CORK.with(|c| {
+        let mut c = c.borrow_mut();
+        let Some(batches) = c.as_mut() else {
+            return false;
+        };
+        match batches.iter_mut().find(|(x, _)| Arc::ptr_eq(x, conn)) {
+            Some((_, buf)) => buf.extend_from_slice(bytes),
+            None => batches.push((conn.clone(), bytes.to_vec())),
+        }
+        true
+    })
+}
+
+/// Starts corking this thread's sends (a reader, before it delivers one read's frames).
+pub(crate) fn cork() {
+    CORK.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.is_none() {
+            *c = Some(Vec::new());
+        }
+    });
+}
+
+/// Writes what was corked, one write per connection, and stops corking. A failure closes that
+/// connection and is counted (`send_errors`); the handler's `send` already returned.
+pub(crate) fn uncork(shared: &Shared, cfg: &Config) {
+    let Some(batches) = CORK.with(|c| c.borrow_mut().take()) else {
+        return;
+    };
+    for (conn, bytes) in batches {
+        if let Err(e) = write_now(shared, cfg, &conn, &bytes) {
+            bump(&shared.stats.send_errors);
+            log::info!("conid {}: corked write failed: {e}", conn.id);
+        }
+    }
+}
+
+/// Writes one message (or one corked batch) to an open (or connecting) connection.
+fn write_now(
     shared: &Shared,
     cfg: &Config,
     conn: &Arc<Conn>,

@@ -566,3 +566,39 @@ fn queued_memory_is_bounded_and_released() {
     });
     let _ = Arc::new(());
 }
+
+#[test]
+fn sends_from_one_read_pass_arrive_whole_and_in_order() {
+    let (rt, rec, addr) = start("");
+    let t = rt.transport();
+    let (l, pa) = peer();
+    t.send(pa, b"first\n").unwrap();
+    let s = accept(&l);
+    *rec.on_msg.lock() = Some(Box::new(move |ctx, got| {
+        // The message number is in the Call-ID: c<n>@test.
+        let text = String::from_utf8_lossy(&got.bytes).to_string();
+        let n = text
+            .split("Call-ID: c")
+            .nth(1)
+            .unwrap()
+            .split('@')
+            .next()
+            .unwrap()
+            .to_string();
+        ctx.send(pa, format!("{n}a\n").as_bytes()).unwrap();
+        ctx.send(pa, format!("{n}b\n").as_bytes()).unwrap();
+    }));
+    // Five requests in one write: usually one read pass, so the ten sends are corked.
+    let mut c = connect(addr);
+    let all: Vec<u8> = (0..5).flat_map(|i| sip(i, "")).collect();
+    send(&mut c, &all);
+    let lines: Vec<String> = BufReader::new(s)
+        .lines()
+        .take(11)
+        .map(|l| l.unwrap())
+        .collect();
+    let want: Vec<String> = std::iter::once("first".to_string())
+        .chain((0..5).flat_map(|i| [format!("{i}a"), format!("{i}b")]))
+        .collect();
+    assert_eq!(lines, want);
+}

@@ -5,6 +5,7 @@
 //! stream, i.e. the least any CRLFCRLF-based framer must do. Decoder cases
 //! include copying the bytes into the read buffer (what `read(2)` does) and
 //! the Content-Length handling.
+#![forbid(unsafe_code)]
 #![allow(missing_docs)]
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};

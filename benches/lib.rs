@@ -1,5 +1,6 @@
 //! Shared helpers for sipwire's criterion benches; the benches themselves are the
 //! `[[bench]]` targets next to this file (`make bench`).
+#![forbid(unsafe_code)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};

@@ -11,7 +11,7 @@
 //! about N fds) plus the 10 active readers. `select` runs only while every registered fd is
 //! below FD_SETSIZE (1024): N = 1,000 fits, 10,000 does not and is skipped.
 //! Run: `cargo bench -p sipwire-benches --bench poll`.
-
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "bench setup")]
 #![allow(missing_docs, reason = "criterion_group! generates an undocumented fn")]
 
@@ -31,7 +31,7 @@ const SIZES: [usize; 3] = [100, 1_000, 10_000];
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit; returns the soft limit now in force.
 fn raise_fd_limit() -> u64 {
-    sipwire::sys::raise_fd_limit().unwrap_or(1024)
+    sipwire_sys::raise_fd_limit().unwrap_or(1024)
 }
 
 /// A poller with `n` registered sockets, the first `ACTIVE` of which (tokens 0..10) get data.

@@ -8,7 +8,7 @@
 //! `plain_forward`, is a thread per connection that copies bytes from client to sink unchanged
 //! (no parsing at all): the floor of a TCP relay on this machine.
 //! Run: `cargo bench -p sipwire-benches --bench relay`.
-
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(missing_docs)] // criterion_group! generates an undocumented fn
 

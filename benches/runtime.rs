@@ -7,7 +7,7 @@
 //! the same writes read back by a plain blocking reader thread per connection that only finds
 //! message ends with `memchr::memmem` — the floor a runtime can approach.
 //! Run: `cargo bench -p sipwire-benches --bench runtime`.
-
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(missing_docs)] // criterion_group! generates an undocumented fn
 
@@ -52,7 +52,7 @@ fn batch() -> Vec<u8> {
 }
 
 fn bench_runtime(c: &mut Criterion) {
-    let _ = sipwire::sys::raise_fd_limit();
+    let _ = sipwire_sys::raise_fd_limit();
     let batch = batch();
     let per_iter = (CLIENTS * PER_CLIENT) as u64;
     let mut g = c.benchmark_group("runtime_inbound");

@@ -5,7 +5,7 @@
 //! a `write(2)` of the same bytes on a plain socket (TCP_NODELAY, like the runtime's) to the same
 //! kind of peer: what the send path
 //! adds on top of the syscall is the difference. Run: `cargo bench -p sipwire-benches --bench send`.
-
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(missing_docs)] // criterion_group! generates an undocumented fn
 

@@ -38,13 +38,7 @@ const SUPPORTED: &[PollMethod] = &[
 ];
 
 /// What this build supports, `none` first (it is always accepted).
-#[cfg(any(
-    target_os = "macos",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
+#[cfg(bsd)]
 const SUPPORTED: &[PollMethod] = &[
     PollMethod::None,
     PollMethod::Poll,
@@ -53,15 +47,7 @@ const SUPPORTED: &[PollMethod] = &[
 ];
 
 /// What this build supports, `none` first (it is always accepted).
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "macos",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-)))]
+#[cfg(not(any(target_os = "linux", target_os = "android", bsd)))]
 const SUPPORTED: &[PollMethod] = &[PollMethod::None, PollMethod::Poll, PollMethod::Select];
 
 /// Kamailio method names that sipwire knows of but does not implement on any OS.
@@ -124,13 +110,7 @@ impl PollMethod {
 const fn best() -> PollMethod {
     if cfg!(any(target_os = "linux", target_os = "android")) {
         PollMethod::EpollEt
-    } else if cfg!(any(
-        target_os = "macos",
-        target_os = "freebsd",
-        target_os = "netbsd",
-        target_os = "openbsd",
-        target_os = "dragonfly"
-    )) {
+    } else if cfg!(bsd) {
         PollMethod::Kqueue
     } else {
         PollMethod::Poll

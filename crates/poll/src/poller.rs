@@ -60,13 +60,7 @@ impl Poller {
             PollMethod::EpollEt => {
                 Backend::Epoll(backend::epoll::EpollBackend::new(true).map_err(io_err)?)
             }
-            #[cfg(any(
-                target_os = "macos",
-                target_os = "freebsd",
-                target_os = "netbsd",
-                target_os = "openbsd",
-                target_os = "dragonfly"
-            ))]
+            #[cfg(bsd)]
             PollMethod::Kqueue => {
                 Backend::Kqueue(backend::kqueue::KqueueBackend::new().map_err(io_err)?)
             }

@@ -4,14 +4,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
-/// Turns a `-1`-on-error syscall result into an `io::Result`, reading `errno`.
-pub(crate) fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
+pub(crate) use sipwire_sys::cvt;
 
 /// `EEXIST`: the fd is already registered (what `epoll_ctl(ADD)` says; every backend says it).
 pub(crate) fn already_registered() -> io::Error {

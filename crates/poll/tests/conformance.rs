@@ -29,8 +29,7 @@ macro_rules! conformance {
         conformance!(@method epoll_et, PollMethod::EpollEt,
             [any(target_os = "linux", target_os = "android")]; $($test),*);
         conformance!(@method kqueue, PollMethod::Kqueue,
-            [any(target_os = "macos", target_os = "freebsd", target_os = "netbsd",
-                target_os = "openbsd", target_os = "dragonfly")]; $($test),*);
+            [bsd]; $($test),*);
         conformance!(@method none, PollMethod::None, [all()]; $($test),*);
     };
     (@method $module:ident, $method:expr, [$cfg:meta]; $($test:ident),*) => {

@@ -8,19 +8,18 @@
 //!
 //! Modules: [`config`] (every transport option, the config-file parser and runtime changes);
 //! the rest is re-exported here.
+#![forbid(unsafe_code)]
 
-pub mod config;
+pub use sipwire_config as config;
 mod conn;
 mod fdcache;
 mod handler;
 mod main_loop;
 mod reader;
-pub mod rpc;
 mod runtime;
 mod send;
 mod sockopt;
 mod stats;
-pub mod sys;
 mod table;
 pub mod timer;
 mod transport;

@@ -19,9 +19,9 @@ use crate::conn::{CloseReason, ConId, Conn, ConnState};
 use crate::handler::Event;
 use crate::reader::{ReadSide, ReaderMsg};
 use crate::stats::bump;
-use crate::sys;
 use crate::timer::{TimerHandle, TimerWheel};
 use crate::transport::Shared;
+use sipwire_sys as sys;
 
 const WAKER: Token = Token(0);
 const LISTENER_BASE: usize = 1;

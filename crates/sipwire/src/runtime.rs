@@ -16,9 +16,9 @@ use crate::handler::Handler;
 use crate::main_loop::{MainMsg, TcpMain};
 use crate::reader::Reader;
 use crate::stats::Stats;
-use crate::sys::{self, ListenOptions};
 use crate::table::Table;
 use crate::transport::{ReaderHandle, Shared, Transport};
+use sipwire_sys::{self as sys, ListenOptions};
 
 /// Free read buffers the pool keeps per reader thread: enough to absorb bursts of connections
 /// turning busy without allocating, small enough that idle memory stays bounded.
@@ -80,7 +80,7 @@ impl fmt::Debug for Runtime {
 impl Runtime {
     /// Binds the listeners of `config` and starts TCP main and the readers.
     pub fn start(config: Config, handler: Arc<dyn Handler>) -> Result<Runtime, StartError> {
-        let method: PollMethod = config.tcp.poll_method.as_str().parse()?;
+        let method: PollMethod = config.tcp.poll_method;
         let mut listeners = Vec::new();
         let mut addrs = Vec::new();
         if !config.disable_tcp {

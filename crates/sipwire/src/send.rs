@@ -22,9 +22,9 @@ use crate::fdcache::with_cache;
 use crate::main_loop::MainMsg;
 use crate::reader::reason_for_read_error;
 use crate::stats::{add, bump};
-use crate::sys;
 use crate::transport::Shared;
 use crate::wq::WriteQueue;
+use sipwire_sys as sys;
 
 /// Where a message goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::sys;
+use sipwire_sys as sys;
 
 /// Which side opened the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,16 +47,13 @@ pub(crate) fn apply(stream: &TcpStream, cfg: &Config, side: Side) {
         );
         log_err("keepalive timing", side, params);
     }
-    #[cfg(target_os = "linux")]
-    {
-        if let (Side::Outbound, Some(n)) = (side, tcp.syncnt) {
-            log_err("TCP_SYNCNT", side, sys::set_syncnt(fd, n));
-        }
-        if let Some(l) = tcp.linger2 {
-            log_err("TCP_LINGER2", side, sys::set_linger2(fd, secs(l)));
-        }
-        if tcp.delayed_ack {
-            log_err("TCP_QUICKACK", side, sys::set_quickack(fd, false));
-        }
+    if let (Side::Outbound, Some(n)) = (side, tcp.syncnt) {
+        log_err("TCP_SYNCNT", side, sys::set_syncnt(fd, n));
+    }
+    if let Some(l) = tcp.linger2 {
+        log_err("TCP_LINGER2", side, sys::set_linger2(fd, secs(l)));
+    }
+    if tcp.delayed_ack {
+        log_err("TCP_QUICKACK", side, sys::set_quickack(fd, false));
     }
 }

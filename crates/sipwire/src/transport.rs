@@ -20,8 +20,8 @@ use crate::main_loop::MainMsg;
 use crate::reader::ReaderMsg;
 use crate::send::{SendError, Target};
 use crate::stats::{bump, Stats, StatsSnapshot};
-use crate::sys;
 use crate::table::Table;
+use sipwire_sys as sys;
 
 /// Why a tcpops call failed (Kamailio's functions return -1 in all these cases).
 #[derive(Debug)]
@@ -142,6 +142,16 @@ impl Transport {
             .table
             .get(id)
             .ok_or(TcpOpsError::NoSuchConnection(id))
+    }
+
+    /// Time since the runtime started (`core.uptime`).
+    pub fn uptime(&self) -> Duration {
+        self.shared.epoch.elapsed()
+    }
+
+    /// Number of reader threads (`tcp_children`).
+    pub fn reader_count(&self) -> usize {
+        self.shared.readers.len()
     }
 
     /// The addresses the runtime listens on (with the ports the OS picked for port 0).

@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::*;
-use sipwire::sys;
+use sipwire_sys as sys;
 
 fn set_soft_nofile(n: u64) {
     // The test drives the limit through `prlimit` on itself: no unsafe code in tests.

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use sipwire::sys;
+use sipwire_sys as sys;
 
 #[test]
 fn no_fd_leaks_after_everything_closes() {

@@ -8,7 +8,8 @@ use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
 
 use common::*;
-use sipwire::{sys, CloseReason, ConnState};
+use sipwire::{CloseReason, ConnState};
+use sipwire_sys as sys;
 
 #[test]
 fn max_connections_refuses_the_extra_one_and_keeps_the_others() {

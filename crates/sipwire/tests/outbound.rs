@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use sipwire::{sys, CloseReason, QueueLimit, SendError, Target};
+use sipwire::{CloseReason, QueueLimit, SendError, Target};
+use sipwire_sys as sys;
 
 /// A plain peer: a listener the runtime connects to.
 fn peer() -> (TcpListener, SocketAddr) {

@@ -8,14 +8,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use nix::sys::signal::{SigSet, Signal};
-use sipwire::config::{Config, ListenProto, ParseOptions, PollMethodName, Warning};
+use sipwire::config::{Config, ListenProto, ParseOptions, Warning};
 use sipwire::{Runtime, StartError};
 
 use crate::cli::{self, Options, EXIT_BIND, EXIT_CONFIG, EXIT_OK, EXIT_START};
-use crate::ctl_server;
 use crate::handler::RelayHandler;
 use crate::relay::{Relay, RelayStats, Resolve, SystemResolver};
-use sipwire::rpc::{RpcError, RpcExtension};
+use sipwire_control as ctl_server;
+use sipwire_control::{RpcError, RpcExtension};
 
 /// Everything a run needs, checked.
 #[derive(Debug)]
@@ -108,26 +108,6 @@ fn prepare_ctl_dir(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// The poll method the runtime will use for `name` (`none` is the best one for the OS).
-fn resolved_poll_method(name: PollMethodName) -> &'static str {
-    match name {
-        PollMethodName::None if cfg!(any(target_os = "linux", target_os = "android")) => "epoll_et",
-        PollMethodName::None
-            if cfg!(any(
-                target_os = "macos",
-                target_os = "freebsd",
-                target_os = "netbsd",
-                target_os = "openbsd",
-                target_os = "dragonfly"
-            )) =>
-        {
-            "kqueue"
-        }
-        PollMethodName::None => "poll",
-        other => other.as_str(),
-    }
-}
-
 /// Runs the daemon (or `--check-config`); returns the exit status.
 pub fn run(opts: &Options) -> u8 {
     let (setup, warnings) = match setup(opts) {
@@ -197,7 +177,7 @@ pub fn run(opts: &Options) -> u8 {
     }
     println!(
         "poll method: {} (tcp_poll_method = {poll})",
-        resolved_poll_method(poll)
+        poll.resolve().name()
     );
     println!("readers: {children} (tcp_children)");
     println!("control socket: {}", ctl_path.display());

@@ -5,12 +5,11 @@
 //! - [`daemon`]: configuration, start, signals, shutdown.
 //! - [`relay`]: the relay rules as a pure function (message in, action out).
 //! - [`handler`]: the runtime's `Handler` calling the relay.
-//! - [`ctl_server`]: the JSON-RPC control socket.
 //!
 //! Usage and the relay's rules: `docs/sipwired.md`.
+#![forbid(unsafe_code)]
 
 pub mod cli;
-pub mod ctl_server;
 pub mod daemon;
 pub mod handler;
 pub mod relay;

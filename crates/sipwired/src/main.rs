@@ -1,5 +1,6 @@
 //! `sipwired`: the stateless SIP relay daemon built on the sipwire runtime. The work is in the
 //! library half of this crate (`lib.rs`); usage and the relay's rules: `docs/sipwired.md`.
+#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 

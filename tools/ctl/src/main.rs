@@ -4,6 +4,7 @@
 //! `sipwire-ctl cfg.set_now_int tcp no_connect 1`. Integers become JSON numbers, other words
 //! strings, `s:WORD` forces a string. Exit status: 0 success, 1 the server answered with an
 //! error, 2 usage or connection problem. The methods are listed in `docs/control.md`.
+#![forbid(unsafe_code)]
 
 mod args;
 mod client;

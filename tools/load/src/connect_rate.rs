@@ -215,7 +215,7 @@ fn one(
     };
     let _ = stream.set_nodelay(true);
     if cfg.linger0 {
-        let _ = sipwire::sys::set_linger_abort(stream.as_raw_fd());
+        let _ = sipwire_sys::set_linger_abort(stream.as_raw_fd());
     }
     let Ok(local) = stream.local_addr() else {
         return Outcome::NotSent;

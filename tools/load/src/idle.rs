@@ -25,7 +25,7 @@ const SPARE_FDS: u64 = 32;
 /// Runs idle mode.
 pub fn run(args: &Args) -> Result<IdleReport, LoadError> {
     let setup = LoadError::Setup;
-    let limit = sipwire::sys::raise_fd_limit().map_err(|e| setup(format!("RLIMIT_NOFILE: {e}")))?;
+    let limit = sipwire_sys::raise_fd_limit().map_err(|e| setup(format!("RLIMIT_NOFILE: {e}")))?;
     if args.conns as u64 + SPARE_FDS > limit {
         return Err(setup(format!(
             "{} connections need more file descriptors than the limit {limit} \

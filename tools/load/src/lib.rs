@@ -19,7 +19,7 @@
 //! [`sys`] (signals, CPU time, timer slack, the pacing timer).
 //!
 //! The crate has no `unsafe` code: polling is `sipwire-poll`, socket
-//! options, the listener and the fd limit are `sipwire::sys`, the rest
+//! options, the listener and the fd limit are `sipwire_sys`, the rest
 //! is `nix`'s safe API.
 
 #![forbid(unsafe_code)]

@@ -5,7 +5,7 @@
 //!
 //! The crate has no `unsafe` code (`#![forbid(unsafe_code)]`): readiness
 //! polling is `sipwire-poll`, socket options, the listener and the fd limit
-//! are `sipwire::sys`, and the rest is `nix`.
+//! are `sipwire_sys`, and the rest is `nix`.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};

@@ -19,9 +19,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use sipwire::sys::{accept_nonblocking, listen_tcp, ListenOptions};
 use sipwire_frame::{DecoderConfig, FrameKind, ReadBuf, SipMessage, StreamDecoder};
 use sipwire_poll::{Event, Events, Interest, Poller, Token};
+use sipwire_sys::{accept_nonblocking, listen_tcp, ListenOptions};
 
 use crate::error::LoadError;
 use crate::msg::write_response;

@@ -8,13 +8,7 @@ use crate::{Events, Interest, Token};
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) mod epoll;
-#[cfg(any(
-    target_os = "macos",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
+#[cfg(bsd)]
 pub(crate) mod kqueue;
 pub(crate) mod poll;
 pub(crate) mod select;
@@ -30,13 +24,7 @@ pub(crate) enum Backend {
     /// select(2); boxed, its two `fd_set`s are large.
     Select(Box<select::SelectBackend>),
     /// kqueue.
-    #[cfg(any(
-        target_os = "macos",
-        target_os = "freebsd",
-        target_os = "netbsd",
-        target_os = "openbsd",
-        target_os = "dragonfly"
-    ))]
+    #[cfg(bsd)]
     Kqueue(kqueue::KqueueBackend),
 }
 
@@ -48,13 +36,7 @@ macro_rules! dispatch {
             #[cfg(any(target_os = "linux", target_os = "android"))]
             Backend::Epoll($b) => $call,
             Backend::Select($b) => $call,
-            #[cfg(any(
-                target_os = "macos",
-                target_os = "freebsd",
-                target_os = "netbsd",
-                target_os = "openbsd",
-                target_os = "dragonfly"
-            ))]
+            #[cfg(bsd)]
             Backend::Kqueue($b) => $call,
         }
     };

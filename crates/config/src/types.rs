@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::str::FromStr;
 use std::time::Duration;
 
 /// A value as the cfg API (`cfg.get`, `cfg.set_now_int`, `core.tcp_options`) sees it:
@@ -39,102 +38,6 @@ impl fmt::Display for ConfigValue {
             ConfigValue::Int(v) => write!(f, "{v}"),
             ConfigValue::Str(s) => f.write_str(s),
         }
-    }
-}
-
-/// `tcp_poll_method`, validated: Kamailio's names that sipwire can run on this OS.
-///
-/// The runtime converts it to `sipwire_poll::PollMethod` (same names). Kamailio's `sigio_rt`
-/// and `/dev/poll` are refused, as are `epoll_*` off Linux and `kqueue` off the BSDs/macOS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum PollMethodName {
-    /// `none`: the best method for this OS (Kamailio's default).
-    #[default]
-    None,
-    /// `poll`: poll(2).
-    Poll,
-    /// `epoll_lt`: Linux epoll, level triggered.
-    EpollLt,
-    /// `epoll_et`: Linux epoll, edge triggered.
-    EpollEt,
-    /// `select`: select(2).
-    Select,
-    /// `kqueue`: BSD/macOS kqueue.
-    Kqueue,
-}
-
-const IS_LINUX: bool = cfg!(any(target_os = "linux", target_os = "android"));
-const IS_BSD: bool = cfg!(any(
-    target_os = "macos",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-));
-
-impl PollMethodName {
-    /// Kamailio's spelling of the method.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PollMethodName::None => "none",
-            PollMethodName::Poll => "poll",
-            PollMethodName::EpollLt => "epoll_lt",
-            PollMethodName::EpollEt => "epoll_et",
-            PollMethodName::Select => "select",
-            PollMethodName::Kqueue => "kqueue",
-        }
-    }
-
-    /// Every name sipwire accepts on this OS.
-    pub fn supported() -> Vec<PollMethodName> {
-        let mut v = vec![PollMethodName::None, PollMethodName::Poll];
-        if IS_LINUX {
-            v.extend([PollMethodName::EpollLt, PollMethodName::EpollEt]);
-        }
-        v.push(PollMethodName::Select);
-        if IS_BSD {
-            v.push(PollMethodName::Kqueue);
-        }
-        v
-    }
-}
-
-impl fmt::Display for PollMethodName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for PollMethodName {
-    /// Why the name was refused, in words.
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let m = match s {
-            "none" => PollMethodName::None,
-            "poll" => PollMethodName::Poll,
-            "epoll_lt" => PollMethodName::EpollLt,
-            "epoll_et" => PollMethodName::EpollEt,
-            "select" => PollMethodName::Select,
-            "kqueue" => PollMethodName::Kqueue,
-            "sigio_rt" | "/dev/poll" => {
-                return Err(format!("poll method {s} is not supported by sipwire"));
-            }
-            _ => {
-                let names: Vec<&str> = Self::supported().iter().map(|m| m.as_str()).collect();
-                return Err(format!(
-                    "unknown poll method {s:?} (expected one of {})",
-                    names.join(", ")
-                ));
-            }
-        };
-        if !Self::supported().contains(&m) {
-            return Err(format!(
-                "poll method {s} is not supported by sipwire on {}",
-                std::env::consts::OS
-            ));
-        }
-        Ok(m)
     }
 }
 

@@ -210,7 +210,7 @@ fn defaults_match_the_references() {
         (t.defer_accept, t.source_ipv4, t.source_ipv6),
         (None, None, None)
     );
-    assert_eq!(t.poll_method, PollMethodName::None);
+    assert_eq!(t.poll_method, PollMethod::None);
     assert_eq!(t.children, default_children());
     assert_eq!(
         (t.port, t.max_msg_chunks, t.async_max_postponed_chunks),

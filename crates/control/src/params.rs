@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::error::RpcError;
-use crate::ConId;
+use sipwire::ConId;
 
 /// The by-position parameters of one call, with the method's name and its parameter names for
 /// error messages. Embedders' [`RpcExtension`](super::RpcExtension)s may use it too.

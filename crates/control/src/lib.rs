@@ -1,4 +1,4 @@
-//! The control plane: Kamailio's RPC methods (`core.tcp_info`, `cfg.set_now_int`,
+//! sipwire-control, the control plane: Kamailio's RPC methods (`core.tcp_info`, `cfg.set_now_int`,
 //! `tcp.close_connection`, ...) as JSON-RPC 2.0, independent of how the bytes travel.
 //!
 //! [`handle`] takes one request or batch as bytes and returns the response bytes (empty for a
@@ -9,7 +9,7 @@
 //!
 //! ```no_run
 //! # fn demo(transport: &sipwire::Transport) {
-//! let reply = sipwire::rpc::handle(
+//! let reply = sipwire_control::handle(
 //!     transport,
 //!     br#"{"jsonrpc":"2.0","method":"cfg.set_now_int","params":["tcp","no_connect",1],"id":1}"#,
 //! );
@@ -21,13 +21,15 @@
 //! with -32602. Errors use the JSON-RPC codes ([`PARSE_ERROR`], [`INVALID_REQUEST`],
 //! [`METHOD_NOT_FOUND`], [`INVALID_PARAMS`], [`INTERNAL_ERROR`]) and [`OPERATION_FAILED`] for
 //! refusals and failures of the runtime, whose message is the library's own reason.
+#![forbid(unsafe_code)]
 
 mod cfg;
-mod core;
+mod core_methods;
 mod error;
 mod methods;
 mod params;
 mod protocol;
+mod server;
 mod tcp;
 
 pub use error::{
@@ -36,8 +38,9 @@ pub use error::{
 };
 pub use params::Params;
 pub use serde_json::Value;
+pub use server::{spawn, spawn_with, CtlServer};
 
-use crate::Transport;
+use sipwire::Transport;
 
 /// Methods and counters added by the program that embeds the runtime (`sipwired` adds its
 /// relay's). The extension is asked first, so it may also answer a built-in method its own way.

@@ -415,20 +415,24 @@ fn defer_accept_forms() {
 
 #[test]
 fn poll_method_names() {
-    for m in PollMethodName::supported() {
+    for &m in PollMethod::supported() {
         let (cfg, _) = parse_ok(&format!("tcp_poll_method = {m}"));
         assert_eq!(cfg.tcp.poll_method, m);
     }
     let (cfg, _) = parse_ok("tcp_poll_method = \"poll\"");
-    assert_eq!(cfg.tcp.poll_method, PollMethodName::Poll);
+    assert_eq!(cfg.tcp.poll_method, PollMethod::Poll);
     for name in ["sigio_rt", "/dev/poll", "\"/dev/poll\""] {
         let e = parse_err(&format!("tcp_poll_method = {name}"));
-        assert!(e.to_string().contains("not supported by sipwire"), "{e}");
+        assert!(
+            e.to_string().contains("is not available in this build"),
+            "{e}"
+        );
     }
     if cfg!(target_os = "linux") {
         let e = parse_err("tcp_poll_method = kqueue");
         assert!(
-            e.to_string().contains("not supported by sipwire on linux"),
+            e.to_string()
+                .contains("is not available in this build (linux)"),
             "{e}"
         );
     }

@@ -1,4 +1,4 @@
-//! The control socket server: JSON-RPC 2.0 ([`sipwire::rpc`]) over a unix stream socket.
+//! The control socket server: JSON-RPC 2.0 ([`crate::handle`]) over a unix stream socket.
 //!
 //! - The socket file gets mode 0600 right after bind; a missing parent directory is created
 //!   with mode 0700. A socket file that is left over (nothing answers on it) is replaced; one a
@@ -19,7 +19,7 @@ use std::fmt;
 use std::fs::{self, DirBuilder, Permissions};
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
-use std::os::fd::AsFd;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -28,10 +28,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use sipwire::rpc::{self, RpcError, RpcExtension};
+use crate::{self as rpc, RpcError, RpcExtension};
 use sipwire::Transport;
+use sipwire_poll::{Events, Interest, PollMethod, Poller, Token};
 
 /// Largest request (one line) the server reads, in bytes.
 pub const MAX_REQUEST: usize = 1024 * 1024;
@@ -149,8 +148,7 @@ impl Drop for CtlServer {
 }
 
 /// Binds the control socket at `path` and serves it on a thread of its own (built-in methods
-/// only; the daemon uses [`spawn_with`]).
-#[cfg(test)]
+/// only; a program with methods of its own uses [`spawn_with`]).
 pub fn spawn(path: &Path, transport: Transport) -> io::Result<CtlServer> {
     spawn_with(path, transport, None)
 }
@@ -259,19 +257,29 @@ struct Server {
 
 impl Server {
     fn run(self) {
-        while !self.shared.stopping.load(Ordering::Acquire) {
-            let mut fds = [
-                PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
-                PollFd::new(self.wake.as_fd(), PollFlags::POLLIN),
-            ];
-            match poll(&mut fds, PollTimeout::NONE) {
-                Ok(_) | Err(Errno::EINTR) => {}
-                Err(e) => {
-                    log::error!("control socket: poll failed: {e}; stopping");
-                    return;
-                }
+        const LISTENER: Token = Token(0);
+        const WAKE: Token = Token(1);
+        let poller = Poller::new(PollMethod::Poll)
+            .map_err(|e| io::Error::other(e.to_string()))
+            .and_then(|mut p| {
+                p.register(self.listener.as_raw_fd(), LISTENER, Interest::READABLE)?;
+                p.register(self.wake.as_raw_fd(), WAKE, Interest::READABLE)?;
+                Ok(p)
+            });
+        let mut poller = match poller {
+            Ok(p) => p,
+            Err(e) => {
+                log::error!("control socket: cannot poll: {e}; stopping");
+                return;
             }
-            let woken = fds[1].revents().is_some_and(|r| !r.is_empty());
+        };
+        let mut events = Events::with_capacity(2);
+        while !self.shared.stopping.load(Ordering::Acquire) {
+            if let Err(e) = poller.wait(&mut events, None) {
+                log::error!("control socket: poll failed: {e}; stopping");
+                return;
+            }
+            let woken = events.iter().any(|ev| ev.token() == WAKE);
             if woken || self.shared.stopping.load(Ordering::Acquire) {
                 return;
             }

@@ -7,8 +7,9 @@
 use std::net::IpAddr;
 
 use super::error::ErrorKind;
-use super::types::{ConfigValue, PollMethodName};
+use super::types::ConfigValue;
 use super::Config;
+use sipwire_poll::PollMethod;
 
 /// The unit a number is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -304,11 +305,11 @@ impl OptionDef {
                 })
             }
             Kind::Text => plain(ConfigValue::Str(text.to_string())),
-            Kind::PollMethod => match text.trim().parse::<PollMethodName>() {
-                Ok(m) => plain(ConfigValue::Str(m.as_str().to_string())),
-                Err(reason) => Err(ErrorKind::Unsupported {
+            Kind::PollMethod => match text.trim().parse::<PollMethod>() {
+                Ok(m) => plain(ConfigValue::Str(m.name().to_string())),
+                Err(e) => Err(ErrorKind::Unsupported {
                     option: label.to_string(),
-                    reason,
+                    reason: e.to_string(),
                 }),
             },
             Kind::Ip(family) => {
@@ -476,16 +477,16 @@ mod runtime_tests_check {
     /// The source file a `file::test_fn` name points at.
     fn source(file: &str) -> Option<&'static str> {
         Some(match file {
-            "inbound" => include_str!("../../tests/inbound.rs"),
-            "options" => include_str!("../../tests/options.rs"),
-            "outbound" => include_str!("../../tests/outbound.rs"),
-            "keepalive_timeout" => include_str!("../../tests/keepalive_timeout.rs"),
-            "emfile" => include_str!("../../tests/emfile.rs"),
-            "sys" => include_str!("../sys.rs"),
-            "reader" => include_str!("../reader.rs"),
-            "table" => include_str!("../table.rs"),
-            "timer" => include_str!("../timer.rs"),
-            "wq" => include_str!("../wq.rs"),
+            "inbound" => include_str!("../../sipwire/tests/inbound.rs"),
+            "options" => include_str!("../../sipwire/tests/options.rs"),
+            "outbound" => include_str!("../../sipwire/tests/outbound.rs"),
+            "keepalive_timeout" => include_str!("../../sipwire/tests/keepalive_timeout.rs"),
+            "emfile" => include_str!("../../sipwire/tests/emfile.rs"),
+            "sys" => include_str!("../../sys/src/socket.rs"),
+            "reader" => include_str!("../../sipwire/src/reader.rs"),
+            "table" => include_str!("../../sipwire/src/table.rs"),
+            "timer" => include_str!("../../sipwire/src/timer.rs"),
+            "wq" => include_str!("../../sipwire/src/wq.rs"),
             _ => return None,
         })
     }

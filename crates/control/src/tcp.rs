@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use super::error::RpcError;
 use super::params::Params;
 use super::Ctx;
-use crate::ConnState;
+use sipwire::ConnState;
 
 /// The lowercase name of a `tcp_conid_state` value.
 pub(crate) fn state_name(s: ConnState) -> &'static str {

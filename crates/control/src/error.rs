@@ -93,14 +93,14 @@ impl fmt::Display for RpcError {
 
 impl std::error::Error for RpcError {}
 
-impl From<crate::config::ConfigError> for RpcError {
-    fn from(e: crate::config::ConfigError) -> Self {
+impl From<sipwire_config::ConfigError> for RpcError {
+    fn from(e: sipwire_config::ConfigError) -> Self {
         RpcError::failed(e)
     }
 }
 
-impl From<crate::TcpOpsError> for RpcError {
-    fn from(e: crate::TcpOpsError) -> Self {
+impl From<sipwire::TcpOpsError> for RpcError {
+    fn from(e: sipwire::TcpOpsError) -> Self {
         RpcError::failed(e)
     }
 }

@@ -2,12 +2,12 @@
 
 use serde_json::{json, Value};
 
-use super::core::cfg_value;
+use super::core_methods::cfg_value;
 use super::error::RpcError;
 use super::params::Params;
 use super::protocol::object;
 use super::Ctx;
-use crate::config::{CfgEntry, ConfigError, ErrorKind};
+use sipwire_config::{CfgEntry, ConfigError, ErrorKind};
 
 fn unknown(group: &str, name: &str) -> RpcError {
     RpcError::failed(ConfigError::new(ErrorKind::UnknownCfg {

@@ -10,7 +10,7 @@ use super::params::Params;
 use super::protocol::object;
 use super::tcp::state_name;
 use super::Ctx;
-use crate::config::ConfigValue;
+use sipwire_config::ConfigValue;
 
 /// A cfg value as JSON: integers as numbers, strings as strings.
 pub(crate) fn cfg_value(v: &ConfigValue) -> Value {
@@ -29,7 +29,7 @@ fn unix_secs(t: SystemTime) -> u64 {
 }
 
 pub(crate) fn uptime(ctx: &Ctx<'_>, _: &Params<'_>) -> Result<Value, RpcError> {
-    let up = ctx.transport.shared.epoch.elapsed();
+    let up = ctx.transport.uptime();
     let now = SystemTime::now();
     let since = now.checked_sub(up).unwrap_or(UNIX_EPOCH);
     Ok(json!({
@@ -48,7 +48,7 @@ pub(crate) fn tcp_info(ctx: &Ctx<'_>, _: &Params<'_>) -> Result<Value, RpcError>
     let cfg = t.config().snapshot();
     let listen: Vec<String> = t.listen_addrs().iter().map(listen_text).collect();
     Ok(json!({
-        "readers": t.shared.readers.len(),
+        "readers": t.reader_count(),
         "max_connections": cfg.tcp.max_connections,
         "opened_connections": t.connection_count(),
         "write_queued_bytes": t.stats().queued_bytes,

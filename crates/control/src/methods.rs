@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::error::RpcError;
 use super::params::Params;
-use super::{cfg, core, tcp, Ctx};
+use super::{cfg, core_methods, tcp, Ctx};
 
 /// One built-in method.
 pub(crate) struct MethodDef {
@@ -96,14 +96,14 @@ pub(crate) static TABLE: &[MethodDef] = &[
         &[],
         0,
         "Name and version of the runtime.",
-        core::version,
+        core_methods::version,
     ),
     m(
         "core.uptime",
         &[],
         0,
         "Seconds since the runtime started, with the start and current times (Unix seconds).",
-        core::uptime,
+        core_methods::uptime,
     ),
     m(
         "core.tcp_info",
@@ -111,7 +111,7 @@ pub(crate) static TABLE: &[MethodDef] = &[
         0,
         "TCP summary: readers, max and open connections, queued write bytes and their \
          limit, listen addresses.",
-        core::tcp_info,
+        core_methods::tcp_info,
     ),
     m(
         "core.tcp_list",
@@ -119,14 +119,14 @@ pub(crate) static TABLE: &[MethodDef] = &[
         0,
         "One entry per open TCP connection: id, state, addresses, keepalive, lifetime \
          override, idle time.",
-        core::tcp_list,
+        core_methods::tcp_list,
     ),
     m(
         "core.tcp_options",
         &[],
         0,
         "Every option of the cfg group tcp with its current value.",
-        core::tcp_options,
+        core_methods::tcp_options,
     ),
     m(
         "cfg.get",

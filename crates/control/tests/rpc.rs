@@ -2,6 +2,7 @@
 //! connections: every method, the protocol's error codes, batches, notifications, extensions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../sipwire/tests/common/mod.rs"]
 mod common;
 
 use std::io::Read;
@@ -10,8 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{connect, start, wait_for, WAIT};
 use serde_json::{json, Value};
-use sipwire::rpc::{self, RpcError, RpcExtension};
 use sipwire::{ConId, SendError, Transport};
+use sipwire_control::{self as rpc, RpcError, RpcExtension};
 
 /// One call; `Ok(result)` or `Err((code, message))`, after checking the envelope.
 fn call(t: &Transport, method: &str, params: Value) -> Result<Value, (i64, String)> {

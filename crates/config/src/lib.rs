@@ -12,6 +12,7 @@
 //!
 //! Every option is one row of a single table ([`options::all`]); the parser, the runtime
 //! setter, [`Config::validate`], [`Config::cfg_list`] and `docs/config.md` all read it.
+#![forbid(unsafe_code)]
 
 mod api;
 mod codec;
@@ -39,9 +40,9 @@ pub use error::{ConfigError, ErrorKind, Warning, WarningKind};
 pub use options::{IntSpec, IpFamily, Kind, Lands, OptionDef, Unit};
 pub use parse::ParseOptions;
 pub use runtime::{ConfigHandle, RuntimeConfig, SnapshotCache};
-pub use types::{
-    ClosedEvent, ConfigValue, Listen, ListenProto, PollMethodName, SctpHeartbeat, SCTP_DEFAULT_PORT,
-};
+/// `tcp_poll_method` is the poller crate's own type: one poll-method enum in the workspace.
+pub use sipwire_poll::PollMethod;
+pub use types::{ClosedEvent, ConfigValue, Listen, ListenProto, SctpHeartbeat, SCTP_DEFAULT_PORT};
 
 /// The whole transport configuration. Build it with [`Config::default`], a config file, or
 /// [`Config::set`]; fields are public for reading (a hand-edited config should pass
@@ -112,7 +113,7 @@ pub struct TcpConfig {
     /// `tcp_no_connect`: never open outgoing connections.
     pub no_connect: bool,
     /// `tcp_poll_method`.
-    pub poll_method: PollMethodName,
+    pub poll_method: PollMethod,
     /// `tcp_rd_buf_size`: read buffer per busy connection (also the largest message).
     pub rd_buf_size: usize,
     /// `tcp_reuse_port`: SO_REUSEPORT, so outgoing connections can use listening ports.
@@ -231,7 +232,7 @@ impl Default for TcpConfig {
             linger2: None,
             max_connections: 2048,
             no_connect: false,
-            poll_method: PollMethodName::None,
+            poll_method: PollMethod::None,
             rd_buf_size: 4096,
             reuse_port: false,
             script_mode: false,

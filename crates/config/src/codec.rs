@@ -5,7 +5,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::options::Unit;
-use super::types::{ClosedEvent, ConfigValue, PollMethodName, SctpHeartbeat};
+use super::types::{ClosedEvent, ConfigValue, SctpHeartbeat};
+use sipwire_poll::PollMethod;
 
 /// Turns a field into a [`ConfigValue`] and back; the unit is the codec's.
 pub(super) trait Codec {
@@ -169,8 +170,8 @@ codec!(
 );
 codec!(
     /// A poll method name.
-    Poll, PollMethodName, Unit::None,
-    |v| ConfigValue::Str(v.as_str().to_string()),
+    Poll, PollMethod, Unit::None,
+    |v| ConfigValue::Str(v.name().to_string()),
     |v| v.as_str().and_then(|s| s.parse().ok())
 );
 

@@ -55,6 +55,16 @@ fn unquote(s: &str) -> &str {
 }
 
 impl Config {
+    /// The framing settings a new connection starts with (`tcp_accept_no_cl`,
+    /// `tcp_accept_haproxy`, `tcp_accept_hep3`).
+    pub fn decoder_config(&self) -> sipwire_frame::DecoderConfig {
+        sipwire_frame::DecoderConfig {
+            accept_no_cl: self.tcp.accept_no_cl,
+            haproxy: self.tcp.accept_haproxy,
+            hep3: self.tcp.accept_hep3,
+        }
+    }
+
     /// Reads Kamailio-style config text. `name` is used in messages (usually the file
     /// name). Returns the validated config and the warnings for statements that were read
     /// over; in strict mode any warning is an error instead.

@@ -39,7 +39,7 @@ pub use docs::{markdown_table, TABLE_BEGIN, TABLE_END};
 pub use error::{ConfigError, ErrorKind, Warning, WarningKind};
 pub use options::{IntSpec, IpFamily, Kind, Lands, OptionDef, Unit};
 pub use parse::ParseOptions;
-pub use runtime::{ConfigHandle, RuntimeConfig, SnapshotCache};
+pub use runtime::{ConfigHandle, SnapshotCache};
 /// `tcp_poll_method` is the poller crate's own type: one poll-method enum in the workspace.
 pub use sipwire_poll::PollMethod;
 pub use types::{ClosedEvent, ConfigValue, Listen, ListenProto, SctpHeartbeat, SCTP_DEFAULT_PORT};

@@ -20,9 +20,6 @@ struct Shared {
     writer: Mutex<()>,
 }
 
-/// Another name for [`ConfigHandle`].
-pub type RuntimeConfig = ConfigHandle;
-
 /// The live configuration: cheap to clone, `Send + Sync`. Readers take snapshots (an
 /// `Arc<Config>` that never changes); writers change options Kamailio can change at runtime,
 /// with the same range checks as the file, and publish a new snapshot atomically.

@@ -39,6 +39,8 @@
 //!   (the loop above); reads that pile up undrained are counted approximately.
 //! - Errors are sticky: after one, every `next_frame` returns it again.
 
+use std::io::{self, Read};
+
 use crate::framer::{Scan, SipFramer};
 use crate::hep3::{self, HEP3_MAGIC};
 use crate::proxy::{parse_proxy, ProxyHeader, ProxyParse};
@@ -130,6 +132,20 @@ struct State {
     /// Offset (from the current message start) of the latest read's first byte.
     last_read_off: usize,
     error: Option<FrameError>,
+}
+
+/// What one [`StreamDecoder::fill_from`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fill {
+    /// `n > 0` bytes were appended: frames may be ready.
+    Data(usize),
+    /// The peer closed its side (a read returned 0).
+    Eof,
+    /// Nothing to read now.
+    WouldBlock,
+    /// No room to read into: no buffer was given, or the buffer is full of a message the
+    /// framer could not bound (it reports oversize messages itself, so this is a safety net).
+    Full,
 }
 
 /// Frames one connection's byte stream. See the module docs for the loop.
@@ -276,6 +292,30 @@ impl StreamDecoder {
         if b.len() > before {
             self.st.msg_reads = self.st.msg_reads.saturating_add(1);
             self.st.last_read_off = before;
+        }
+    }
+
+    /// One read from `src` into the free tail ([`StreamDecoder::spare_mut`] then
+    /// [`StreamDecoder::advance`]), retrying `EINTR`. The caller drains
+    /// [`StreamDecoder::next_frame`] after [`Fill::Data`] and calls again until
+    /// [`Fill::WouldBlock`]; any other I/O error is returned as is. A `Read` is not an I/O
+    /// policy: the decoder stays sans-IO (blocking, polling and timeouts are the caller's).
+    pub fn fill_from<R: Read + ?Sized>(&mut self, src: &mut R) -> io::Result<Fill> {
+        let spare = self.spare_mut();
+        if spare.is_empty() {
+            return Ok(Fill::Full);
+        }
+        loop {
+            match src.read(spare) {
+                Ok(0) => return Ok(Fill::Eof),
+                Ok(n) => {
+                    self.advance(n);
+                    return Ok(Fill::Data(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Fill::WouldBlock),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
     }
 

@@ -33,7 +33,7 @@ pub mod sip;
 pub mod fuzzing;
 
 pub use buf::{ReadBuf, DEFAULT_RD_BUF_SIZE, MAX_RD_BUF_SIZE, MIN_RD_BUF_SIZE};
-pub use decoder::{DecoderConfig, Frame, FrameKind, StreamDecoder};
+pub use decoder::{DecoderConfig, Fill, Frame, FrameKind, StreamDecoder};
 pub use error::{FrameError, Hep3Error, ProxyError};
 pub use framer::parse_content_length;
 pub use hep3::Hep3Packet;

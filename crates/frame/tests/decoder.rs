@@ -350,3 +350,53 @@ fn read_buf_default_is_documented_value() {
     assert_eq!(sipwire_frame::DEFAULT_RD_BUF_SIZE, 4096);
     assert_eq!(ReadBuf::new(4096).unwrap().capacity(), 4096);
 }
+
+/// A source that returns its scripted results one per `read`.
+struct Script(std::collections::VecDeque<std::io::Result<Vec<u8>>>);
+
+impl std::io::Read for Script {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.0.pop_front() {
+            None => Ok(0),
+            Some(Err(e)) => Err(e),
+            Some(Ok(bytes)) => {
+                let n = bytes.len().min(buf.len());
+                buf[..n].copy_from_slice(&bytes[..n]);
+                Ok(n)
+            }
+        }
+    }
+}
+
+#[test]
+fn fill_from_reads_retries_eintr_and_reports_each_outcome() {
+    use sipwire_frame::Fill;
+    use std::io::{Error, ErrorKind};
+    let m = message_of_len(200);
+    let (a, b) = m.split_at(50);
+    let mut src = Script(
+        [
+            Ok(a.to_vec()),
+            Err(Error::from(ErrorKind::Interrupted)),
+            Ok(b.to_vec()),
+            Err(Error::from(ErrorKind::WouldBlock)),
+            Err(Error::from(ErrorKind::ConnectionReset)),
+        ]
+        .into(),
+    );
+    let mut d = decoder(cfg(), CAP);
+    assert_eq!(d.fill_from(&mut src).unwrap(), Fill::Data(50));
+    assert!(d.next_frame().unwrap().is_none());
+    // The EINTR is retried inside the call.
+    assert_eq!(d.fill_from(&mut src).unwrap(), Fill::Data(150));
+    assert_eq!(d.next_frame().unwrap().unwrap().bytes, &m[..]);
+    assert_eq!(d.fill_from(&mut src).unwrap(), Fill::WouldBlock);
+    assert_eq!(
+        d.fill_from(&mut src).unwrap_err().kind(),
+        ErrorKind::ConnectionReset
+    );
+    assert_eq!(d.fill_from(&mut src).unwrap(), Fill::Eof);
+    // Without a buffer there is nowhere to read to.
+    let mut bare = StreamDecoder::new(cfg());
+    assert_eq!(bare.fill_from(&mut src).unwrap(), Fill::Full);
+}

@@ -12,6 +12,7 @@
 
 pub use sipwire_config as config;
 mod conn;
+pub mod counters;
 mod fdcache;
 mod handler;
 mod main_loop;

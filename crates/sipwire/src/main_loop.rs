@@ -11,10 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use sipwire_frame::DecoderConfig;
 use sipwire_poll::{Events, Interest, Poller, Token};
 
-use crate::config::{ClosedEvent, Config};
+use crate::config::ClosedEvent;
 use crate::conn::{CloseReason, ConId, Conn, ConnState};
 use crate::handler::Event;
 use crate::reader::{ReadSide, ReaderMsg};
@@ -783,14 +782,5 @@ impl TcpMain {
             };
             self.shared.handler.on_event(&ev);
         }
-    }
-}
-
-/// The decoder settings a connection starts with.
-pub(crate) fn decoder_config(cfg: &Config) -> DecoderConfig {
-    DecoderConfig {
-        accept_no_cl: cfg.tcp.accept_no_cl,
-        haproxy: cfg.tcp.accept_haproxy,
-        hep3: cfg.tcp.accept_hep3,
     }
 }

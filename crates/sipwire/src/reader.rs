@@ -19,7 +19,7 @@ use slab::Slab;
 use crate::config::{Config, SnapshotCache};
 use crate::conn::{CloseReason, Conn, ProxyAddrs};
 use crate::handler::{Ctx, HandlerError, Message, MessageKind};
-use crate::main_loop::{decoder_config, MainMsg};
+use crate::main_loop::MainMsg;
 use crate::stats::{add, bump};
 use crate::transport::{Shared, Transport};
 
@@ -216,7 +216,7 @@ fn read_conn(
     };
     let dec = dec.get_or_insert_with(|| {
         // A PROXY header is expected only until one was read.
-        let mut c = decoder_config(snapshots.get());
+        let mut c = snapshots.get().decoder_config();
         c.haproxy &= !conn.proxy_done.load(Ordering::Acquire);
         Box::new(StreamDecoder::new(c))
     });
@@ -230,7 +230,7 @@ fn read_conn(
         if let Err(buf) = dec.put_buffer(shared.pool.get()) {
             shared.pool.put(buf);
         }
-        dec.set_config(decoder_config(cfg));
+        dec.set_config(cfg.decoder_config());
     }
     if first_len > 0 {
         // A fresh buffer's free tail is its whole capacity, at least 512 bytes.

@@ -11,7 +11,7 @@ use std::time::Instant;
 use sipwire_frame::BufPool;
 use sipwire_poll::{PollError, PollMethod, Poller, Token, Waker};
 
-use crate::config::{Config, ListenProto, RuntimeConfig};
+use crate::config::{Config, ConfigHandle, ListenProto};
 use crate::handler::Handler;
 use crate::main_loop::{MainMsg, TcpMain};
 use crate::reader::Reader;
@@ -133,7 +133,7 @@ impl Runtime {
         }
         let shared = Arc::new(Shared {
             table: Table::default(),
-            config: RuntimeConfig::new(config),
+            config: ConfigHandle::new(config),
             stats: Stats::default(),
             pool,
             handler,

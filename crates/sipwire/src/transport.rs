@@ -13,7 +13,7 @@ use crossbeam_channel::Sender;
 use sipwire_frame::BufPool;
 use sipwire_poll::Waker;
 
-use crate::config::{Config, RuntimeConfig};
+use crate::config::{Config, ConfigHandle};
 use crate::conn::{CloseReason, ConId, Conn, ConnState};
 use crate::handler::Handler;
 use crate::main_loop::MainMsg;
@@ -88,7 +88,7 @@ pub(crate) struct ReaderHandle {
 /// State shared by TCP main, the readers and every `Transport`.
 pub(crate) struct Shared {
     pub table: Table,
-    pub config: RuntimeConfig,
+    pub config: ConfigHandle,
     pub stats: Stats,
     pub pool: BufPool,
     pub handler: Arc<dyn Handler>,
@@ -160,7 +160,7 @@ impl Transport {
     }
 
     /// The live configuration: read a snapshot, or change a runtime-changeable option.
-    pub fn config(&self) -> &RuntimeConfig {
+    pub fn config(&self) -> &ConfigHandle {
         &self.shared.config
     }
 

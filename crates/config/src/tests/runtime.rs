@@ -96,7 +96,7 @@ fn runtime_spellings_share_fields() {
 
 #[test]
 fn snapshot_cache_sees_a_change_after_set() {
-    let h = RuntimeConfig::new(Config::default());
+    let h = ConfigHandle::new(Config::default());
     let mut cache = SnapshotCache::new(&h);
     let first = Arc::clone(cache.get());
     assert_eq!(first.tcp.max_msg_chunks, 4);

@@ -2,35 +2,41 @@
 //! the `Arc<RelayStats>` (logged at shutdown; the control socket's hook is
 //! [`RelayStats::fields`]).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use super::DropReason;
 
-/// Relay counters. Every field only grows.
-#[derive(Debug, Default)]
-pub struct RelayStats {
-    requests_relayed: AtomicU64,
-    responses_relayed: AtomicU64,
-    replies_483: AtomicU64,
-    replies_other: AtomicU64,
-    dropped_not_ours: AtomicU64,
-    dropped_no_via: AtomicU64,
-    dropped_bad_via: AtomicU64,
-    dropped_parse_error: AtomicU64,
-    dropped_unroutable: AtomicU64,
-    dropped_not_sip: AtomicU64,
-    dropped_ack: AtomicU64,
-    dropped_hep3: AtomicU64,
-    send_failures: AtomicU64,
+sipwire::counters! {
+    /// Relay counters. Every field only grows.
+    pub struct RelayStats => pub struct RelaySnapshot {
+        /// Requests handed to the send path.
+        requests_relayed,
+        /// Responses handed to the send path.
+        responses_relayed,
+        /// Stateless 483 replies sent (Max-Forwards exhausted).
+        replies_483,
+        /// Other stateless replies sent.
+        replies_other,
+        /// Responses whose top Via is not ours.
+        dropped_not_ours,
+        /// Requests without Via, responses with no Via left after ours.
+        dropped_no_via,
+        /// Vias that do not parse.
+        dropped_bad_via,
+        /// SIP start lines with a malformed header block.
+        dropped_parse_error,
+        /// Responses whose next hop cannot be resolved.
+        dropped_unroutable,
+        /// Input that is not SIP/2.0 at all.
+        dropped_not_sip,
+        /// ACKs that cannot be forwarded (ACKs get no reply).
+        dropped_ack,
+        /// HEP3 packets (sipwired does not relay HEP).
+        dropped_hep3,
+        /// Sends (forward or reply) that failed.
+        send_failures,
+    }
 }
 
-fn bump(c: &AtomicU64) {
-    c.fetch_add(1, Ordering::Relaxed);
-}
-
-fn get(c: &AtomicU64) -> u64 {
-    c.load(Ordering::Relaxed)
-}
+use sipwire::counters::bump;
 
 impl RelayStats {
     /// A request was handed to the send path.
@@ -80,24 +86,10 @@ impl RelayStats {
             .sum()
     }
 
-    /// Every counter by name, in a fixed order (for logs and, later, the control socket's
+    /// Every counter by name, in a fixed order (for logs and the control socket's
     /// `stats.get`).
     pub fn fields(&self) -> Vec<(&'static str, u64)> {
-        vec![
-            ("requests_relayed", get(&self.requests_relayed)),
-            ("responses_relayed", get(&self.responses_relayed)),
-            ("replies_483", get(&self.replies_483)),
-            ("replies_other", get(&self.replies_other)),
-            ("dropped_not_ours", get(&self.dropped_not_ours)),
-            ("dropped_no_via", get(&self.dropped_no_via)),
-            ("dropped_bad_via", get(&self.dropped_bad_via)),
-            ("dropped_parse_error", get(&self.dropped_parse_error)),
-            ("dropped_unroutable", get(&self.dropped_unroutable)),
-            ("dropped_not_sip", get(&self.dropped_not_sip)),
-            ("dropped_ack", get(&self.dropped_ack)),
-            ("dropped_hep3", get(&self.dropped_hep3)),
-            ("send_failures", get(&self.send_failures)),
-        ]
+        self.snapshot().fields()
     }
 }
 

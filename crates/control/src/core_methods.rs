@@ -5,20 +5,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
+use super::context::Ctx;
 use super::error::RpcError;
 use super::params::Params;
-use super::protocol::object;
-use super::tcp::state_name;
-use super::Ctx;
-use sipwire_config::ConfigValue;
-
-/// A cfg value as JSON: integers as numbers, strings as strings.
-pub(crate) fn cfg_value(v: &ConfigValue) -> Value {
-    match v {
-        ConfigValue::Int(i) => Value::from(*i),
-        ConfigValue::Str(s) => Value::from(s.as_str()),
-    }
-}
+use super::tcp_methods::state_name;
+use super::values::cfg_value;
+use super::values::object;
 
 pub(crate) fn version(_: &Ctx<'_>, _: &Params<'_>) -> Result<Value, RpcError> {
     Ok(json!({ "name": "sipwire", "version": env!("CARGO_PKG_VERSION") }))

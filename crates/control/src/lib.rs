@@ -23,15 +23,18 @@
 //! refusals and failures of the runtime, whose message is the library's own reason.
 #![forbid(unsafe_code)]
 
-mod cfg;
+mod cfg_methods;
+mod context;
 mod core_methods;
 mod error;
 mod methods;
 mod params;
 mod protocol;
 mod server;
-mod tcp;
+mod tcp_methods;
+mod values;
 
+pub use context::RpcExtension;
 pub use error::{
     RpcError, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, OPERATION_FAILED,
     PARSE_ERROR, SERVER_BUSY,
@@ -40,32 +43,8 @@ pub use params::Params;
 pub use serde_json::Value;
 pub use server::{spawn, spawn_with, CtlServer};
 
+use context::Ctx;
 use sipwire::Transport;
-
-/// Methods and counters added by the program that embeds the runtime (`sipwired` adds its
-/// relay's). The extension is asked first, so it may also answer a built-in method its own way.
-pub trait RpcExtension: Send + Sync {
-    /// Answers `method` if it is one of the extension's: `Some(result)`; `None` passes the call
-    /// on to the built-in methods. `params` are by position.
-    fn call(&self, method: &str, params: &[Value]) -> Option<Result<Value, RpcError>>;
-
-    /// The extension's methods as (name, one-line help), for `system.listMethods` and
-    /// `system.methodHelp`.
-    fn methods(&self) -> Vec<(&'static str, &'static str)> {
-        Vec::new()
-    }
-
-    /// Extra counters for `stats.get`, after the runtime's own.
-    fn stats(&self) -> Vec<(String, u64)> {
-        Vec::new()
-    }
-}
-
-/// What a method sees: the runtime and the embedder's extension, if any.
-pub(crate) struct Ctx<'a> {
-    pub transport: &'a Transport,
-    pub ext: Option<&'a dyn RpcExtension>,
-}
 
 /// Handles one JSON-RPC 2.0 request or batch and returns the response as bytes (no trailing
 /// newline); empty when nothing is to be answered (notifications).

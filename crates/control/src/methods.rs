@@ -2,9 +2,10 @@
 
 use serde_json::Value;
 
+use super::context::Ctx;
 use super::error::RpcError;
 use super::params::Params;
-use super::{cfg, core_methods, tcp, Ctx};
+use super::{cfg_methods, core_methods, tcp_methods};
 
 /// One built-in method.
 pub(crate) struct MethodDef {
@@ -133,21 +134,21 @@ pub(crate) static TABLE: &[MethodDef] = &[
         &["group", "name"],
         2,
         "The current value of a cfg option (cfg.get tcp connection_lifetime).",
-        cfg::get,
+        cfg_methods::get,
     ),
     m(
         "cfg.set_now_int",
         &["group", "name", "value"],
         3,
         "Changes an integer or boolean option now, if it can change at runtime.",
-        cfg::set_now_int,
+        cfg_methods::set_now_int,
     ),
     m(
         "cfg.set_now_string",
         &["group", "name", "value"],
         3,
         "Changes an option now from text, parsed as in the config file (yes/no, addresses).",
-        cfg::set_now_string,
+        cfg_methods::set_now_string,
     ),
     m(
         "cfg.list",
@@ -155,14 +156,14 @@ pub(crate) static TABLE: &[MethodDef] = &[
         0,
         "Every cfg option (or one group's) with its value, unit and whether it can change \
          at runtime.",
-        cfg::list,
+        cfg_methods::list,
     ),
     m(
         "cfg.help",
         &["group", "name"],
         2,
         "What a cfg option means, its config-file spelling, unit and runtime flag.",
-        cfg::help,
+        cfg_methods::help,
     ),
     MethodDef {
         name: "stats.get",
@@ -170,21 +171,21 @@ pub(crate) static TABLE: &[MethodDef] = &[
         required: 0,
         variadic: true,
         help: "Counters: all of them (no name, or all), or the ones named.",
-        run: cfg::stats_get,
+        run: cfg_methods::stats_get,
     },
     m(
         "tcp.conid_state",
         &["conid"],
         1,
         "tcp_conid_state: Kamailio's state value of a connection and its name.",
-        tcp::conid_state,
+        tcp_methods::conid_state,
     ),
     m(
         "tcp.conid_alive",
         &["conid"],
         1,
         "tcp_conid_alive: whether the connection exists and is OK.",
-        tcp::conid_alive,
+        tcp_methods::conid_alive,
     ),
     m(
         "tcp.keepalive_enable",
@@ -192,42 +193,42 @@ pub(crate) static TABLE: &[MethodDef] = &[
         4,
         "tcp_keepalive_enable: SO_KEEPALIVE on, probes after idle seconds, count probes, \
          interval seconds apart.",
-        tcp::keepalive_enable,
+        tcp_methods::keepalive_enable,
     ),
     m(
         "tcp.keepalive_disable",
         &["conid"],
         1,
         "tcp_keepalive_disable: SO_KEEPALIVE off.",
-        tcp::keepalive_disable,
+        tcp_methods::keepalive_disable,
     ),
     m(
         "tcp.set_connection_lifetime",
         &["conid", "seconds"],
         2,
         "tcp_set_connection_lifetime: this connection's idle lifetime, in seconds.",
-        tcp::set_connection_lifetime,
+        tcp_methods::set_connection_lifetime,
     ),
     m(
         "tcp.enable_closed_event",
         &["conid"],
         1,
         "tcp_enable_closed_event: report this connection's close when closed_event = 2.",
-        tcp::enable_closed_event,
+        tcp_methods::enable_closed_event,
     ),
     m(
         "tcp.close_connection",
         &["conid"],
         1,
         "tcp_close_connection: closes the connection.",
-        tcp::close_connection,
+        tcp_methods::close_connection,
     ),
     m(
         "tcp.get_conid",
         &["hostport"],
         1,
         "tcp_get_conid: the id of an open connection to host:port (port 5060 if omitted).",
-        tcp::get_conid,
+        tcp_methods::get_conid,
     ),
     m(
         "system.listMethods",

@@ -2,10 +2,11 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
+use super::context::Ctx;
 use super::error::RpcError;
-use super::{methods, Ctx};
+use super::methods;
 
 /// Serialises a response (compact: one line, strings escape their newlines).
 pub(crate) fn encode(v: &Value) -> Vec<u8> {
@@ -119,14 +120,4 @@ fn call(ctx: &Ctx<'_>, method: &str, params: &[Value]) -> Result<Value, RpcError
             format!("internal error while running {method}"),
         ))
     })
-}
-
-/// An object from (key, value) pairs, keeping the last value of a repeated key.
-pub(crate) fn object<K: Into<String>>(pairs: impl IntoIterator<Item = (K, Value)>) -> Value {
-    Value::Object(
-        pairs
-            .into_iter()
-            .map(|(k, v)| (k.into(), v))
-            .collect::<Map<_, _>>(),
-    )
 }

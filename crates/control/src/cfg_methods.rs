@@ -2,11 +2,11 @@
 
 use serde_json::{json, Value};
 
-use super::core_methods::cfg_value;
+use super::context::Ctx;
 use super::error::RpcError;
 use super::params::Params;
-use super::protocol::object;
-use super::Ctx;
+use super::values::cfg_value;
+use super::values::object;
 use sipwire_config::{CfgEntry, ConfigError, ErrorKind};
 
 fn unknown(group: &str, name: &str) -> RpcError {

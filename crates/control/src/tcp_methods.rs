@@ -2,9 +2,9 @@
 
 use serde_json::{json, Value};
 
+use super::context::Ctx;
 use super::error::RpcError;
 use super::params::Params;
-use super::Ctx;
 use sipwire::ConnState;
 
 /// The lowercase name of a `tcp_conid_state` value.

@@ -14,6 +14,7 @@ run:
 test-deps:
 	@missing=""; \
 	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
+	command -v jq >/dev/null 2>&1 || missing="$$missing jq"; \
 	command -v unshare >/dev/null 2>&1 || missing="$$missing util-linux"; \
 	command -v prlimit >/dev/null 2>&1 || missing="$$missing util-linux"; \
 	command -v sipp >/dev/null 2>&1 || missing="$$missing sip-tester"; \
@@ -28,10 +29,12 @@ test: test-deps build lint
 build:
 	$(CARGO) build --workspace --all-targets
 
-## lint: rustfmt --check and clippy with warnings as errors
+## lint: rustfmt --check, clippy with warnings as errors, and the layering rules
+## (tools/check-layers.sh: dependencies point down, unsafe only in sys and poll, file sizes)
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	tools/check-layers.sh
 
 fmt:
 	$(CARGO) fmt --all

@@ -4,12 +4,14 @@
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 
-use sipwire_frame::sip::{split_values, HeaderName, SipMessage, StartLine, Via};
+use sipwire_frame::sip::{
+    find_param, header_param, parse_sip_uri, split_name_addr, split_values, trim_lws, HeaderName,
+    SipMessage, StartLine, UriError, Via,
+};
 
 use super::edit::Edits;
 use super::hash::{branch, Fnv1a};
 use super::reply::stateless_reply;
-use super::uri::{self, header_param, params, parse_sip_uri, split_name_addr, UriError};
 use super::{eol, Action, Context, Direction, DropReason, Relay, Resolve};
 
 /// Max-Forwards added to a request that has none (RFC 3261 §16.6 step 3: "SHOULD be 70").
@@ -155,7 +157,7 @@ fn uri_error_reply(e: UriError, reply: &impl Fn(u16, &str) -> Action) -> Action 
 
 /// `Max-Forwards` value: 1*DIGIT. More than 9 digits is refused rather than wrapped.
 fn parse_max_forwards(value: &[u8]) -> Option<u32> {
-    let v = uri::trim(value);
+    let v = trim_lws(value);
     if v.is_empty() || v.len() > 9 || !v.iter().all(u8::is_ascii_digit) {
         return None;
     }
@@ -233,7 +235,7 @@ fn branch_hash(msg: &SipMessage<'_>, top: &Via<'_>, ruri: &[u8], ours: &str) -> 
         }
         _ => {
             let cseq = msg.header(HeaderName::CSeq).map(|c| c.value).unwrap_or(&[]);
-            let cseq_num = uri::trim(cseq)
+            let cseq_num = trim_lws(cseq)
                 .split(|&b| b == b' ' || b == b'\t')
                 .next()
                 .unwrap_or(&[]);
@@ -260,16 +262,10 @@ fn mark_previous_hop(bytes: &[u8], top: &Via<'_>, source: SocketAddr, edits: &mu
     let src_ip = source.ip().to_canonical();
     let base = top.params_range.start;
     let section = bytes.get(top.params_range.clone()).unwrap_or(&[]);
-    let plist = params(section);
-    let named = |n: &[u8]| {
-        plist
-            .iter()
-            .find(|p| p.name_in(section).eq_ignore_ascii_case(n))
-    };
-    let received = named(b"received");
-    let rport = named(b"rport");
-    let bare_rport = rport.filter(|p| p.value.is_none());
+    let received = find_param(section, b"received");
+    let bare_rport = find_param(section, b"rport").filter(|p| p.value.is_none());
     let received_ip = received
+        .as_ref()
         .and_then(|p| p.value_in(section))
         .and_then(|v| std::str::from_utf8(v).ok())
         .and_then(|v| v.parse::<IpAddr>().ok());

@@ -24,8 +24,9 @@
 //! Transactions live in [`crate::book::Book`]: matched on the top Via branch,
 //! Call-ID and CSeq, expired after `--timeout`.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::ops::ControlFlow;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -33,11 +34,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use sipwire_frame::{DecoderConfig, FrameKind, ReadBuf, StreamDecoder};
+use sipwire_frame::{DecoderConfig, Fill, FrameKind, ReadBuf, StreamDecoder};
 use sipwire_poll::{Events, Interest, Poller, Token};
 
 use crate::args::Mix;
 use crate::book::{Book, Txn};
+use crate::frames;
 use crate::msg::{sent_by, Method, RequestBuilder};
 use crate::stats::{Delta, Event};
 use crate::sys;
@@ -544,32 +546,27 @@ impl Client {
             if !conn.open {
                 return;
             }
-            let spare = conn.dec.spare_mut();
-            let cap = spare.len();
-            if cap == 0 {
-                return self.close(i, "read buffer has no room");
-            }
-            let n = match conn.stream.read(spare) {
-                Ok(0) => return self.close(i, "closed by the peer"),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            let cap = conn.dec.spare_mut().len();
+            let n = match conn.dec.fill_from(&mut conn.stream) {
+                Ok(Fill::Data(n)) => n,
+                Ok(Fill::Full) => return self.close(i, "read buffer has no room"),
+                Ok(Fill::Eof) => return self.close(i, "closed by the peer"),
+                Ok(Fill::WouldBlock) => return,
                 Err(e) => return self.close(i, &format!("read: {e}")),
             };
             let now = ns_since(start);
-            conn.dec.advance(n);
             let mut pong = false;
-            let failure = loop {
-                match conn.dec.next_frame() {
-                    Ok(Some(f)) => match f.kind {
-                        FrameKind::Sip { .. } => self.book.on_response(f.bytes, now),
-                        FrameKind::Ping => pong = true,
-                        _ => {}
-                    },
-                    Ok(None) => break None,
-                    Err(e) => break Some(format!("framing: {e}")),
+            let book = &mut self.book;
+            let failure = frames::drain(&mut conn.dec, |f| {
+                match f.kind {
+                    FrameKind::Sip { .. } => book.on_response(f.bytes, now),
+                    FrameKind::Ping => pong = true,
+                    _ => {}
                 }
-            };
+                ControlFlow::<()>::Continue(())
+            })
+            .err()
+            .map(|e| format!("framing: {e}"));
             if pong {
                 conn.out.extend_from_slice(b"\r\n");
                 if !conn.dirty {

@@ -12,6 +12,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::ops::ControlFlow;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -19,10 +20,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use sipwire_frame::{DecoderConfig, FrameKind, ReadBuf, SipMessage, StreamDecoder};
+use sipwire_frame::{DecoderConfig, Fill, FrameKind, ReadBuf, SipMessage, StreamDecoder};
 
 use crate::args::Mix;
 use crate::client::{RD_BUF, REPORT_EVERY_NS};
+use crate::frames;
 use crate::msg::{sent_by, Method, RequestBuilder};
 use crate::stats::{new_histogram, Counters, Delta, Event};
 use crate::sys;
@@ -245,53 +247,61 @@ fn read_answer(
     deadline: u64,
     (seq, method): (u64, Method),
 ) -> Outcome {
+    let mut src = UntilDeadline {
+        stream,
+        start,
+        deadline,
+    };
     loop {
-        let now = ns_since(start);
-        if now >= deadline {
-            return Outcome::TimedOut;
-        }
-        if stream
-            .set_read_timeout(Some(Duration::from_nanos(deadline - now)))
-            .is_err()
-        {
-            return Outcome::Broken;
-        }
-        let spare = dec.spare_mut();
-        if spare.is_empty() {
-            return Outcome::Broken;
-        }
-        match stream.read(spare) {
-            Ok(0) => return Outcome::Broken,
-            Ok(n) => dec.advance(n),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Outcome::TimedOut
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return Outcome::Broken,
+        match dec.fill_from(&mut src) {
+            Ok(Fill::Data(_)) => {}
+            Ok(Fill::WouldBlock) => return Outcome::TimedOut,
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => return Outcome::TimedOut,
+            Ok(Fill::Eof | Fill::Full) | Err(_) => return Outcome::Broken,
         }
         let at = ns_since(start);
-        loop {
-            match dec.next_frame() {
-                Ok(Some(f)) if matches!(f.kind, FrameKind::Sip { .. }) => {
-                    let ans = SipMessage::parse(f.bytes)
-                        .map_err(|_| "unparsable")
-                        .and_then(|m| cfg.builder.check(&m));
-                    match ans {
-                        Ok(a) if a.seq != seq || a.method != method => return Outcome::Mismatched,
-                        Ok(a) if a.status < 200 => {}
-                        Ok(a) if a.status == 200 => return Outcome::Answered(at),
-                        Ok(_) | Err(_) => return Outcome::Mismatched,
-                    }
-                }
-                Ok(Some(_)) => {}
-                Ok(None) => break,
-                Err(_) => return Outcome::Broken,
+        let answered = frames::drain(dec, |f| {
+            if !matches!(f.kind, FrameKind::Sip { .. }) {
+                return ControlFlow::Continue(());
             }
+            let ans = SipMessage::parse(f.bytes)
+                .map_err(|_| "unparsable")
+                .and_then(|m| cfg.builder.check(&m));
+            ControlFlow::Break(match ans {
+                Ok(a) if a.seq != seq || a.method != method => Outcome::Mismatched,
+                Ok(a) if a.status < 200 => return ControlFlow::Continue(()),
+                Ok(a) if a.status == 200 => Outcome::Answered(at),
+                Ok(_) | Err(_) => Outcome::Mismatched,
+            })
+        });
+        match answered {
+            Ok(Some(outcome)) => return outcome,
+            Ok(None) => {}
+            Err(_) => return Outcome::Broken,
         }
+    }
+}
+
+/// The blocking stream with a read timeout set, before every read (EINTR
+/// retries included), to what is left until the answer deadline; past it a
+/// read fails with `TimedOut` without reading.
+struct UntilDeadline<'a> {
+    stream: &'a mut TcpStream,
+    start: Instant,
+    deadline: u64,
+}
+
+impl Read for UntilDeadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let now = ns_since(self.start);
+        if now >= self.deadline {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        let left = Duration::from_nanos(self.deadline - now);
+        if let Err(e) = self.stream.set_read_timeout(Some(left)) {
+            // Not a timeout whatever its kind: the connection counts as broken.
+            return Err(io::Error::other(e));
+        }
+        self.stream.read(buf)
     }
 }

@@ -11,51 +11,33 @@
 //! `--linger0` closes with RST so no TIME_WAIT piles up on the client.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::ops::ControlFlow;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use sipwire_frame::{DecoderConfig, Fill, FrameKind, ReadBuf, SipMessage, StreamDecoder};
 
-use crate::args::Mix;
 use crate::client::{RD_BUF, REPORT_EVERY_NS};
 use crate::frames;
-use crate::msg::{sent_by, Method, RequestBuilder};
+use crate::msg::{sent_by, Method};
+use crate::run::{ns_since, to_ns, RunCommon};
 use crate::stats::{new_histogram, Counters, Delta, Event};
 use crate::sys;
 
 /// One connect-rate thread's job.
 #[derive(Debug, Clone)]
 pub struct ConnectConfig {
-    /// Thread index.
-    pub thread: usize,
+    /// Thread, target, limits, mix, stop flag.
+    pub common: RunCommon,
     /// Number of threads (for the shared open-loop schedule).
     pub threads: usize,
-    /// Where to connect.
-    pub target: SocketAddr,
     /// Open loop: setups per second over all threads.
     pub rate: Option<f64>,
-    /// Measured setups this thread does, if limited.
-    pub count: Option<u64>,
-    /// Setups intended before this are not measured.
-    pub warmup: Duration,
-    /// Measured run time after the warmup, if limited.
-    pub duration: Option<Duration>,
-    /// Connect and answer timeout.
-    pub timeout: Duration,
-    /// Request mix.
-    pub mix: Mix,
-    /// Builds requests and recognises answers.
-    pub builder: RequestBuilder,
     /// Close with RST.
     pub linger0: bool,
-    /// Set by the main thread to stop early.
-    pub stop: Arc<AtomicBool>,
 }
 
 /// How one setup ended.
@@ -80,7 +62,7 @@ pub fn spawn(
     go: Receiver<Instant>,
 ) -> io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
-        .name(format!("load-connect-{}", cfg.thread))
+        .name(format!("load-connect-{}", cfg.common.thread))
         .spawn(move || {
             let setup = new_histogram().and_then(|h| {
                 ReadBuf::new(RD_BUF)
@@ -105,10 +87,6 @@ pub fn spawn(
         })
 }
 
-fn ns_since(start: Instant) -> u64 {
-    u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
-}
-
 fn run(
     cfg: &ConnectConfig,
     start: Instant,
@@ -117,9 +95,7 @@ fn run(
     events: &Sender<Event>,
 ) {
     let empty = hist.clone();
-    let to_ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-    let warmup_ns = to_ns(cfg.warmup);
-    let end_ns = cfg.duration.map(|d| warmup_ns.saturating_add(to_ns(d)));
+    let (warmup_ns, end_ns) = cfg.common.window_ns();
     let mut counters = Counters::default();
     let mut buf = Some(buf);
     let mut out = Vec::with_capacity(2048);
@@ -138,15 +114,14 @@ fn run(
         }
         let intended = match cfg.rate {
             Some(rate) => {
-                let slot = seq as f64 * cfg.threads as f64 + cfg.thread as f64;
+                let slot = seq as f64 * cfg.threads as f64 + cfg.common.thread as f64;
                 (slot * 1e9 / rate) as u64
             }
             None => now,
         };
-        let stop = cfg.stop.load(Ordering::Relaxed)
-            || sys::interrupted()
+        let stop = cfg.common.stop_requested()
             || end_ns.is_some_and(|e| intended >= e || now >= e)
-            || cfg.count.is_some_and(|c| measured_sent >= c);
+            || cfg.common.count_reached(measured_sent);
         if stop {
             break now.min(end_ns.unwrap_or(u64::MAX));
         }
@@ -155,7 +130,7 @@ fn run(
             continue;
         }
         let measured = intended >= warmup_ns;
-        let method = Method::for_seq(cfg.mix, seq);
+        let method = Method::for_seq(cfg.common.mix, seq);
         out.clear();
         let outcome = one(cfg, seq, method, start, intended, &mut out, &mut buf);
         seq += 1;
@@ -206,12 +181,11 @@ fn one(
     out: &mut Vec<u8>,
     buf: &mut Option<ReadBuf>,
 ) -> Outcome {
-    let deadline =
-        intended.saturating_add(u64::try_from(cfg.timeout.as_nanos()).unwrap_or(u64::MAX));
-    let mut stream = match TcpStream::connect_timeout(&cfg.target, cfg.timeout) {
+    let deadline = intended.saturating_add(to_ns(cfg.common.timeout));
+    let mut stream = match TcpStream::connect_timeout(&cfg.common.target, cfg.common.timeout) {
         Ok(s) => s,
         Err(e) => {
-            log::debug!("connect {}: {e}", cfg.target);
+            log::debug!("connect {}: {e}", cfg.common.target);
             return Outcome::NotSent;
         }
     };
@@ -222,7 +196,7 @@ fn one(
     let Ok(local) = stream.local_addr() else {
         return Outcome::NotSent;
     };
-    cfg.builder.write(out, &sent_by(local), seq, method);
+    cfg.common.builder.write(out, &sent_by(local), seq, method);
     if stream.write_all(out).is_err() {
         return Outcome::NotSent;
     }
@@ -266,7 +240,7 @@ fn read_answer(
             }
             let ans = SipMessage::parse(f.bytes)
                 .map_err(|_| "unparsable")
-                .and_then(|m| cfg.builder.check(&m));
+                .and_then(|m| cfg.common.builder.check(&m));
             ControlFlow::Break(match ans {
                 Ok(a) if a.seq != seq || a.method != method => Outcome::Mismatched,
                 Ok(a) if a.status < 200 => return ControlFlow::Continue(()),

@@ -6,7 +6,9 @@ use crate::framer::{Finder, Scan, SipFramer};
 use crate::framer_ref::RefFramer;
 use crate::hep3::{self, Hep3Packet};
 use crate::proxy::{parse_proxy, ProxyParse};
-use crate::sip::{split_values, SipMessage};
+use crate::sip::{
+    header_param, params, parse_sip_uri, split_name_addr, split_values, SipMessage, StartLine,
+};
 use crate::{DecoderConfig, FrameKind, ReadBuf, StreamDecoder};
 
 /// Feeds `stream` in chunks of the given sizes (cycled; 0 is read as 1)
@@ -245,20 +247,35 @@ pub fn hep3(data: &[u8]) {
 }
 
 /// `sip_headers` target: start line, headers, compact lookups, value
-/// splitting and Via parsing, checking every range points into the message.
+/// splitting, Via parsing and the URIs of the Request-URI and of every
+/// value of the address headers, checking every range points into the message.
 pub fn sip_headers(data: &[u8]) {
     let Ok(m) = SipMessage::parse(data) else {
         return;
     };
-    let _ = m.start_line();
+    if let StartLine::Request { uri, .. } = m.start_line() {
+        sip_uri(uri);
+    }
     assert_eq!(data.get(m.body_range()), Some(m.body()));
     assert!(data.get(m.headers_range()).is_some());
     for h in m.headers() {
         assert_eq!(data.get(h.value_range.clone()), Some(h.value));
         assert!(data.get(h.line.clone()).is_some());
+        let address = [
+            crate::HeaderName::From,
+            crate::HeaderName::To,
+            crate::HeaderName::Contact,
+            crate::HeaderName::Route,
+            crate::HeaderName::RecordRoute,
+        ]
+        .iter()
+        .any(|n| n.matches(h.name));
         for v in split_values(&h) {
             assert_eq!(data.get(v.range.clone()), Some(v.bytes));
             assert!(!v.bytes.is_empty());
+            if address {
+                name_addr(v.bytes);
+            }
         }
     }
     for name in [
@@ -278,5 +295,39 @@ pub fn sip_headers(data: &[u8]) {
         assert!(data.get(v.sent_by_range.clone()).is_some());
         assert!(data.get(v.params_range.clone()).is_some());
         let _ = (v.host_ip(), v.params().count());
+        param_section(data.get(v.params_range.clone()).unwrap_or(&[]));
+    }
+}
+
+/// A name-addr / addr-spec value: its URI is a part of it, its parameter
+/// range lies inside it, and the URI parses or fails without a panic.
+fn name_addr(value: &[u8]) {
+    let (uri, prange) = split_name_addr(value);
+    assert!(uri.len() <= value.len());
+    let section = value
+        .get(prange)
+        .unwrap_or_else(|| panic!("param range outside the value"));
+    param_section(section);
+    let _ = header_param(value, b"tag");
+    sip_uri(uri);
+}
+
+fn sip_uri(uri: &[u8]) {
+    if let Ok(u) = parse_sip_uri(uri) {
+        assert!(!u.host.is_empty());
+        assert!(u.params.is_empty() || u.params.starts_with(b";"));
+        let _ = (u.host_ip(), u.has_param(b"lr"));
+        param_section(u.params);
+    }
+}
+
+fn param_section(section: &[u8]) {
+    for p in params(section).take(1000) {
+        assert!(!p.whole.is_empty());
+        assert!(section.get(p.whole.clone()).is_some());
+        assert!(p.name.start >= p.whole.start && p.name.end <= p.whole.end);
+        if let Some(v) = p.value.clone() {
+            assert!(v.start >= p.name.end && v.end <= p.whole.end);
+        }
     }
 }

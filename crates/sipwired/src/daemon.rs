@@ -1,5 +1,6 @@
 //! Running the daemon: configuration (embedded default or `-f`, then command-line
-//! overrides), the control socket path, start, the startup report, signals, shutdown.
+//! overrides), the control socket path (served by `sipwire_control`), start, the startup
+//! report, signals, shutdown.
 
 use std::fs::DirBuilder;
 use std::net::SocketAddr;
@@ -14,7 +15,6 @@ use sipwire::{Runtime, StartError};
 use crate::cli::{self, Options, EXIT_BIND, EXIT_CONFIG, EXIT_OK, EXIT_START};
 use crate::handler::RelayHandler;
 use crate::relay::{Relay, RelayStats, Resolve, SystemResolver};
-use sipwire_control as ctl_server;
 use sipwire_control::{RpcError, RpcExtension};
 
 /// Everything a run needs, checked.
@@ -159,7 +159,7 @@ pub fn run(opts: &Options) -> u8 {
     let transport = runtime.transport();
     // The relay's counters join the runtime's in the control socket's `stats.get`.
     let ext: Arc<dyn RpcExtension> = Arc::new(RelayRpc(stats.clone()));
-    let ctl = match ctl_server::spawn_with(&ctl_path, transport.clone(), Some(ext)) {
+    let ctl = match sipwire_control::spawn_with(&ctl_path, transport.clone(), Some(ext)) {
         Ok(c) => c,
         Err(e) => {
             eprintln!(

@@ -2,7 +2,8 @@
 //! and embedders can run the relay in-process. The binary (`main.rs`) is a thin wrapper.
 //!
 //! - [`cli`]: arguments and exit codes.
-//! - [`daemon`]: configuration, start, signals, shutdown.
+//! - [`daemon`]: configuration, start, the control socket (crate `sipwire_control`),
+//!   signals, shutdown.
 //! - [`relay`]: the relay rules as a pure function (message in, action out).
 //! - [`handler`]: the runtime's `Handler` calling the relay.
 //!

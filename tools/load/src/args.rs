@@ -194,6 +194,34 @@ fn ruri_host(v: &str) -> Result<String, LoadError> {
     Ok(v.to_owned())
 }
 
+fn parse_mode(v: &str) -> Result<Mode, LoadError> {
+    Ok(match v {
+        "relay" => Mode::Relay,
+        "uas-only" => Mode::UasOnly,
+        "serve" => Mode::Serve,
+        "connect-rate" => Mode::ConnectRate,
+        "idle" => Mode::Idle,
+        _ => return Err(usage(format!("--mode {v}: unknown mode"))),
+    })
+}
+
+fn parse_mix(v: &str) -> Result<Mix, LoadError> {
+    Ok(match v {
+        "small" => Mix::Small,
+        "invite" => Mix::Invite,
+        "both" => Mix::Both,
+        _ => return Err(usage(format!("--mix {v}: small, invite or both"))),
+    })
+}
+
+fn parse_rate(name: &str, v: &str) -> Result<f64, LoadError> {
+    let r: f64 = positive(name, v)?;
+    if !r.is_finite() {
+        return Err(usage(format!("--rate {v}: not finite")));
+    }
+    Ok(r)
+}
+
 /// Parses the command line (without the program name).
 pub fn parse<I: IntoIterator<Item = String>>(words: I) -> Result<Parsed, LoadError> {
     let mut mode = Mode::Relay;
@@ -240,43 +268,21 @@ pub fn parse<I: IntoIterator<Item = String>>(words: I) -> Result<Parsed, LoadErr
                 };
                 let v = value.as_str();
                 match name.as_str() {
-                    "--mode" => {
-                        mode = match v {
-                            "relay" => Mode::Relay,
-                            "uas-only" => Mode::UasOnly,
-                            "serve" => Mode::Serve,
-                            "connect-rate" => Mode::ConnectRate,
-                            "idle" => Mode::Idle,
-                            _ => return Err(usage(format!("--mode {v}: unknown mode"))),
-                        }
-                    }
+                    "--mode" => mode = parse_mode(v)?,
                     "--target" => target = Some(addr(&name, v)?),
                     "--uas-listen" => uas_listen = Some(addr(&name, v)?),
                     "--ruri-host" => ruri = Some(ruri_host(v)?),
                     "--conns" => conns = Some(positive(&name, v)?),
                     "--threads" => threads = positive(&name, v)?,
                     "--uas-threads" => uas_threads = positive(&name, v)?,
-                    "--rate" => {
-                        let r: f64 = positive(&name, v)?;
-                        if !r.is_finite() {
-                            return Err(usage(format!("--rate {v}: not finite")));
-                        }
-                        rate = Some(r);
-                    }
+                    "--rate" => rate = Some(parse_rate(&name, v)?),
                     "--outstanding" => outstanding = Some(positive(&name, v)?),
                     "--duration" => duration = Some(secs(&name, v)?),
                     "--count" => count = Some(positive(&name, v)?),
                     "--warmup" => warmup = secs(&name, v)?,
                     "--batch-us" => batch = Duration::from_micros(num(&name, v)?),
                     "--timeout" => timeout = Duration::from_millis(positive(&name, v)?),
-                    "--mix" => {
-                        mix = match v {
-                            "small" => Mix::Small,
-                            "invite" => Mix::Invite,
-                            "both" => Mix::Both,
-                            _ => return Err(usage(format!("--mix {v}: small, invite or both"))),
-                        }
-                    }
+                    "--mix" => mix = parse_mix(v)?,
                     "--hold" => hold = Some(secs(&name, v)?),
                     "--uas-drop-every" => drop_every = num(&name, v)?,
                     "--uas-dup-every" => dup_every = num(&name, v)?,

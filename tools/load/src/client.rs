@@ -24,21 +24,21 @@
 //! Transactions live in [`crate::book::Book`]: matched on the top Via branch,
 //! Call-ID and CSeq, expired after `--timeout`.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::ops::ControlFlow;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use sipwire_frame::{DecoderConfig, FrameKind, ReadBuf, StreamDecoder};
+use sipwire_frame::{DecoderConfig, Fill, FrameKind, ReadBuf, StreamDecoder};
 use sipwire_poll::{Events, Interest, Poller, Token};
 
-use crate::args::Mix;
 use crate::book::{Book, Txn};
-use crate::msg::{sent_by, Method, RequestBuilder};
+use crate::frames;
+use crate::msg::{sent_by, Method};
+use crate::run::{ns_since, to_ns, RunCommon};
 use crate::stats::{Delta, Event};
 use crate::sys;
 
@@ -81,28 +81,12 @@ pub enum Pacing {
 /// One client thread's job.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// Thread index (also in every id this thread generates).
-    pub thread: usize,
-    /// Where to connect.
-    pub target: SocketAddr,
+    /// Thread, target, limits, mix, stop flag.
+    pub common: RunCommon,
     /// Connections this thread owns.
     pub conns: usize,
     /// Open or closed loop.
     pub pacing: Pacing,
-    /// Measured transactions this thread sends, if limited.
-    pub count: Option<u64>,
-    /// Transactions intended before this are not measured.
-    pub warmup: Duration,
-    /// Measured run time after the warmup, if limited.
-    pub duration: Option<Duration>,
-    /// Transaction timeout.
-    pub timeout: Duration,
-    /// Request mix.
-    pub mix: Mix,
-    /// Builds requests and recognises answers.
-    pub builder: RequestBuilder,
-    /// Set by the main thread to stop early.
-    pub stop: Arc<AtomicBool>,
 }
 
 struct Conn {
@@ -115,14 +99,6 @@ struct Conn {
     dirty: bool,
     /// Registered for writability too (output is pending).
     want_out: bool,
-}
-
-fn ns_since(start: Instant) -> u64 {
-    u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
-}
-
-fn to_ns(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 fn connect(target: SocketAddr, timeout: Duration) -> Result<Conn, String> {
@@ -175,10 +151,10 @@ pub fn spawn(
     go: Receiver<Instant>,
 ) -> io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
-        .name(format!("load-client-{}", cfg.thread))
+        .name(format!("load-client-{}", cfg.common.thread))
         .spawn(move || {
             let conns: Result<Vec<Conn>, String> = (0..cfg.conns)
-                .map(|_| connect(cfg.target, cfg.timeout))
+                .map(|_| connect(cfg.common.target, cfg.common.timeout))
                 .collect();
             let conns = match conns {
                 Ok(c) => c,
@@ -187,7 +163,7 @@ pub fn spawn(
                     return;
                 }
             };
-            let book = match Book::new(cfg.builder.clone(), to_ns(cfg.timeout)) {
+            let book = match Book::new(cfg.common.builder.clone(), to_ns(cfg.common.timeout)) {
                 Ok(b) => b,
                 Err(e) => {
                     let _ = events.send(Event::Failed(e));
@@ -247,8 +223,7 @@ impl Client {
         start: Instant,
         events: Sender<Event>,
     ) -> Self {
-        let warmup_ns = to_ns(cfg.warmup);
-        let end_ns = cfg.duration.map(|d| warmup_ns.saturating_add(to_ns(d)));
+        let (warmup_ns, end_ns) = cfg.common.window_ns();
         let mut c = Self {
             cfg,
             conns,
@@ -283,7 +258,7 @@ impl Client {
     fn slot_time(&self, k: u64) -> u64 {
         match self.cfg.pacing {
             Pacing::Open { rate, threads, .. } => {
-                let global = k as f64 * threads as f64 + self.cfg.thread as f64;
+                let global = k as f64 * threads as f64 + self.cfg.common.thread as f64;
                 (global * 1e9 / rate) as u64
             }
             Pacing::Closed { .. } => 0,
@@ -291,7 +266,7 @@ impl Client {
     }
 
     fn count_reached(&self) -> bool {
-        self.cfg.count.is_some_and(|c| self.measured_sent >= c)
+        self.cfg.common.count_reached(self.measured_sent)
     }
 
     fn check_stop(&mut self, now: u64) {
@@ -300,8 +275,7 @@ impl Client {
         }
         let open_done = matches!(self.cfg.pacing, Pacing::Open { .. })
             && self.end_ns.is_some_and(|e| self.next_due >= e);
-        if self.cfg.stop.load(Ordering::Relaxed)
-            || sys::interrupted()
+        if self.cfg.common.stop_requested()
             || self.end_ns.is_some_and(|e| now >= e)
             || open_done
             || self.count_reached()
@@ -348,13 +322,13 @@ impl Client {
                 let at = ns_since(self.start);
                 let precise = (wake < now + MAX_SLEEP_NS).then_some(wake);
                 if let Err(e) = t.prepare(at, precise) {
-                    log::error!("client {}: timer: {e}", self.cfg.thread);
+                    log::error!("client {}: timer: {e}", self.cfg.common.thread);
                     break;
                 }
                 timeout = Duration::from_nanos(wake.saturating_sub(at));
             }
             if let Err(e) = self.poller.wait(&mut events, Some(timeout)) {
-                log::error!("client {}: poll: {e}", self.cfg.thread);
+                log::error!("client {}: poll: {e}", self.cfg.common.thread);
                 break;
             }
             for ev in events.iter() {
@@ -447,7 +421,7 @@ impl Client {
         if measured {
             self.measured_sent += 1;
         }
-        let method = Method::for_seq(self.cfg.mix, seq);
+        let method = Method::for_seq(self.cfg.common.mix, seq);
         let Some(conn) = self.conns.get_mut(i) else {
             return false;
         };
@@ -456,6 +430,7 @@ impl Client {
             return true;
         }
         self.cfg
+            .common
             .builder
             .write(&mut conn.out, &conn.sent_by, seq, method);
         if !conn.dirty {
@@ -544,32 +519,27 @@ impl Client {
             if !conn.open {
                 return;
             }
-            let spare = conn.dec.spare_mut();
-            let cap = spare.len();
-            if cap == 0 {
-                return self.close(i, "read buffer has no room");
-            }
-            let n = match conn.stream.read(spare) {
-                Ok(0) => return self.close(i, "closed by the peer"),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            let cap = conn.dec.spare_mut().len();
+            let n = match conn.dec.fill_from(&mut conn.stream) {
+                Ok(Fill::Data(n)) => n,
+                Ok(Fill::Full) => return self.close(i, "read buffer has no room"),
+                Ok(Fill::Eof) => return self.close(i, "closed by the peer"),
+                Ok(Fill::WouldBlock) => return,
                 Err(e) => return self.close(i, &format!("read: {e}")),
             };
             let now = ns_since(start);
-            conn.dec.advance(n);
             let mut pong = false;
-            let failure = loop {
-                match conn.dec.next_frame() {
-                    Ok(Some(f)) => match f.kind {
-                        FrameKind::Sip { .. } => self.book.on_response(f.bytes, now),
-                        FrameKind::Ping => pong = true,
-                        _ => {}
-                    },
-                    Ok(None) => break None,
-                    Err(e) => break Some(format!("framing: {e}")),
+            let book = &mut self.book;
+            let failure = frames::drain(&mut conn.dec, |f| {
+                match f.kind {
+                    FrameKind::Sip { .. } => book.on_response(f.bytes, now),
+                    FrameKind::Ping => pong = true,
+                    _ => {}
                 }
-            };
+                ControlFlow::<()>::Continue(())
+            })
+            .err()
+            .map(|e| format!("framing: {e}"));
             if pong {
                 conn.out.extend_from_slice(b"\r\n");
                 if !conn.dirty {
@@ -599,7 +569,7 @@ impl Client {
             let _ = self.poller.deregister(c.stream.as_raw_fd());
             let _ = c.stream.shutdown(std::net::Shutdown::Both);
         }
-        log::warn!("client {} connection {i}: {why}", self.cfg.thread);
+        log::warn!("client {} connection {i}: {why}", self.cfg.common.thread);
         self.book.conn_failed(i);
     }
 

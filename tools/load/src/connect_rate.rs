@@ -11,49 +11,33 @@
 //! `--linger0` closes with RST so no TIME_WAIT piles up on the client.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
+use std::ops::ControlFlow;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use sipwire_frame::{DecoderConfig, FrameKind, ReadBuf, SipMessage, StreamDecoder};
+use sipwire_frame::{DecoderConfig, Fill, FrameKind, ReadBuf, SipMessage, StreamDecoder};
 
-use crate::args::Mix;
 use crate::client::{RD_BUF, REPORT_EVERY_NS};
-use crate::msg::{sent_by, Method, RequestBuilder};
+use crate::frames;
+use crate::msg::{sent_by, Method};
+use crate::run::{ns_since, to_ns, RunCommon};
 use crate::stats::{new_histogram, Counters, Delta, Event};
 use crate::sys;
 
 /// One connect-rate thread's job.
 #[derive(Debug, Clone)]
 pub struct ConnectConfig {
-    /// Thread index.
-    pub thread: usize,
+    /// Thread, target, limits, mix, stop flag.
+    pub common: RunCommon,
     /// Number of threads (for the shared open-loop schedule).
     pub threads: usize,
-    /// Where to connect.
-    pub target: SocketAddr,
     /// Open loop: setups per second over all threads.
     pub rate: Option<f64>,
-    /// Measured setups this thread does, if limited.
-    pub count: Option<u64>,
-    /// Setups intended before this are not measured.
-    pub warmup: Duration,
-    /// Measured run time after the warmup, if limited.
-    pub duration: Option<Duration>,
-    /// Connect and answer timeout.
-    pub timeout: Duration,
-    /// Request mix.
-    pub mix: Mix,
-    /// Builds requests and recognises answers.
-    pub builder: RequestBuilder,
     /// Close with RST.
     pub linger0: bool,
-    /// Set by the main thread to stop early.
-    pub stop: Arc<AtomicBool>,
 }
 
 /// How one setup ended.
@@ -78,7 +62,7 @@ pub fn spawn(
     go: Receiver<Instant>,
 ) -> io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
-        .name(format!("load-connect-{}", cfg.thread))
+        .name(format!("load-connect-{}", cfg.common.thread))
         .spawn(move || {
             let setup = new_histogram().and_then(|h| {
                 ReadBuf::new(RD_BUF)
@@ -103,10 +87,6 @@ pub fn spawn(
         })
 }
 
-fn ns_since(start: Instant) -> u64 {
-    u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
-}
-
 fn run(
     cfg: &ConnectConfig,
     start: Instant,
@@ -115,9 +95,7 @@ fn run(
     events: &Sender<Event>,
 ) {
     let empty = hist.clone();
-    let to_ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-    let warmup_ns = to_ns(cfg.warmup);
-    let end_ns = cfg.duration.map(|d| warmup_ns.saturating_add(to_ns(d)));
+    let (warmup_ns, end_ns) = cfg.common.window_ns();
     let mut counters = Counters::default();
     let mut buf = Some(buf);
     let mut out = Vec::with_capacity(2048);
@@ -136,15 +114,14 @@ fn run(
         }
         let intended = match cfg.rate {
             Some(rate) => {
-                let slot = seq as f64 * cfg.threads as f64 + cfg.thread as f64;
+                let slot = seq as f64 * cfg.threads as f64 + cfg.common.thread as f64;
                 (slot * 1e9 / rate) as u64
             }
             None => now,
         };
-        let stop = cfg.stop.load(Ordering::Relaxed)
-            || sys::interrupted()
+        let stop = cfg.common.stop_requested()
             || end_ns.is_some_and(|e| intended >= e || now >= e)
-            || cfg.count.is_some_and(|c| measured_sent >= c);
+            || cfg.common.count_reached(measured_sent);
         if stop {
             break now.min(end_ns.unwrap_or(u64::MAX));
         }
@@ -153,7 +130,7 @@ fn run(
             continue;
         }
         let measured = intended >= warmup_ns;
-        let method = Method::for_seq(cfg.mix, seq);
+        let method = Method::for_seq(cfg.common.mix, seq);
         out.clear();
         let outcome = one(cfg, seq, method, start, intended, &mut out, &mut buf);
         seq += 1;
@@ -204,12 +181,11 @@ fn one(
     out: &mut Vec<u8>,
     buf: &mut Option<ReadBuf>,
 ) -> Outcome {
-    let deadline =
-        intended.saturating_add(u64::try_from(cfg.timeout.as_nanos()).unwrap_or(u64::MAX));
-    let mut stream = match TcpStream::connect_timeout(&cfg.target, cfg.timeout) {
+    let deadline = intended.saturating_add(to_ns(cfg.common.timeout));
+    let mut stream = match TcpStream::connect_timeout(&cfg.common.target, cfg.common.timeout) {
         Ok(s) => s,
         Err(e) => {
-            log::debug!("connect {}: {e}", cfg.target);
+            log::debug!("connect {}: {e}", cfg.common.target);
             return Outcome::NotSent;
         }
     };
@@ -220,7 +196,7 @@ fn one(
     let Ok(local) = stream.local_addr() else {
         return Outcome::NotSent;
     };
-    cfg.builder.write(out, &sent_by(local), seq, method);
+    cfg.common.builder.write(out, &sent_by(local), seq, method);
     if stream.write_all(out).is_err() {
         return Outcome::NotSent;
     }
@@ -245,53 +221,61 @@ fn read_answer(
     deadline: u64,
     (seq, method): (u64, Method),
 ) -> Outcome {
+    let mut src = UntilDeadline {
+        stream,
+        start,
+        deadline,
+    };
     loop {
-        let now = ns_since(start);
-        if now >= deadline {
-            return Outcome::TimedOut;
-        }
-        if stream
-            .set_read_timeout(Some(Duration::from_nanos(deadline - now)))
-            .is_err()
-        {
-            return Outcome::Broken;
-        }
-        let spare = dec.spare_mut();
-        if spare.is_empty() {
-            return Outcome::Broken;
-        }
-        match stream.read(spare) {
-            Ok(0) => return Outcome::Broken,
-            Ok(n) => dec.advance(n),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Outcome::TimedOut
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return Outcome::Broken,
+        match dec.fill_from(&mut src) {
+            Ok(Fill::Data(_)) => {}
+            Ok(Fill::WouldBlock) => return Outcome::TimedOut,
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => return Outcome::TimedOut,
+            Ok(Fill::Eof | Fill::Full) | Err(_) => return Outcome::Broken,
         }
         let at = ns_since(start);
-        loop {
-            match dec.next_frame() {
-                Ok(Some(f)) if matches!(f.kind, FrameKind::Sip { .. }) => {
-                    let ans = SipMessage::parse(f.bytes)
-                        .map_err(|_| "unparsable")
-                        .and_then(|m| cfg.builder.check(&m));
-                    match ans {
-                        Ok(a) if a.seq != seq || a.method != method => return Outcome::Mismatched,
-                        Ok(a) if a.status < 200 => {}
-                        Ok(a) if a.status == 200 => return Outcome::Answered(at),
-                        Ok(_) | Err(_) => return Outcome::Mismatched,
-                    }
-                }
-                Ok(Some(_)) => {}
-                Ok(None) => break,
-                Err(_) => return Outcome::Broken,
+        let answered = frames::drain(dec, |f| {
+            if !matches!(f.kind, FrameKind::Sip { .. }) {
+                return ControlFlow::Continue(());
             }
+            let ans = SipMessage::parse(f.bytes)
+                .map_err(|_| "unparsable")
+                .and_then(|m| cfg.common.builder.check(&m));
+            ControlFlow::Break(match ans {
+                Ok(a) if a.seq != seq || a.method != method => Outcome::Mismatched,
+                Ok(a) if a.status < 200 => return ControlFlow::Continue(()),
+                Ok(a) if a.status == 200 => Outcome::Answered(at),
+                Ok(_) | Err(_) => Outcome::Mismatched,
+            })
+        });
+        match answered {
+            Ok(Some(outcome)) => return outcome,
+            Ok(None) => {}
+            Err(_) => return Outcome::Broken,
         }
+    }
+}
+
+/// The blocking stream with a read timeout set, before every read (EINTR
+/// retries included), to what is left until the answer deadline; past it a
+/// read fails with `TimedOut` without reading.
+struct UntilDeadline<'a> {
+    stream: &'a mut TcpStream,
+    start: Instant,
+    deadline: u64,
+}
+
+impl Read for UntilDeadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let now = ns_since(self.start);
+        if now >= self.deadline {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        let left = Duration::from_nanos(self.deadline - now);
+        if let Err(e) = self.stream.set_read_timeout(Some(left)) {
+            // Not a timeout whatever its kind: the connection counts as broken.
+            return Err(io::Error::other(e));
+        }
+        self.stream.read(buf)
     }
 }

@@ -12,7 +12,8 @@
 //! drive runs and the UAS in-process.
 //!
 //! Modules: [`args`] (command line), [`msg`] (requests, answer matching,
-//! the UAS's 200 OK), [`client`] + [`book`] (the poll-loop client threads
+//! the UAS's 200 OK), [`frames`] (draining a decoder after a read), [`run`]
+//! (what client and connect-rate threads share), [`client`] + [`book`] (the poll-loop client threads
 //! and their transaction bookkeeping), [`connect_rate`], [`idle`], [`uas`],
 //! [`stats`] (counters, histograms, thread → main deltas), [`load`] (one
 //! run from start to report), [`report`] (table, JSON, progress line),
@@ -29,10 +30,12 @@ pub mod book;
 pub mod client;
 pub mod connect_rate;
 pub mod error;
+pub mod frames;
 pub mod idle;
 pub mod load;
 pub mod msg;
 pub mod report;
+pub mod run;
 pub mod stats;
 pub mod sys;
 pub mod uas;

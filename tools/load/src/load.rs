@@ -20,6 +20,7 @@ use crate::connect_rate::{self, ConnectConfig};
 use crate::error::LoadError;
 use crate::msg::RequestBuilder;
 use crate::report::{progress_line, Report, ReportHead};
+use crate::run::RunCommon;
 use crate::stats::{share, Event, Totals};
 use crate::sys::{self, CpuTimes};
 use crate::uas::{Uas, UasConfig};
@@ -84,23 +85,24 @@ fn spawn_threads(
     for t in 0..threads {
         let (go_tx, go_rx) = crossbeam_channel::bounded(1);
         gos.push(go_tx);
-        let count = args.count.map(|c| share(c, threads, t));
-        let builder = RequestBuilder::new(&tag, t, ruri);
+        let common = RunCommon {
+            thread: t,
+            target: args.target,
+            count: args.count.map(|c| share(c, threads, t)),
+            warmup: args.warmup,
+            duration: args.duration,
+            timeout: args.timeout,
+            mix: args.mix,
+            builder: RequestBuilder::new(&tag, t, ruri),
+            stop: stop.clone(),
+        };
         let spawned = if connect_rate {
             connect_rate::spawn(
                 ConnectConfig {
-                    thread: t,
+                    common,
                     threads,
-                    target: args.target,
                     rate: args.rate,
-                    count,
-                    warmup: args.warmup,
-                    duration: args.duration,
-                    timeout: args.timeout,
-                    mix: args.mix,
-                    builder,
                     linger0: args.linger0,
-                    stop: stop.clone(),
                 },
                 events.clone(),
                 go_rx,
@@ -118,17 +120,9 @@ fn spawn_threads(
             };
             client::spawn(
                 ClientConfig {
-                    thread: t,
-                    target: args.target,
+                    common,
                     conns: share(args.conns as u64, threads, t) as usize,
                     pacing,
-                    count,
-                    warmup: args.warmup,
-                    duration: args.duration,
-                    timeout: args.timeout,
-                    mix: args.mix,
-                    builder,
-                    stop: stop.clone(),
                 },
                 events.clone(),
                 go_rx,

@@ -11,19 +11,21 @@
 //! tool's own accounting be tested: it drops or doubles every Nth request
 //! of each worker.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::ops::ControlFlow;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use sipwire_frame::{DecoderConfig, FrameKind, ReadBuf, SipMessage, StreamDecoder};
+use sipwire_frame::{DecoderConfig, Fill, FrameKind, ReadBuf, SipMessage, StreamDecoder};
 use sipwire_poll::{Event, Events, Interest, Poller, Token};
 use sipwire_sys::{accept_nonblocking, listen_tcp, ListenOptions};
 
 use crate::error::LoadError;
+use crate::frames;
 use crate::msg::write_response;
 use crate::sys;
 
@@ -270,17 +272,15 @@ impl Worker {
             return false;
         };
         loop {
-            let spare = c.dec.spare_mut();
-            let cap = spare.len();
-            if cap == 0 {
-                self.stats.errors += 1;
-                return false;
-            }
-            let n = match c.stream.read(spare) {
-                Ok(0) => return false,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            let cap = c.dec.spare_mut().len();
+            let n = match c.dec.fill_from(&mut c.stream) {
+                Ok(Fill::Data(n)) => n,
+                Ok(Fill::Full) => {
+                    self.stats.errors += 1;
+                    return false;
+                }
+                Ok(Fill::Eof) => return false,
+                Ok(Fill::WouldBlock) => return true,
                 // A reset is a way to close (e.g. connect-rate --linger0).
                 Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return false,
                 Err(e) => {
@@ -289,28 +289,19 @@ impl Worker {
                     return false;
                 }
             };
-            c.dec.advance(n);
-            loop {
-                let f = match c.dec.next_frame() {
-                    Ok(Some(f)) => f,
-                    Ok(None) => break,
-                    Err(e) => {
-                        log::warn!("uas: framing: {e}");
-                        self.stats.errors += 1;
-                        return false;
-                    }
-                };
+            let (cfg, stats, nth, out) = (&self.cfg, &mut self.stats, &mut self.nth, &mut c.out);
+            let framed = frames::drain(&mut c.dec, |f| {
                 match f.kind {
-                    FrameKind::Sip { .. } => answer(
-                        &self.cfg,
-                        &mut self.stats,
-                        &mut self.nth,
-                        f.bytes,
-                        &mut c.out,
-                    ),
-                    FrameKind::Ping => c.out.extend_from_slice(b"\r\n"),
+                    FrameKind::Sip { .. } => answer(cfg, stats, nth, f.bytes, out),
+                    FrameKind::Ping => out.extend_from_slice(b"\r\n"),
                     _ => {}
                 }
+                ControlFlow::<()>::Continue(())
+            });
+            if let Err(e) = framed {
+                log::warn!("uas: framing: {e}");
+                self.stats.errors += 1;
+                return false;
             }
             if c.out.len() > OUT_CAP {
                 log::warn!("uas: peer does not read its answers; closing");

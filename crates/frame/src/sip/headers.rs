@@ -8,11 +8,8 @@
 
 use std::ops::Range;
 
+use super::lex::{find_unquoted, is_lws};
 use super::trim_cr;
-
-fn is_lws(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
-}
 
 /// `(name, offset of the value start)` of a header line; `None` if there is
 /// no colon or the name is empty or contains blanks other than trailing ones.
@@ -220,28 +217,19 @@ impl<'a> Iterator for Values<'a> {
     }
 }
 
-/// Length of the first element of `s` (up to a top-level comma or the end).
+/// Length of the first element of `s` (up to a comma outside quotes and brackets, or the end).
 fn element_len(s: &[u8]) -> usize {
-    let (mut quoted, mut escaped, mut angle, mut square) = (false, false, false, false);
-    for (i, &b) in s.iter().enumerate() {
-        if quoted {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => quoted = false,
-                _ => {}
-            }
-            continue;
-        }
+    let (mut angle, mut square) = (false, false);
+    let top_comma = |b| {
         match b {
-            b'"' => quoted = true,
             b'<' => angle = true,
             b'>' => angle = false,
             b'[' => square = true,
             b']' => square = false,
-            b',' if !angle && !square => return i,
+            b',' => return !angle && !square,
             _ => {}
         }
-    }
-    s.len()
+        false
+    };
+    find_unquoted(s, top_comma).unwrap_or(s.len())
 }

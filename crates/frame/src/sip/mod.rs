@@ -1,4 +1,5 @@
-//! Zero-copy access to a framed SIP message: start line, headers, Via, body.
+//! Zero-copy access to a framed SIP message: start line, headers, Via, body,
+//! `;param` lists and `sip:` URIs / name-addrs ([`uri`]).
 //!
 //! Everything borrows the message bytes and carries byte offsets into them,
 //! so the relay can splice (insert a Via, remove the top Via value, append
@@ -6,12 +7,18 @@
 //! in the framer.
 
 mod headers;
+mod lex;
+mod params;
+pub mod uri;
 mod via;
 
 use std::fmt;
 use std::ops::Range;
 
 pub use headers::{split_values, Header, HeaderName, Headers, Value, Values};
+pub use lex::trim_lws;
+pub use params::{find_param, params, Param, Params};
+pub use uri::{header_param, parse_sip_uri, split_name_addr, SipUri, UriError};
 pub use via::{Via, ViaParams, Vias};
 
 /// Why a SIP message or header could not be parsed.

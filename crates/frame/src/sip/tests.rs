@@ -196,3 +196,75 @@ fn via_forms_and_errors() {
     assert_eq!(e(b"SIP/2.0/TCP h x"), SipError::ViaBadHost { offset: 7 });
     assert!(e(b"SIP/2.0/TCP h;=x").to_string().contains("byte 7"));
 }
+
+#[test]
+fn sip_uris() {
+    let u = parse_sip_uri(b"sip:bob@10.0.0.1:5070;transport=tcp;lr?h=v").unwrap();
+    assert_eq!(u.host, b"10.0.0.1");
+    assert_eq!(u.port, Some(5070));
+    assert_eq!(u.params, b";transport=tcp;lr");
+    assert!(u.has_param(b"LR"));
+    assert!(!u.has_param(b"maddr"));
+    let u = parse_sip_uri(b"SIP:[2001:db8::1]").unwrap();
+    assert_eq!(u.host, b"2001:db8::1");
+    assert_eq!(u.port, None);
+    assert_eq!(u.host_ip(), Some("2001:db8::1".parse().unwrap()));
+    let u = parse_sip_uri(b"sip:+1;phone-context=x@host.example;user=phone").unwrap();
+    assert_eq!(u.host, b"host.example");
+    assert!(u.has_param(b"user"));
+    assert_eq!(parse_sip_uri(b"sips:a@b"), Err(UriError::Scheme));
+    assert_eq!(parse_sip_uri(b"tel:+123"), Err(UriError::Scheme));
+    assert_eq!(parse_sip_uri(b"nocolon"), Err(UriError::Scheme));
+    assert_eq!(parse_sip_uri(b"sip:a@"), Err(UriError::Malformed));
+    assert_eq!(parse_sip_uri(b"sip:h:99999"), Err(UriError::Malformed));
+    assert_eq!(parse_sip_uri(b"sip:[::1"), Err(UriError::Malformed));
+    assert_eq!(parse_sip_uri(b"sip:h x"), Err(UriError::Malformed));
+}
+
+#[test]
+fn name_addrs() {
+    let v = b"\"A <b>, c\" <sip:a@h;lr>;tag=9";
+    let (uri, p) = split_name_addr(v);
+    assert_eq!(uri, b"sip:a@h;lr");
+    assert_eq!(&v[p], b";tag=9");
+    let v = b"sip:a@h;tag=3";
+    let (uri, p) = split_name_addr(v);
+    assert_eq!(uri, b"sip:a@h");
+    assert_eq!(&v[p], b";tag=3");
+    assert_eq!(
+        header_param(b"<sip:a@h;tag=no>;TAG=yes", b"tag"),
+        Some(&b"yes"[..])
+    );
+    assert_eq!(header_param(b"<sip:a@h;tag=no>", b"tag"), None);
+    assert_eq!(header_param(b"Bob <sip:b@h", b"tag"), None);
+}
+
+#[test]
+fn param_ranges() {
+    let t = b"h:5060 ; rport ;received= 1.2.3.4;x=\"a;b\";;branch=z";
+    let ps: Vec<Param> = params(t).collect();
+    let names: Vec<&[u8]> = ps.iter().map(|p| p.name_in(t)).collect();
+    assert_eq!(names, [&b"rport"[..], b"received", b"x", b"branch"]);
+    assert_eq!(ps[0].value, None);
+    assert_eq!(&t[ps[0].whole.clone()], b"rport");
+    assert_eq!(ps[1].value_in(t), Some(&b"1.2.3.4"[..]));
+    assert_eq!(ps[2].value_in(t), Some(&b"\"a;b\""[..]));
+    assert_eq!(ps[3].value_in(t), Some(&b"z"[..]));
+    assert_eq!(find_param(t, b"RECEIVED"), Some(ps[1].clone()));
+    assert_eq!(find_param(t, b"maddr"), None);
+    assert!(params(b"no params").next().is_none());
+}
+
+#[test]
+fn lexical_helpers() {
+    assert_eq!(trim_lws(b"\r\n\t a b \r\n "), b"a b");
+    assert_eq!(trim_lws(b" \t "), b"");
+    assert_eq!(lex::parse_port(b"65535"), Some(65535));
+    for bad in [&b""[..], b"65536", b"005060", b"50a", b"-1"] {
+        assert_eq!(lex::parse_port(bad), None);
+    }
+    let comma = |s: &[u8]| lex::find_unquoted(s, |b| b == b',');
+    assert_eq!(comma(b"\"a,\\\",b\" ,c"), Some(9));
+    assert_eq!(comma(b"\"unterminated, quote"), None);
+    assert_eq!(comma(b"a\\,b"), Some(2));
+}

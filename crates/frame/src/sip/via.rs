@@ -7,30 +7,14 @@ use std::net::IpAddr;
 use std::ops::Range;
 
 use super::headers::{split_values, Header, HeaderName, Headers, Value, Values};
+use super::lex::{is_lws, parse_ip, parse_port, trim_lws as trim};
+use super::params::{Param, RawParams};
 use super::SipError;
-
-fn is_lws(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
-}
-
-fn trim(s: &[u8]) -> &[u8] {
-    let a = s.iter().position(|&b| !is_lws(b)).unwrap_or(s.len());
-    let e = s.iter().rposition(|&b| !is_lws(b)).map_or(a, |p| p + 1);
-    s.get(a..e).unwrap_or(&[])
-}
 
 fn is_token(s: &[u8]) -> bool {
     !s.is_empty()
         && s.iter()
             .all(|&b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
-}
-
-fn parse_port(s: &[u8]) -> Option<u16> {
-    if s.is_empty() || s.len() > 5 || !s.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let v = s.iter().fold(0u32, |a, &d| a * 10 + u32::from(d - b'0'));
-    u16::try_from(v).ok()
 }
 
 /// One parsed Via value. Ranges are offsets in the message.
@@ -154,12 +138,15 @@ impl<'a> Via<'a> {
 
     /// All parameters as `(name, value)`, trimmed; quoted values keep their quotes.
     pub fn params(&self) -> ViaParams<'a> {
-        ViaParams { rest: self.params }
+        ViaParams {
+            text: self.params,
+            raw: RawParams::new(self.params),
+        }
     }
 
     /// The sent-by host as an IP address, if it is one.
     pub fn host_ip(&self) -> Option<IpAddr> {
-        std::str::from_utf8(self.host).ok()?.parse().ok()
+        parse_ip(self.host)
     }
 }
 
@@ -197,41 +184,19 @@ fn parse_sent_by(sent_by: &[u8], offset: usize) -> Result<(&[u8], Option<u16>), 
     Ok((host, Some(port)))
 }
 
-/// Iterator over `;name[=value]` parameters.
+/// Iterator over `;name[=value]` parameters, empty ones included (a Via rejects them).
 #[derive(Debug, Clone)]
 pub struct ViaParams<'a> {
-    rest: &'a [u8],
+    text: &'a [u8],
+    raw: RawParams<'a>,
 }
 
 impl<'a> Iterator for ViaParams<'a> {
     type Item = (&'a [u8], Option<&'a [u8]>);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let s = self.rest.strip_prefix(b";")?;
-        // The parameter ends at the next ';' outside a quoted string.
-        let (mut quoted, mut escaped) = (false, false);
-        let mut end = s.len();
-        for (i, &b) in s.iter().enumerate() {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' if quoted => escaped = true,
-                b'"' => quoted = !quoted,
-                b';' if !quoted => {
-                    end = i;
-                    break;
-                }
-                _ => {}
-            }
-        }
-        let p = s.get(..end).unwrap_or(&[]);
-        self.rest = s.get(end..).unwrap_or(&[]);
-        Some(match memchr::memchr(b'=', p) {
-            Some(eq) => (
-                trim(p.get(..eq).unwrap_or(&[])),
-                Some(trim(p.get(eq + 1..).unwrap_or(&[]))),
-            ),
-            None => (trim(p), None),
-        })
+        let p = Param::at(self.text, self.raw.next()?);
+        Some((p.name_in(self.text), p.value_in(self.text)))
     }
 }
 

@@ -6,6 +6,7 @@
 //! The outgoing message is built by splicing byte ranges of the original ([`edit::Edits`]):
 //! only our Via, Max-Forwards, the previous hop's `received`/`rport`, our own Route value and
 //! (for responses) our Via are touched; everything else, bodies included, is copied as is.
+//! URI and parameter parsing is `sipwire_frame::sip`'s; the relay keeps only the rules.
 //! The rules and the decisions behind them are in `docs/sipwired.md`.
 
 mod edit;
@@ -14,7 +15,6 @@ mod reply;
 mod request;
 mod response;
 mod stats;
-pub mod uri;
 
 #[cfg(test)]
 mod tests;

@@ -2,10 +2,9 @@
 //! request as RFC 3261 §8.2.6 asks: the Via headers, From, To (with a To tag added when the
 //! request had none), Call-ID and CSeq are copied, and there is no body.
 
-use sipwire_frame::sip::{HeaderName, SipMessage};
+use sipwire_frame::sip::{header_param, HeaderName, SipMessage};
 
 use super::hash::Fnv1a;
-use super::uri::header_param;
 
 /// Builds the reply `status reason` to `req`. Header lines are copied as they were written
 /// (compact names and folds included); the To tag is a hash of the request's Call-ID, From

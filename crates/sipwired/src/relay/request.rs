@@ -4,12 +4,14 @@
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 
-use sipwire_frame::sip::{split_values, HeaderName, SipMessage, StartLine, Via};
+use sipwire_frame::sip::{
+    find_param, header_param, parse_sip_uri, split_name_addr, split_values, trim_lws, HeaderName,
+    SipMessage, StartLine, UriError, Via,
+};
 
 use super::edit::Edits;
 use super::hash::{branch, Fnv1a};
 use super::reply::stateless_reply;
-use super::uri::{self, header_param, params, parse_sip_uri, split_name_addr, UriError};
 use super::{eol, Action, Context, Direction, DropReason, Relay, Resolve};
 
 /// Max-Forwards added to a request that has none (RFC 3261 §16.6 step 3: "SHOULD be 70").
@@ -17,6 +19,9 @@ pub const DEFAULT_MAX_FORWARDS: u32 = 70;
 
 /// RFC 3261's magic cookie: a branch starting with it is unique per transaction.
 const MAGIC_COOKIE: &[u8] = b"z9hG4bK";
+
+/// A stateless reply the request gets instead of being forwarded: status and reason.
+type Refusal = (u16, &'static str);
 
 pub(super) fn process<R: Resolve>(
     relay: &Relay<R>,
@@ -29,7 +34,7 @@ pub(super) fn process<R: Resolve>(
         };
     };
     let is_ack = method == b"ACK";
-    let reply = |status: u16, reason: &str| {
+    let reply = |(status, reason): Refusal| {
         if is_ack {
             Action::Drop {
                 reason: DropReason::AckNotForwarded,
@@ -59,11 +64,10 @@ pub(super) fn process<R: Resolve>(
     let mut edits = Edits::default();
 
     // Max-Forwards (RFC 3261 §16.3 step 3, §16.6 step 3).
-    let max_forwards = msg.header(HeaderName::MaxForwards);
-    let new_max_forwards = match &max_forwards {
+    let new_max_forwards = match msg.header(HeaderName::MaxForwards) {
         Some(h) => match parse_max_forwards(h.value) {
-            None => return reply(400, "Bad Request (Max-Forwards)"),
-            Some(0) => return reply(483, "Too Many Hops"),
+            None => return reply((400, "Bad Request (Max-Forwards)")),
+            Some(0) => return reply((483, "Too Many Hops")),
             Some(n) => Some((h.value_range.clone(), n - 1)),
         },
         None => None,
@@ -76,51 +80,16 @@ pub(super) fn process<R: Resolve>(
         .take_while(|r| route_addr(bytes, r).is_some_and(|a| ctx.is_own(a)))
         .count();
     remove_leading_routes(&routes, own, &mut edits);
-    let next_route = routes.get(own);
-
-    let to = match relay.forward() {
-        Some(f) => f,
-        None => {
-            let target = match next_route {
-                Some(r) => {
-                    let u = split_name_addr(bytes.get(r.value.clone()).unwrap_or(&[])).0;
-                    match parse_sip_uri(u) {
-                        Ok(parsed) if parsed.has_param(b"lr") => Some(parsed),
-                        Ok(_) => None, // strict router: not supported, the R-URI routes
-                        Err(e) => return uri_error_reply(e, &reply),
-                    }
-                }
-                None => None,
-            };
-            let target = match target {
-                Some(t) => t,
-                None => match parse_sip_uri(uri) {
-                    Ok(u) => u,
-                    Err(e) => return uri_error_reply(e, &reply),
-                },
-            };
-            match relay.resolve(target.host, target.port.unwrap_or(5060)) {
-                Some(a) => a,
-                None => return reply(503, "Service Unavailable (cannot resolve next hop)"),
-            }
-        }
+    let to = match next_hop(relay, bytes, uri, routes.get(own)) {
+        Ok(to) => to,
+        Err(refusal) => return reply(refusal),
     };
     if ctx.is_own(to) {
-        return reply(482, "Loop Detected");
+        return reply((482, "Loop Detected"));
     }
 
     // Our Via on top, then Max-Forwards (rewritten in place, or added after our Via).
-    let our_addr = ctx.via_addr();
-    let our_addr_text = our_addr.to_string();
-    let mut via_line = Vec::with_capacity(80);
-    via_line.extend_from_slice(b"Via: SIP/2.0/TCP ");
-    via_line.extend_from_slice(our_addr_text.as_bytes());
-    via_line.extend_from_slice(b";branch=");
-    via_line.extend_from_slice(branch(branch_hash(msg, &top, uri, &our_addr_text)).as_bytes());
-    via_line.extend_from_slice(b";cid=");
-    via_line.extend_from_slice(ctx.conid.to_string().as_bytes());
-    via_line.extend_from_slice(eol);
-    edits.insert(msg.headers_start(), via_line);
+    edits.insert(msg.headers_start(), our_via_line(msg, &top, uri, ctx, eol));
     match new_max_forwards {
         Some((range, n)) => edits.replace(range, n.to_string().into_bytes()),
         None => {
@@ -146,16 +115,65 @@ pub(super) fn process<R: Resolve>(
     }
 }
 
-fn uri_error_reply(e: UriError, reply: &impl Fn(u16, &str) -> Action) -> Action {
+/// Where the request goes: `--forward` if set; else the first Route value left when it is a
+/// loose router (`lr`; a strict router is not supported, the Request-URI routes then); else
+/// the Request-URI `ruri`.
+fn next_hop<R: Resolve>(
+    relay: &Relay<R>,
+    bytes: &[u8],
+    ruri: &[u8],
+    next_route: Option<&RouteValue>,
+) -> Result<SocketAddr, Refusal> {
+    if let Some(f) = relay.forward() {
+        return Ok(f);
+    }
+    let route = match next_route {
+        Some(r) => {
+            let u = split_name_addr(bytes.get(r.value.clone()).unwrap_or(&[])).0;
+            Some(parse_sip_uri(u).map_err(uri_refusal)?).filter(|p| p.has_param(b"lr"))
+        }
+        None => None,
+    };
+    let target = match route {
+        Some(t) => t,
+        None => parse_sip_uri(ruri).map_err(uri_refusal)?,
+    };
+    relay
+        .resolve(target.host, target.port.unwrap_or(5060))
+        .ok_or((503, "Service Unavailable (cannot resolve next hop)"))
+}
+
+/// Our Via header line: our address, a branch derived from the transaction and our
+/// address, and `cid` (the connection the request came in on, for the responses).
+fn our_via_line(
+    msg: &SipMessage<'_>,
+    top: &Via<'_>,
+    ruri: &[u8],
+    ctx: &Context<'_>,
+    eol: &[u8],
+) -> Vec<u8> {
+    let our_addr_text = ctx.via_addr().to_string();
+    let mut via_line = Vec::with_capacity(80);
+    via_line.extend_from_slice(b"Via: SIP/2.0/TCP ");
+    via_line.extend_from_slice(our_addr_text.as_bytes());
+    via_line.extend_from_slice(b";branch=");
+    via_line.extend_from_slice(branch(branch_hash(msg, top, ruri, &our_addr_text)).as_bytes());
+    via_line.extend_from_slice(b";cid=");
+    via_line.extend_from_slice(ctx.conid.to_string().as_bytes());
+    via_line.extend_from_slice(eol);
+    via_line
+}
+
+fn uri_refusal(e: UriError) -> Refusal {
     match e {
-        UriError::Scheme => reply(416, "Unsupported URI Scheme"),
-        UriError::Malformed => reply(400, "Bad Request (URI)"),
+        UriError::Scheme => (416, "Unsupported URI Scheme"),
+        UriError::Malformed => (400, "Bad Request (URI)"),
     }
 }
 
 /// `Max-Forwards` value: 1*DIGIT. More than 9 digits is refused rather than wrapped.
 fn parse_max_forwards(value: &[u8]) -> Option<u32> {
-    let v = uri::trim(value);
+    let v = trim_lws(value);
     if v.is_empty() || v.len() > 9 || !v.iter().all(u8::is_ascii_digit) {
         return None;
     }
@@ -233,7 +251,7 @@ fn branch_hash(msg: &SipMessage<'_>, top: &Via<'_>, ruri: &[u8], ours: &str) -> 
         }
         _ => {
             let cseq = msg.header(HeaderName::CSeq).map(|c| c.value).unwrap_or(&[]);
-            let cseq_num = uri::trim(cseq)
+            let cseq_num = trim_lws(cseq)
                 .split(|&b| b == b' ' || b == b'\t')
                 .next()
                 .unwrap_or(&[]);
@@ -260,16 +278,10 @@ fn mark_previous_hop(bytes: &[u8], top: &Via<'_>, source: SocketAddr, edits: &mu
     let src_ip = source.ip().to_canonical();
     let base = top.params_range.start;
     let section = bytes.get(top.params_range.clone()).unwrap_or(&[]);
-    let plist = params(section);
-    let named = |n: &[u8]| {
-        plist
-            .iter()
-            .find(|p| p.name_in(section).eq_ignore_ascii_case(n))
-    };
-    let received = named(b"received");
-    let rport = named(b"rport");
-    let bare_rport = rport.filter(|p| p.value.is_none());
+    let received = find_param(section, b"received");
+    let bare_rport = find_param(section, b"rport").filter(|p| p.value.is_none());
     let received_ip = received
+        .as_ref()
         .and_then(|p| p.value_in(section))
         .and_then(|v| std::str::from_utf8(v).ok())
         .and_then(|v| v.parse::<IpAddr>().ok());

@@ -8,7 +8,7 @@ use super::lexer::{tokenize, Tok, Token};
 use super::options::{self, Kind, OptionDef};
 use super::preproc::preprocess;
 use super::types::{parse_listen, ListenParse};
-use super::Config;
+use crate::config::Config;
 
 /// How strictly to read a config.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -1,15 +1,18 @@
-//! The option table's types: one [`OptionDef`] per spelling an option can be written in.
+//! One option row ([`OptionDef`]): how the option is named, written, checked and documented,
+//! and how a value written as text becomes a [`ConfigValue`].
 //!
-//! The file parser, [`Config::set`], the runtime cfg API, [`Config::validate`], `cfg_list()`
-//! and the table in `docs/config.md` all read the same rows (see `table.rs` and
-//! `table_ext.rs`), so a name, range or unit is written once.
+//! The rows themselves are in `rows_tcp.rs`, `rows_modules.rs` and `rows_core.rs`; the
+//! registry (`registry.rs`) finds them by name.
 
 use std::net::IpAddr;
 
-use super::error::ErrorKind;
-use super::types::ConfigValue;
-use super::Config;
+use crate::config::Config;
+use crate::error::ErrorKind;
+use crate::types::ConfigValue;
 use sipwire_poll::PollMethod;
+
+/// Largest lifetime/timeout Kamailio accepts: 2^31-1 ticks of 1/16 s, in seconds.
+pub(super) const MAX_TIMEOUT_S: i64 = 134_217_727;
 
 /// The unit a number is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,7 +56,7 @@ pub struct IntSpec {
 }
 
 /// A plain integer range.
-pub(crate) const fn int(min: i64, max: i64) -> Kind {
+pub(super) const fn int(min: i64, max: i64) -> Kind {
     Kind::Int(IntSpec {
         min,
         max,
@@ -64,7 +67,7 @@ pub(crate) const fn int(min: i64, max: i64) -> Kind {
 }
 
 /// An integer range where 0 means "not set".
-pub(crate) const fn int0(min: i64, max: i64) -> Kind {
+pub(super) const fn int0(min: i64, max: i64) -> Kind {
     Kind::Int(IntSpec {
         min,
         max,
@@ -100,19 +103,6 @@ pub enum Kind {
     Listen,
 }
 
-/// When the runtime behaviour of an option is built.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lands {
-    /// Done in this config module.
-    Config,
-    /// Behaviour built in the runtime.
-    Built,
-    /// Lands with the given issue number.
-    Issue(u32),
-    /// Lands with the SCTP transport issue.
-    Sctp,
-}
-
 /// One spelling of an option: its name, forms, runtime cfg name, kind, unit and docs.
 ///
 /// Two rows may share a field: Kamailio's `tcp_crlf_ping` and OpenSIPS's
@@ -143,17 +133,9 @@ pub struct OptionDef {
     pub default_doc: Option<&'static str>,
     /// What the option means (one or two sentences).
     pub doc: &'static str,
-    /// When sipwire's runtime implements it.
-    pub lands: Lands,
-    /// Tests (in `config::tests`) that cover this row beyond the table-driven ones.
-    pub tests: &'static [&'static str],
-    /// Tests of the runtime behaviour, as `file::test_fn`: an integration test in
-    /// `crates/sipwire/tests/` (`options::max_connections_refuses_the_extra_one_and_keeps_the_others`)
-    /// or a unit test in `crates/sipwire/src/` (`sys::tests::defer_accept_is_set_on_listener`).
-    pub runtime_tests: &'static [&'static str],
-    pub(super) field: &'static str,
-    pub(super) get: fn(&Config) -> ConfigValue,
-    pub(super) set: fn(&mut Config, &ConfigValue) -> bool,
+    pub(crate) field: &'static str,
+    pub(crate) get: fn(&Config) -> ConfigValue,
+    pub(crate) set: fn(&mut Config, &ConfigValue) -> bool,
 }
 
 /// A row template: rows in the table override what differs.
@@ -170,9 +152,6 @@ pub(super) const BASE: OptionDef = OptionDef {
     unit: Unit::None,
     default_doc: None,
     doc: "",
-    lands: Lands::Issue(4),
-    tests: &[],
-    runtime_tests: &[],
     field: "",
     get: |_| ConfigValue::Int(0),
     set: |_, _| false,
@@ -377,138 +356,5 @@ impl OptionDef {
     /// Whether this row holds an integer (bools included) rather than a string.
     pub fn is_int(&self) -> bool {
         matches!(self.kind, Kind::Bool | Kind::Int(_))
-    }
-}
-
-/// Every row: Kamailio core tcp, OpenSIPS proto_tcp, tcpops, sctp, and core misc.
-pub fn all() -> impl Iterator<Item = &'static OptionDef> {
-    super::table::TCP
-        .iter()
-        .chain(super::table_ext::PROTO_TCP)
-        .chain(super::table_ext::TCPOPS)
-        .chain(super::table_ext::SCTP)
-        .chain(super::table_ext::CORE)
-}
-
-/// Modules whose modparams are sipwire options.
-pub const MODULES: [&str; 3] = ["proto_tcp", "tcpops", "sctp"];
-
-/// The row written as `name = value` (name or alias).
-pub fn by_core_name(name: &str) -> Option<&'static OptionDef> {
-    all().find(|d| d.core_form && (d.name == name || d.aliases.contains(&name)))
-}
-
-/// The row written as `modparam("module", "param", value)`.
-pub fn by_modparam(module: &str, param: &str) -> Option<&'static OptionDef> {
-    all().find(|d| d.module == Some(module) && d.name == param)
-}
-
-/// The row with runtime cfg name `group.name`.
-pub fn by_cfg(group: &str, name: &str) -> Option<&'static OptionDef> {
-    all().find(|d| d.cfg_group == group && d.cfg_name == name)
-}
-
-/// The row for a [`Config::set`]/[`Config::get`] key: a core name or alias, or
-/// `module.param`.
-pub fn by_key(key: &str) -> Option<&'static OptionDef> {
-    by_core_name(key).or_else(|| {
-        let (module, param) = key.split_once('.')?;
-        by_modparam(module, param)
-    })
-}
-
-/// Levenshtein distance, for "did you mean" suggestions.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-/// OpenSIPS core spellings that mean a sipwire option under Kamailio's name.
-const HINTS: [(&str, &str); 3] = [
-    ("tcp_workers", "tcp_children"),
-    ("tcp_keepcount", "tcp_keepcnt"),
-    ("tcp_keepinterval", "tcp_keepintvl"),
-];
-
-/// The closest candidate to `name`, if it is close enough to be a typo.
-pub(crate) fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<String> {
-    if let Some((_, to)) = HINTS.iter().find(|(from, _)| *from == name) {
-        return Some((*to).to_string());
-    }
-    let limit = (name.len() / 4).clamp(1, 3);
-    candidates
-        .map(|c| (distance(name, c), c))
-        .filter(|(d, c)| *d <= limit || (c.len() >= 4 && (name.contains(c) || c.contains(name))))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c.to_string())
-}
-
-/// "did you mean" for an unknown core name.
-pub(crate) fn suggest_core(name: &str) -> Option<String> {
-    suggest(
-        name,
-        all()
-            .filter(|d| d.core_form)
-            .flat_map(|d| std::iter::once(d.name).chain(d.aliases.iter().copied())),
-    )
-}
-
-/// "did you mean" for an unknown parameter of one of our modules.
-pub(crate) fn suggest_modparam(module: &str, param: &str) -> Option<String> {
-    suggest(
-        param,
-        all().filter(|d| d.module == Some(module)).map(|d| d.name),
-    )
-}
-
-#[cfg(test)]
-mod runtime_tests_check {
-    use super::{all, Lands};
-
-    /// The source file a `file::test_fn` name points at.
-    fn source(file: &str) -> Option<&'static str> {
-        Some(match file {
-            "inbound" => include_str!("../../sipwire/tests/inbound.rs"),
-            "options" => include_str!("../../sipwire/tests/options.rs"),
-            "outbound" => include_str!("../../sipwire/tests/outbound.rs"),
-            "keepalive_timeout" => include_str!("../../sipwire/tests/keepalive_timeout.rs"),
-            "emfile" => include_str!("../../sipwire/tests/emfile.rs"),
-            "sys" => include_str!("../../sys/src/socket.rs"),
-            "reader" => include_str!("../../sipwire/src/reader.rs"),
-            "table" => include_str!("../../sipwire/src/table.rs"),
-            "timer" => include_str!("../../sipwire/src/timer.rs"),
-            "wq" => include_str!("../../sipwire/src/wq.rs"),
-            _ => return None,
-        })
-    }
-
-    /// Every runtime test a row names exists, and only built rows name any.
-    #[test]
-    fn runtime_tests_name_existing_tests_of_built_rows() {
-        for row in all() {
-            assert!(
-                row.runtime_tests.is_empty() || row.lands == Lands::Built,
-                "{}: runtime tests on a row that is not built",
-                row.name
-            );
-            for t in row.runtime_tests {
-                let (file, path) = t.split_once("::").unwrap_or(("", t));
-                let src = source(file).unwrap_or_else(|| panic!("{}: no file for {t}", row.name));
-                let name = path.rsplit("::").next().unwrap_or(path);
-                // `inbound::by_method::*` are generated by a macro from `name: "method"`.
-                let found = src.contains(&format!("fn {name}()"))
-                    || (path.starts_with("by_method::") && src.contains(&format!("{name}: \"")));
-                assert!(found, "{}: no test {t}", row.name);
-            }
-        }
     }
 }

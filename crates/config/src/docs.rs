@@ -51,7 +51,9 @@ fn default_text(row: &OptionDef, cfg: &Config) -> String {
             }),
             ConfigValue::Int(0),
         ) => "not set (0)".to_string(),
-        (Kind::Listen, _) => "none: every interface on `tcp_port`, as Kamailio".to_string(),
+        (Kind::Listen, _) => {
+            "none: `0.0.0.0` on `tcp_port` (IPv4 only; Kamailio binds every interface)".to_string()
+        }
         (_, ConfigValue::Int(v)) => with_unit(v, row.unit),
         (_, ConfigValue::Str(s)) if s.is_empty() => "empty".to_string(),
         (_, ConfigValue::Str(s)) => format!("`{s}`"),

@@ -305,7 +305,11 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
             "options::runtime_changes_apply_to_the_next_message",
         ],
     ),
-    ("tcp_crlf_drop", Built, &[]),
+    (
+        "tcp_crlf_drop",
+        Built,
+        &["options::crlf_drop_makes_lone_crlf_not_count_as_traffic"],
+    ),
     (
         "proto_tcp.tcp_async",
         Built,

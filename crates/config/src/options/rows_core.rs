@@ -10,7 +10,9 @@ use crate::types::ConfigValue;
 pub(super) static CORE: &[OptionDef] = &[
     opt!(disable_tcp => Flag {
         name: "disable_tcp", cfg_group: "core", cfg_name: "disable_tcp",
-        doc: "Do not start TCP at all.",
+        doc: "Bind no TCP listener, neither the `listen` lines nor the default one. TCP \
+              main and the readers still start, and sends to an address still open outgoing \
+              connections (Kamailio starts no TCP at all).",
     }),
     OptionDef {
         name: "listen",
@@ -21,7 +23,8 @@ pub(super) static CORE: &[OptionDef] = &[
         doc: "Address to listen on, repeatable: `tcp:IP[:PORT]`, `tcp:[IPv6][:PORT]`, \
               `sctp:...`; udp/tls/ws/wss lines get a warning. A missing TCP port is \
               `tcp_port`. `socket=` (newer OpenSIPS) is the same. The runtime binds the TCP \
-              lines; `sctp:` lines wait for the SCTP transport.",
+              lines; `sctp:` lines are kept but nothing binds them, and a config whose only \
+              lines are `sctp:` gets the default TCP listener, as if it had none.",
         field: "listen",
         get: |c: &Config| {
             let all: Vec<String> = c

@@ -24,7 +24,7 @@ pub(super) static PROTO_TCP: &[OptionDef] = &[
         name: "tcp_port", module: PROTO_TCP_MOD, cfg_group: "proto_tcp", cfg_name: "port",
         kind: int(1, 65535),
         doc: "Port of `listen=tcp:IP` lines that give none, whatever the order of the lines, \
-              and of the listener on every interface when no TCP `listen` line is given.",
+              and of the default listener (`0.0.0.0`) when no TCP `listen` line is given.",
     }),
     opt!(tcp.send_timeout => Millis {
         name: "tcp_send_timeout", core_form: false, module: PROTO_TCP_MOD,
@@ -47,8 +47,9 @@ pub(super) static PROTO_TCP: &[OptionDef] = &[
     opt!(tcp.crlf_drop => Flag {
         name: "tcp_crlf_drop", module: PROTO_TCP_MOD, cfg_group: "proto_tcp",
         cfg_name: "crlf_drop", runtime: true,
-        doc: "Drop a lone CRLF between messages (a CRLFCRLF ping still follows the ping \
-              option).",
+        doc: "Lone CRLFs between messages are always dropped; with this on they also stop \
+              counting as traffic, so they do not postpone the connection lifetime. A \
+              CRLFCRLF ping still follows the ping option.",
     }),
     opt!(tcp.asynchronous => Flag {
         name: "tcp_async", core_form: false, module: PROTO_TCP_MOD, cfg_group: "proto_tcp",
@@ -58,8 +59,9 @@ pub(super) static PROTO_TCP: &[OptionDef] = &[
     opt!(tcp.async_max_postponed_chunks => Count {
         name: "tcp_async_max_postponed_chunks", module: PROTO_TCP_MOD, cfg_group: "proto_tcp",
         cfg_name: "async_max_postponed_chunks", runtime: true, kind: int(1, 65535),
-        doc: "Most messages queued for async write on one connection; more marks the \
-              connection broken and drops it.",
+        doc: "Most messages queued for async write on one connection, counted from when its \
+              queue was last empty (messages pushed, not messages still waiting); one more \
+              marks the connection broken and drops it.",
     }),
     opt!(tcp.async_local_connect_timeout => Millis {
         name: "tcp_async_local_connect_timeout", module: PROTO_TCP_MOD, cfg_group: "proto_tcp",

@@ -22,8 +22,10 @@ pub(super) static TCP: &[OptionDef] = &[
     }),
     opt!(tcp.accept_haproxy => Flag {
         name: "tcp_accept_haproxy", cfg_name: "accept_haproxy",
-        doc: "Every inbound connection must start with a PROXY protocol v1 or v2 header, whose \
-              addresses replace the socket's; connections without one are refused.",
+        doc: "Every inbound connection must start with a PROXY protocol v1 or v2 header; \
+              connections without one are refused. The header's source address replaces the \
+              peer address the application sees; its destination is kept but not used (the \
+              local address stays the socket's).",
     }),
     opt!(tcp.accept_hep3 => Flag {
         name: "tcp_accept_hep3", cfg_name: "accept_hep3",
@@ -32,8 +34,9 @@ pub(super) static TCP: &[OptionDef] = &[
     }),
     opt!(tcp.accept_no_cl => Flag {
         name: "tcp_accept_no_cl", cfg_name: "accept_no_cl", runtime: true,
-        doc: "Accept requests without a Content-Length header (body = rest of the read) \
-              instead of treating them as an error.",
+        doc: "Accept requests without a Content-Length header, with an empty body (the bytes \
+              after the headers start the next message), instead of treating them as an \
+              error. A `Transfer-Encoding` header is refused either way (no chunked bodies).",
     }),
     opt!(tcp.accept_unique => Flag {
         name: "tcp_accept_unique", cfg_name: "accept_unique",
@@ -63,8 +66,10 @@ pub(super) static TCP: &[OptionDef] = &[
     }),
     opt!(tcp.connection_match => Flag {
         name: "tcp_connection_match", cfg_name: "connection_match",
-        doc: "1: when looking up an outbound connection, match the local port too, not only \
-              the local IP and remote IP:port.",
+        doc: "1: a send that asks for a local (source) address reuses only a connection bound \
+              to exactly that IP and port, with no fallback to another. 0: connections are \
+              matched on the remote IP:port alone and the local address is not compared \
+              (Kamailio compares the local IP then).",
     }),
     opt!(tcp.connect_timeout => Secs {
         name: "tcp_connect_timeout", cfg_name: "connect_timeout", runtime: true,
@@ -86,13 +91,16 @@ pub(super) static TCP: &[OptionDef] = &[
         name: "tcp_defer_accept", cfg_name: "defer_accept",
         kind: Kind::Int(IntSpec { min: 0, max: 3600, zero_unset: true, clamp_max: false,
                                   yes_no: true }),
-        doc: "Accept a connection only once data has arrived (Linux TCP_DEFER_ACCEPT, in \
-              seconds; `no`/0 = disabled, `yes` = 1 s, the FreeBSD-style on switch).",
+        doc: "Accept a connection only once data has arrived: on Linux TCP_DEFER_ACCEPT with \
+              this timeout in seconds; on FreeBSD the `dataready` accept filter, which has no \
+              timeout (not tested: the project is built and tested on Linux). `no`/0 = \
+              disabled, `yes` = 1.",
     }),
     opt!(tcp.delayed_ack => Flag {
         name: "tcp_delayed_ack", cfg_name: "delayed_ack", runtime: true,
-        doc: "Send the first ACK of a new connection with its first data segment (Linux \
-              TCP_QUICKACK off).",
+        doc: "Linux TCP_QUICKACK off, so ACKs can wait to ride on data. It is set on each \
+              connection after accept() or after connect() was issued, not on the listener or \
+              before connecting.",
     }),
     opt!(tcp.fd_cache => Flag {
         name: "tcp_fd_cache", cfg_name: "fd_cache",
@@ -101,8 +109,9 @@ pub(super) static TCP: &[OptionDef] = &[
     }),
     opt!(tcp.keepalive => Flag {
         name: "tcp_keepalive", cfg_name: "keepalive", runtime: true,
-        doc: "Set SO_KEEPALIVE on connections. As in Kamailio, setting tcp_keepidle, \
-              tcp_keepcnt or tcp_keepintvl turns it on.",
+        doc: "Set SO_KEEPALIVE on connections, with tcp_keepidle, tcp_keepcnt and \
+              tcp_keepintvl applied while it is on. Unlike Kamailio, setting one of those \
+              three does not turn keepalive on: with `tcp_keepalive = no` they are ignored.",
     }),
     opt!(tcp.keepcnt => OptCount {
         name: "tcp_keepcnt", cfg_name: "keepcnt", runtime: true, kind: int0(0, 1024),
@@ -124,9 +133,10 @@ pub(super) static TCP: &[OptionDef] = &[
     opt!(tcp.max_connections => Count {
         name: "tcp_max_connections", cfg_name: "max_connections", runtime: true,
         kind: int(0, i32::MAX as i64),
-        doc: "Most open TCP connections; beyond it new connections are not accepted. \
-              (Kamailio caps runtime raises at the startup value; sipwire's table grows, so \
-              it does not.)",
+        doc: "Most open TCP connections; beyond it incoming connections are refused. Only \
+              accepts are checked: outgoing connects are not refused (Kamailio refuses them \
+              too). Kamailio caps runtime raises at the startup value; sipwire's table grows, \
+              so it does not.",
     }),
     opt!(tcp.no_connect => Flag {
         name: "tcp_no_connect", cfg_name: "no_connect", runtime: true,
@@ -135,8 +145,9 @@ pub(super) static TCP: &[OptionDef] = &[
     opt!(tcp.poll_method => Poll {
         name: "tcp_poll_method", cfg_name: "poll_method", kind: Kind::PollMethod,
         doc: "Readiness backend: none (best for the OS), poll, epoll_lt, epoll_et, select, \
-              kqueue. Kamailio's sigio_rt and /dev/poll are refused, as are methods the OS \
-              lacks.",
+              kqueue. kqueue exists only on the BSDs and macOS and is neither compiled nor \
+              tested by this project, which builds on Linux. Kamailio's sigio_rt and \
+              /dev/poll are refused, as are methods the OS lacks.",
     }),
     opt!(tcp.rd_buf_size => Bytes {
         name: "tcp_rd_buf_size", cfg_name: "rd_buf_size", runtime: true,
@@ -174,7 +185,9 @@ pub(super) static TCP: &[OptionDef] = &[
     }),
     opt!(tcp.syncnt => OptCount {
         name: "tcp_syncnt", cfg_name: "syncnt", runtime: true, kind: int0(0, 1024),
-        doc: "SYN retransmissions before a connect is aborted (TCP_SYNCNT; 0 = OS default).",
+        doc: "SYN retransmissions before a connect is aborted (TCP_SYNCNT; 0 = OS default). \
+              Outgoing connections only, set after connect() was issued; listeners do not get \
+              it (Kamailio sets it there too).",
     }),
     opt!(tcp.wait_data => Millis {
         name: "tcp_wait_data", cfg_name: "wait_data", kind: int(0, 3_600_000),

@@ -9,10 +9,11 @@ use sipwire_poll::PollMethod;
 
 /// The whole transport configuration. Build it with [`Config::default`], a config file, or
 /// [`Config::set`]; fields are public for reading (a hand-edited config should pass
-/// [`Config::validate`]).
+/// [`Config::validate`]). A field's doc names its option; what the option means, its range
+/// and unit are in the option's row ([`Config::options`], `docs/config.md`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Config {
-    /// `disable_tcp`: do not start TCP at all.
+    /// `disable_tcp`.
     pub disable_tcp: bool,
     /// `listen=` entries for TCP and SCTP, in file order.
     pub listen: Vec<Listen>,
@@ -28,96 +29,94 @@ pub struct Config {
 /// OpenSIPS `proto_tcp` parameters that Kamailio has no name for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TcpConfig {
-    /// `tcp_accept_aliases`: add a port alias from a Via `alias` parameter.
+    /// `tcp_accept_aliases`.
     pub accept_aliases: bool,
-    /// `tcp_accept_haproxy`: expect a PROXY v1/v2 header first (and require it).
+    /// `tcp_accept_haproxy`.
     pub accept_haproxy: bool,
-    /// `tcp_accept_hep3`: accept HEP3 packets.
+    /// `tcp_accept_hep3`.
     pub accept_hep3: bool,
-    /// `tcp_accept_no_cl`: accept requests without Content-Length.
+    /// `tcp_accept_no_cl`.
     pub accept_no_cl: bool,
-    /// `tcp_accept_unique`: refuse a second connection from the same source ip:port.
+    /// `tcp_accept_unique`.
     pub accept_unique: bool,
-    /// `tcp_async` / `tcp_buf_write` / proto_tcp `tcp_async`: queue writes and connects that
-    /// would block.
+    /// `tcp_async` / `tcp_buf_write` / proto_tcp `tcp_async`.
     pub asynchronous: bool,
-    /// `tcp_children`: reader threads.
+    /// `tcp_children`.
     pub children: usize,
-    /// `tcp_clone_rcvbuf`: hand the application an owned copy of each message.
+    /// `tcp_clone_rcvbuf`.
     pub clone_rcvbuf: bool,
-    /// `tcp_connection_lifetime`: idle time before a connection is closed.
+    /// `tcp_connection_lifetime`.
     pub connection_lifetime: Duration,
-    /// `tcp_connection_match`: match outbound connections on the local port too.
+    /// `tcp_connection_match`.
     pub connection_match: bool,
-    /// `tcp_connect_timeout`: give up an outgoing connect after this.
+    /// `tcp_connect_timeout`.
     pub connect_timeout: Duration,
-    /// `tcp_conn_wq_max`: bytes queued per connection.
+    /// `tcp_conn_wq_max`.
     pub conn_wq_max: usize,
-    /// `tcp_crlf_ping` / proto_tcp `tcp_crlf_pingpong`: answer CRLFCRLF with CRLF.
+    /// `tcp_crlf_ping` / proto_tcp `tcp_crlf_pingpong`.
     pub crlf_ping: bool,
-    /// `tcp_defer_accept`: TCP_DEFER_ACCEPT timeout; `None` = disabled.
+    /// `tcp_defer_accept`; `None` = disabled.
     pub defer_accept: Option<Duration>,
-    /// `tcp_delayed_ack`: delay the first ACK (TCP_QUICKACK off).
+    /// `tcp_delayed_ack`.
     pub delayed_ack: bool,
-    /// `tcp_fd_cache`: per-thread cache of connections used for sending.
+    /// `tcp_fd_cache`.
     pub fd_cache: bool,
-    /// `tcp_keepalive`: SO_KEEPALIVE.
+    /// `tcp_keepalive`.
     pub keepalive: bool,
-    /// `tcp_keepcnt`: TCP_KEEPCNT; `None` = OS default.
+    /// `tcp_keepcnt`; `None` = OS default.
     pub keepcnt: Option<u32>,
-    /// `tcp_keepidle`: TCP_KEEPIDLE; `None` = OS default.
+    /// `tcp_keepidle`; `None` = OS default.
     pub keepidle: Option<Duration>,
-    /// `tcp_keepintvl`: TCP_KEEPINTVL; `None` = OS default.
+    /// `tcp_keepintvl`; `None` = OS default.
     pub keepintvl: Option<Duration>,
-    /// `tcp_linger2`: TCP_LINGER2; `None` = OS default.
+    /// `tcp_linger2`; `None` = OS default.
     pub linger2: Option<Duration>,
-    /// `tcp_max_connections`: refuse new connections above this.
+    /// `tcp_max_connections`.
     pub max_connections: u32,
-    /// `tcp_no_connect`: never open outgoing connections.
+    /// `tcp_no_connect`.
     pub no_connect: bool,
     /// `tcp_poll_method`.
     pub poll_method: PollMethod,
-    /// `tcp_rd_buf_size`: read buffer per busy connection (also the largest message).
+    /// `tcp_rd_buf_size`.
     pub rd_buf_size: usize,
-    /// `tcp_reuse_port`: SO_REUSEPORT, so outgoing connections can use listening ports.
+    /// `tcp_reuse_port`.
     pub reuse_port: bool,
-    /// `tcp_script_mode`: keep the connection open when message processing fails.
+    /// `tcp_script_mode`.
     pub script_mode: bool,
     /// `tcp_send_timeout` (s) / proto_tcp `tcp_send_timeout` (ms).
     pub send_timeout: Duration,
-    /// `tcp_source_ipv4`: source address of outgoing IPv4 connections.
+    /// `tcp_source_ipv4`.
     pub source_ipv4: Option<IpAddr>,
-    /// `tcp_source_ipv6`: source address of outgoing IPv6 connections.
+    /// `tcp_source_ipv6`.
     pub source_ipv6: Option<IpAddr>,
-    /// `tcp_syncnt`: TCP_SYNCNT; `None` = OS default.
+    /// `tcp_syncnt`; `None` = OS default.
     pub syncnt: Option<u32>,
-    /// `tcp_wait_data`: how long to wait for data (PROXY header).
+    /// `tcp_wait_data`.
     pub wait_data: Duration,
-    /// `tcp_wq_blk_size`: write queue block size.
+    /// `tcp_wq_blk_size`.
     pub wq_blk_size: usize,
-    /// `tcp_wq_max`: bytes queued for write in total.
+    /// `tcp_wq_max`.
     pub wq_max: usize,
-    /// proto_tcp `tcp_port`: port of `listen=tcp:IP` lines without one.
+    /// proto_tcp `tcp_port`.
     pub port: u16,
-    /// proto_tcp `tcp_max_msg_chunks`: reads allowed per message.
+    /// proto_tcp `tcp_max_msg_chunks`.
     pub max_msg_chunks: u32,
-    /// proto_tcp `tcp_crlf_drop`: drop a lone CRLF between messages.
+    /// proto_tcp `tcp_crlf_drop`.
     pub crlf_drop: bool,
-    /// proto_tcp `tcp_async_max_postponed_chunks`: messages queued per connection.
+    /// proto_tcp `tcp_async_max_postponed_chunks`.
     pub async_max_postponed_chunks: u32,
-    /// proto_tcp `tcp_async_local_connect_timeout`: blocking connect attempt before async.
+    /// proto_tcp `tcp_async_local_connect_timeout`.
     pub async_local_connect_timeout: Duration,
-    /// proto_tcp `tcp_async_local_write_timeout`: blocking write attempt before async.
+    /// proto_tcp `tcp_async_local_write_timeout`.
     pub async_local_write_timeout: Duration,
 }
 
 /// `tcpops` module parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TcpOpsConfig {
-    /// `closed_event`: when `tcp:closed` (and timeout/reset) events are raised.
+    /// `closed_event`.
     pub closed_event: ClosedEvent,
-    /// `event_callback`: name of the callback run instead of `event_route` blocks; empty =
-    /// none.
+    /// `event_callback`.
     pub event_callback: String,
 }
 
@@ -128,17 +127,17 @@ pub struct SctpConfig {
     pub socket_rcvbuf: Option<u32>,
     /// `sctp_socket_sndbuf`.
     pub socket_sndbuf: Option<u32>,
-    /// `sctp_autoclose`: idle time before an association is closed.
+    /// `sctp_autoclose`.
     pub autoclose: Duration,
-    /// `sctp_send_ttl`: time before an unsent message is dropped.
+    /// `sctp_send_ttl`.
     pub send_ttl: Duration,
-    /// `sctp_send_retries`: re-sends on a re-opened association.
+    /// `sctp_send_retries`.
     pub send_retries: u32,
-    /// `sctp_assoc_tracking`: track associations.
+    /// `sctp_assoc_tracking`.
     pub assoc_tracking: bool,
-    /// `sctp_assoc_reuse`: reuse associations for replies (needs tracking).
+    /// `sctp_assoc_reuse`.
     pub assoc_reuse: bool,
-    /// `sctp_max_assocs`: `None` = as many as the OS allows (-1).
+    /// `sctp_max_assocs`; `None` = as many as the OS allows (-1).
     pub max_assocs: Option<u32>,
     /// `sctp_srto_initial`.
     pub srto_initial: Option<Duration>,

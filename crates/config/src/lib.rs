@@ -12,11 +12,12 @@
 //! Every option is one row of a single table ([`options::all`]); the parser, the runtime
 //! setter, [`Config::validate`], [`Config::cfg_list`] and `docs/config.md` all read it.
 //!
-//! The modules form a stair: each imports only from the floors below it, and this file
-//! only re-exports.
+//! The modules form a stair, each importing only from the floors below it (this file only
+//! declares and re-exports):
 //!
-//! `docs`, `runtime` → `api` → `parse`, `validate` → `preproc` → `options` (`registry` →
-//! `rows_*` → `codec` → `row`) → `config` (the [`Config`] struct) → `types`, `error`, `lexer`
+//! `docs`, `runtime` → `api` → `parse`, `validate` → `preproc` →
+//! `options` (`registry` → `rows_tcp`, `rows_modules`, `rows_core` → `codec` → `row`) →
+//! `config` (the [`Config`] struct) → `types`, `error`, `lexer`
 #![forbid(unsafe_code)]
 
 mod api;

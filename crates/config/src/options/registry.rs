@@ -32,8 +32,8 @@ pub fn by_cfg(group: &str, name: &str) -> Option<&'static OptionDef> {
     all().find(|d| d.cfg_group == group && d.cfg_name == name)
 }
 
-/// The row for a [`Config::set`]/[`Config::get`] key: a core name or alias, or
-/// `module.param`.
+/// The row for a [`Config::set`](crate::Config::set) / [`Config::get`](crate::Config::get)
+/// key: a core name or alias, or `module.param`.
 pub fn by_key(key: &str) -> Option<&'static OptionDef> {
     by_core_name(key).or_else(|| {
         let (module, param) = key.split_once('.')?;

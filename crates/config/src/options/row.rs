@@ -163,6 +163,47 @@ pub(crate) struct Parsed {
     pub warning: Option<String>,
 }
 
+impl Parsed {
+    /// A value taken as written, without a warning.
+    fn plain(value: ConfigValue) -> Parsed {
+        Parsed {
+            value,
+            warning: None,
+        }
+    }
+}
+
+/// `text` is not what option `label` takes (`expected` says what it does).
+fn invalid_value(label: &str, text: &str, expected: &str) -> ErrorKind {
+    ErrorKind::InvalidValue {
+        option: label.to_string(),
+        value: text.to_string(),
+        expected: expected.to_string(),
+    }
+}
+
+/// An address of one family, bare or in brackets; empty means "not set".
+fn parse_ip(label: &str, text: &str, family: IpFamily) -> Result<ConfigValue, ErrorKind> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(ConfigValue::Str(String::new()));
+    }
+    let bare = t.strip_prefix('[').and_then(|s| s.strip_suffix(']'));
+    let (want, other) = match family {
+        IpFamily::V4 => ("an IPv4 address", "an IPv6"),
+        IpFamily::V6 => ("an IPv6 address", "an IPv4"),
+    };
+    match bare.unwrap_or(t).parse::<IpAddr>() {
+        Ok(ip) if ip.is_ipv4() == (family == IpFamily::V4) => Ok(ConfigValue::Str(ip.to_string())),
+        Ok(_) => Err(invalid_value(
+            label,
+            t,
+            &format!("{want}; this is {other} address"),
+        )),
+        Err(_) => Err(invalid_value(label, text, want)),
+    }
+}
+
 const BOOL_WORDS: &str = "yes/no/on/off/true/false/1/0";
 
 /// Boolean words Kamailio's lexer knows, case-insensitively.
@@ -232,89 +273,64 @@ impl OptionDef {
         text: &str,
         allow_clamp: bool,
     ) -> Result<Parsed, ErrorKind> {
-        let invalid = |expected: &str| ErrorKind::InvalidValue {
-            option: label.to_string(),
-            value: text.to_string(),
-            expected: expected.to_string(),
-        };
-        let plain = |value| {
-            Ok(Parsed {
-                value,
-                warning: None,
-            })
-        };
         match self.kind {
             Kind::Bool => match parse_bool_word(text.trim()) {
-                Some(b) => plain(ConfigValue::Int(i64::from(b))),
-                None => Err(invalid(BOOL_WORDS)),
+                Some(b) => Ok(Parsed::plain(ConfigValue::Int(i64::from(b)))),
+                None => Err(invalid_value(label, text, BOOL_WORDS)),
             },
-            Kind::Int(spec) => {
-                let t = text.trim();
-                if spec.yes_no {
-                    if let Some(b) = parse_bool_word(t) {
-                        return plain(ConfigValue::Int(i64::from(b)));
-                    }
-                }
-                let v = match parse_int(t) {
-                    Ok(v) => v,
-                    Err(IntError::NotANumber) => {
-                        let what = if spec.yes_no {
-                            format!("an integer or {BOOL_WORDS}")
-                        } else {
-                            "an integer".to_string()
-                        };
-                        return Err(invalid(&what));
-                    }
-                    Err(IntError::TooLarge) => return Err(self.out_of_range(label, t, spec)),
-                };
-                if allow_clamp && spec.clamp_max && v > spec.max {
-                    let warning = format!(
-                        "{label}: {v} is above the {} limit; using {} (clamped, as Kamailio \
-                         does)",
-                        spec.max, spec.max
-                    );
-                    return Ok(Parsed {
-                        value: ConfigValue::Int(spec.max),
-                        warning: Some(warning),
-                    });
-                }
-                self.check_int(label, v).map(|value| Parsed {
-                    value,
-                    warning: None,
-                })
-            }
-            Kind::Text => plain(ConfigValue::Str(text.to_string())),
+            Kind::Int(spec) => self.parse_int_text(label, text, spec, allow_clamp),
+            Kind::Text => Ok(Parsed::plain(ConfigValue::Str(text.to_string()))),
             Kind::PollMethod => match text.trim().parse::<PollMethod>() {
-                Ok(m) => plain(ConfigValue::Str(m.name().to_string())),
+                Ok(m) => Ok(Parsed::plain(ConfigValue::Str(m.name().to_string()))),
                 Err(e) => Err(ErrorKind::Unsupported {
                     option: label.to_string(),
                     reason: e.to_string(),
                 }),
             },
-            Kind::Ip(family) => {
-                let t = text.trim();
-                if t.is_empty() {
-                    return plain(ConfigValue::Str(String::new()));
-                }
-                let bare = t.strip_prefix('[').and_then(|s| s.strip_suffix(']'));
-                let (want, other) = match family {
-                    IpFamily::V4 => ("an IPv4 address", "an IPv6"),
-                    IpFamily::V6 => ("an IPv6 address", "an IPv4"),
-                };
-                match bare.unwrap_or(t).parse::<IpAddr>() {
-                    Ok(ip) if ip.is_ipv4() == (family == IpFamily::V4) => {
-                        plain(ConfigValue::Str(ip.to_string()))
-                    }
-                    Ok(_) => Err(ErrorKind::InvalidValue {
-                        option: label.to_string(),
-                        value: t.to_string(),
-                        expected: format!("{want}; this is {other} address"),
-                    }),
-                    Err(_) => Err(invalid(want)),
-                }
-            }
-            Kind::Listen => plain(ConfigValue::Str(text.trim().to_string())),
+            Kind::Ip(family) => parse_ip(label, text, family).map(Parsed::plain),
+            Kind::Listen => Ok(Parsed::plain(ConfigValue::Str(text.trim().to_string()))),
         }
+    }
+
+    /// The text of an integer option: a number in range, a boolean word where the row takes
+    /// `yes`/`no`, or (with `allow_clamp`) a number above a clamped maximum, clamped with a
+    /// warning.
+    fn parse_int_text(
+        &self,
+        label: &str,
+        text: &str,
+        spec: IntSpec,
+        allow_clamp: bool,
+    ) -> Result<Parsed, ErrorKind> {
+        let t = text.trim();
+        if spec.yes_no {
+            if let Some(b) = parse_bool_word(t) {
+                return Ok(Parsed::plain(ConfigValue::Int(i64::from(b))));
+            }
+        }
+        let v = match parse_int(t) {
+            Ok(v) => v,
+            Err(IntError::NotANumber) => {
+                let what = if spec.yes_no {
+                    format!("an integer or {BOOL_WORDS}")
+                } else {
+                    "an integer".to_string()
+                };
+                return Err(invalid_value(label, text, &what));
+            }
+            Err(IntError::TooLarge) => return Err(self.out_of_range(label, t, spec)),
+        };
+        if allow_clamp && spec.clamp_max && v > spec.max {
+            let warning = format!(
+                "{label}: {v} is above the {} limit; using {} (clamped, as Kamailio does)",
+                spec.max, spec.max
+            );
+            return Ok(Parsed {
+                value: ConfigValue::Int(spec.max),
+                warning: Some(warning),
+            });
+        }
+        self.check_int(label, v).map(Parsed::plain)
     }
 
     /// Checks an integer against the row's range (no clamping): the runtime setter and the

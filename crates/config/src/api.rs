@@ -1,13 +1,12 @@
 //! [`Config`]'s public entry points: reading files, overrides, lookups and listings.
 
-use std::net::SocketAddr;
 use std::path::Path;
 
 use super::error::{ConfigError, ErrorKind, Warning, WarningKind};
 use super::options::{self, Kind, OptionDef, Unit};
 use super::parse::{self, apply_listen, ParseOptions};
-use super::types::{ConfigValue, ListenProto};
-use super::Config;
+use super::types::ConfigValue;
+use crate::config::Config;
 
 /// One runtime cfg entry with its current value, for `cfg.get`-style listings
 /// (`core.tcp_options`, `sctp.options`).
@@ -156,14 +155,5 @@ impl Config {
     /// The option table (every spelling of every option).
     pub fn options() -> impl Iterator<Item = &'static OptionDef> {
         options::all()
-    }
-
-    /// The listen addresses with ports resolved: a TCP line without a port gets `tcp_port`,
-    /// an SCTP one 5060.
-    pub fn listeners(&self) -> Vec<(ListenProto, SocketAddr)> {
-        self.listen
-            .iter()
-            .map(|l| (l.proto, l.socket_addr(self.tcp.port)))
-            .collect()
     }
 }

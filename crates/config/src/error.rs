@@ -90,7 +90,7 @@ pub enum ErrorKind {
         /// Why.
         reason: String,
     },
-    /// Options that contradict each other (see [`Config::validate`](super::Config::validate)).
+    /// Options that contradict each other (see [`Config::validate`](crate::Config::validate)).
     Invalid {
         /// The option at fault.
         option: String,

@@ -8,7 +8,7 @@ use super::lexer::{tokenize, Tok, Token};
 use super::options::{self, Kind, OptionDef};
 use super::preproc::preprocess;
 use super::types::{parse_listen, ListenParse};
-use super::Config;
+use crate::config::Config;
 
 /// How strictly to read a config.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -279,8 +279,13 @@ impl Parser<'_> {
         Ok(())
     }
 
-    fn modparam(&mut self, start: usize, line: u32) -> Result<(), ConfigError> {
-        // Arguments: tokens between the parentheses, split at top-level commas.
+    /// The arguments of the `modparam(` at token `start`: the tokens between its parentheses,
+    /// split at top-level commas (newlines dropped), and the index of the closing `)`.
+    fn modparam_args(
+        &self,
+        start: usize,
+        line: u32,
+    ) -> Result<(Vec<Vec<Token>>, usize), ConfigError> {
         let mut depth = 0usize;
         let mut i = start + 1;
         let mut args: Vec<Vec<Token>> = vec![Vec::new()];
@@ -318,7 +323,14 @@ impl Parser<'_> {
             }
             i += 1;
         }
-        self.pos = i + 1;
+        Ok((args, i))
+    }
+
+    /// `modparam("module", "param", value)` starting at token `start`: ours are applied
+    /// through the option table, other modules' get a warning.
+    fn modparam(&mut self, start: usize, line: u32) -> Result<(), ConfigError> {
+        let (args, close) = self.modparam_args(start, line)?;
+        self.pos = close + 1;
         let one = |a: &Vec<Token>| match a.as_slice() {
             [Token {
                 tok: Tok::Str(s), ..

@@ -10,7 +10,7 @@ use super::api::CfgEntry;
 use super::error::{ConfigError, ErrorKind};
 use super::options::{self, OptionDef};
 use super::types::ConfigValue;
-use super::Config;
+use crate::config::Config;
 
 struct Shared {
     current: RwLock<Arc<Config>>,

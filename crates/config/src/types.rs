@@ -1,4 +1,4 @@
-//! Small typed values used by [`Config`](super::Config) fields and the runtime cfg API.
+//! Small typed values used by [`Config`](crate::Config) fields and the runtime cfg API.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -103,7 +103,7 @@ impl ListenProto {
 }
 
 /// One `listen=` entry. A missing port is resolved when the address is used (see
-/// [`Config::listeners`](super::Config::listeners)), so the order of lines does not matter.
+/// [`Config::listeners`](crate::Config::listeners)), so the order of lines does not matter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Listen {
     /// Transport.

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use super::error::{ConfigError, ErrorKind};
 use super::options::{self, Kind};
-use super::Config;
+use crate::config::Config;
 
 fn invalid(option: &str, reason: String) -> ConfigError {
     ConfigError::new(ErrorKind::Invalid {

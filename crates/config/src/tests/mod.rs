@@ -1,8 +1,8 @@
 //! Config tests: table-driven checks over every option row, the parser, and runtime changes.
 
 mod parse;
+mod rows;
 mod runtime;
-mod table;
 
 use super::*;
 

@@ -6,140 +6,84 @@
 use super::codec::{
     opt, Addr, Bytes, Codec, Count, Flag, Millis, OptCount, OptSecs, Poll, Secs, Threads,
 };
-use super::options::{int, int0, IntSpec, IpFamily, Kind, Lands, OptionDef, BASE};
-use super::types::ConfigValue;
-use super::Config;
+use super::row::{int, int0, IntSpec, IpFamily, Kind, OptionDef, BASE, MAX_TIMEOUT_S};
+use crate::config::Config;
+use crate::types::ConfigValue;
 
-/// Largest lifetime/timeout Kamailio accepts: 2^31-1 ticks of 1/16 s, in seconds.
-pub const MAX_TIMEOUT_S: i64 = 134_217_727;
 /// Kamailio's internal limit of `tcp_rd_buf_size` (16 MiB).
-pub const MAX_RD_BUF_SIZE: i64 = 16 * 1024 * 1024;
+const MAX_RD_BUF_SIZE: i64 = 16 * 1024 * 1024;
 
 /// Kamailio core `tcp_*` rows.
 pub(super) static TCP: &[OptionDef] = &[
     opt!(tcp.accept_aliases => Flag {
         name: "tcp_accept_aliases", cfg_name: "accept_aliases", runtime: true,
-        lands: Lands::Built,
-        runtime_tests: &[
-            "outbound::accept_aliases_reuses_the_incoming_connection",
-            "outbound::without_accept_aliases_a_new_connection_is_opened",
-            "table::tests::aliases_resolve_move_are_bounded_and_vanish_with_the_connection",
-        ],
         doc: "A message whose Via carries an `alias` parameter adds the Via port as an alias \
               of the connection it came on (port only, no host aliases).",
     }),
     opt!(tcp.accept_haproxy => Flag {
         name: "tcp_accept_haproxy", cfg_name: "accept_haproxy",
-        lands: Lands::Built,
-        runtime_tests: &[
-            "options::wait_data_closes_a_silent_proxy_connection",
-            "options::haproxy_on_rejects_a_connection_without_a_header",
-            "options::closed_connections_leave_no_timers",
-        ],
-        doc: "Every inbound connection must start with a PROXY protocol v1 or v2 header, whose \
-              addresses replace the socket's; connections without one are refused.",
+        doc: "Every inbound connection must start with a PROXY protocol v1 or v2 header; \
+              connections without one are refused. The header's source address replaces the \
+              peer address the application sees; its destination is kept but not used (the \
+              local address stays the socket's).",
     }),
     opt!(tcp.accept_hep3 => Flag {
         name: "tcp_accept_hep3", cfg_name: "accept_hep3",
-        lands: Lands::Built,
-        runtime_tests: &["options::hep3_frames_when_enabled"],
         doc: "Inbound connections may carry HEP3 packets (framed by the HEP length) instead of \
               SIP.",
     }),
     opt!(tcp.accept_no_cl => Flag {
         name: "tcp_accept_no_cl", cfg_name: "accept_no_cl", runtime: true,
-        lands: Lands::Built,
-        runtime_tests: &["options::accept_no_cl_and_clone_rcvbuf"],
-        doc: "Accept requests without a Content-Length header (body = rest of the read) \
-              instead of treating them as an error.",
+        doc: "Accept requests without a Content-Length header, with an empty body (the bytes \
+              after the headers start the next message), instead of treating them as an \
+              error. A `Transfer-Encoding` header is refused either way (no chunked bodies).",
     }),
     opt!(tcp.accept_unique => Flag {
         name: "tcp_accept_unique", cfg_name: "accept_unique",
-        lands: Lands::Built,
-        runtime_tests: &[
-            "options::accept_unique_refuses_a_second_connection_from_the_same_ip_and_port",
-        ],
         doc: "1: refuse a new connection from a source IP and port that already has one.",
     }),
     opt!(tcp.asynchronous => Flag {
         name: "tcp_async", aliases: &["tcp_buf_write"], cfg_name: "async",
-        lands: Lands::Built,
-        runtime_tests: &[
-            "outbound::send_by_address_blocking_mode",
-            "outbound::send_timeout_fails_a_blocking_send",
-            "outbound::connect_timeout_fails_a_blocking_send",
-            "outbound::send_timeout_closes_a_stuck_queue_in_async_mode",
-            "outbound::connect_timeout_aborts_a_pending_connect_async",
-        ],
         doc: "Writes and connects that would block are queued and finished later by the TCP \
               main thread (see `tcp_conn_wq_max`, `tcp_wq_max`).",
     }),
     opt!(tcp.children => Threads {
         name: "tcp_children", cfg_name: "children", kind: int(1, 1024),
         default_doc: Some("number of CPUs"),
-        lands: Lands::Built,
-        runtime_tests: &["options::new_work_goes_to_the_least_busy_reader"],
         doc: "Number of reader threads. Kamailio defaults to its UDP `children`; sipwire, \
               which has no UDP workers, to the number of CPUs.",
     }),
     opt!(tcp.clone_rcvbuf => Flag {
         name: "tcp_clone_rcvbuf", cfg_name: "clone_rcvbuf",
-        lands: Lands::Built,
-        runtime_tests: &["options::accept_no_cl_and_clone_rcvbuf"],
         doc: "1: hand the application an owned copy of each received message instead of a \
               slice of the read buffer.",
     }),
     opt!(tcp.connection_lifetime => Secs {
         name: "tcp_connection_lifetime", cfg_name: "connection_lifetime", runtime: true,
-        kind: int(0, MAX_TIMEOUT_S), tests: &["runtime_set_visible_in_new_snapshot_only"],
-        lands: Lands::Built,
-        runtime_tests: &[
-            "options::lifetime_closes_idle_connections_and_traffic_postpones_it",
-            "options::per_connection_lifetime_overrides_the_default",
-        ],
+        kind: int(0, MAX_TIMEOUT_S),
         doc: "A connection with no traffic for this long is closed (0 closes idle connections \
               almost at once).",
     }),
     opt!(tcp.connection_match => Flag {
         name: "tcp_connection_match", cfg_name: "connection_match",
-        lands: Lands::Built,
-        runtime_tests: &[
-            "outbound::connection_match_requires_the_local_address",
-            "table::tests::connection_match_filters_by_local_address",
-        ],
-        doc: "1: when looking up an outbound connection, match the local port too, not only \
-              the local IP and remote IP:port.",
+        doc: "1: a send that asks for a local (source) address reuses only a connection bound \
+              to exactly that IP and port, with no fallback to another. 0: connections are \
+              matched on the remote IP:port alone and the local address is not compared \
+              (Kamailio compares the local IP then).",
     }),
     opt!(tcp.connect_timeout => Secs {
         name: "tcp_connect_timeout", cfg_name: "connect_timeout", runtime: true,
         kind: int(0, MAX_TIMEOUT_S),
-        lands: Lands::Built,
-        runtime_tests: &[
-            "outbound::connect_timeout_aborts_a_pending_connect_async",
-            "outbound::connect_timeout_fails_a_blocking_send",
-        ],
         doc: "An outgoing connect that has not completed after this long is aborted.",
     }),
     opt!(tcp.conn_wq_max => Bytes {
         name: "tcp_conn_wq_max", cfg_name: "conn_wq_max", runtime: true,
         kind: int(0, 1024 * 1024),
-        lands: Lands::Built,
-        runtime_tests: &[
-            "outbound::slow_peer_hits_conn_wq_max_and_is_closed_while_a_healthy_one_carries_on",
-            "outbound::queued_memory_is_bounded_and_released",
-        ],
         doc: "Most bytes queued for write on one connection; queueing more fails and closes \
               the connection (too slow). Only with `tcp_async`.",
     }),
     opt!(tcp.crlf_ping => Flag {
         name: "tcp_crlf_ping", cfg_name: "crlf_ping", runtime: true,
-        tests: &["crlf_ping_both_spellings_last_wins"],
-        lands: Lands::Built,
-        runtime_tests: &[
-            "options::crlf_ping_gets_a_pong_and_lone_crlf_gets_nothing",
-            "options::crlf_pong_can_be_turned_off",
-            "options::runtime_changes_apply_to_the_next_message",
-        ],
         doc: "Answer a CRLFCRLF keepalive ping with a CRLF pong. Same field as proto_tcp \
               `tcp_crlf_pingpong`.",
     }),
@@ -147,197 +91,118 @@ pub(super) static TCP: &[OptionDef] = &[
         name: "tcp_defer_accept", cfg_name: "defer_accept",
         kind: Kind::Int(IntSpec { min: 0, max: 3600, zero_unset: true, clamp_max: false,
                                   yes_no: true }),
-        tests: &["defer_accept_forms"],
-        lands: Lands::Built,
-        runtime_tests: &[
-            "options::defer_accept_listener_still_delivers",
-            "sys::tests::defer_accept_is_set_on_listener",
-        ],
-        doc: "Accept a connection only once data has arrived (Linux TCP_DEFER_ACCEPT, in \
-              seconds; `no`/0 = disabled, `yes` = 1 s, the FreeBSD-style on switch).",
+        doc: "Accept a connection only once data has arrived: on Linux TCP_DEFER_ACCEPT with \
+              this timeout in seconds; on FreeBSD the `dataready` accept filter, which has no \
+              timeout (not tested: the project is built and tested on Linux). `no`/0 = \
+              disabled, `yes` = 1.",
     }),
     opt!(tcp.delayed_ack => Flag {
         name: "tcp_delayed_ack", cfg_name: "delayed_ack", runtime: true,
-        lands: Lands::Built,
-        doc: "Send the first ACK of a new connection with its first data segment (Linux \
-              TCP_QUICKACK off).",
+        doc: "Linux TCP_QUICKACK off, so ACKs can wait to ride on data. It is set on each \
+              connection after accept() or after connect() was issued, not on the listener or \
+              before connecting.",
     }),
     opt!(tcp.fd_cache => Flag {
         name: "tcp_fd_cache", cfg_name: "fd_cache",
-        lands: Lands::Built,
-        runtime_tests: &[
-            "outbound::send_by_address_with_fd_cache",
-            "outbound::send_by_address_without_fd_cache",
-            "outbound::eight_senders_one_connection_with_fd_cache",
-            "outbound::eight_senders_one_connection_without_fd_cache",
-        ],
         doc: "Each thread caches the connections it recently sent on, so sending takes no \
               global lock.",
     }),
     opt!(tcp.keepalive => Flag {
         name: "tcp_keepalive", cfg_name: "keepalive", runtime: true,
-        lands: Lands::Built,
-        runtime_tests: &[
-            "options::keepalive_options_are_applied_on_accept",
-            "keepalive_timeout::keepalive_timeout_fires_tcp_timeout",
-            "sys::tests::listener_accepts_nonblocking_and_options_apply",
-        ],
-        doc: "Set SO_KEEPALIVE on connections. As in Kamailio, setting tcp_keepidle, \
-              tcp_keepcnt or tcp_keepintvl turns it on.",
+        doc: "Set SO_KEEPALIVE on connections, with tcp_keepidle, tcp_keepcnt and \
+              tcp_keepintvl applied while it is on. Unlike Kamailio, setting one of those \
+              three does not turn keepalive on: with `tcp_keepalive = no` they are ignored.",
     }),
     opt!(tcp.keepcnt => OptCount {
         name: "tcp_keepcnt", cfg_name: "keepcnt", runtime: true, kind: int0(0, 1024),
-        lands: Lands::Built,
-        runtime_tests: &[
-            "options::keepalive_options_are_applied_on_accept",
-            "keepalive_timeout::keepalive_timeout_fires_tcp_timeout",
-            "sys::tests::listener_accepts_nonblocking_and_options_apply",
-        ],
         doc: "Unanswered keepalive probes before the connection is dropped (TCP_KEEPCNT; \
               0 = OS default).",
     }),
     opt!(tcp.keepidle => OptSecs {
         name: "tcp_keepidle", cfg_name: "keepidle", runtime: true, kind: int0(0, 86_400),
-        lands: Lands::Built,
-        runtime_tests: &[
-            "options::keepalive_options_are_applied_on_accept",
-            "keepalive_timeout::keepalive_timeout_fires_tcp_timeout",
-            "sys::tests::listener_accepts_nonblocking_and_options_apply",
-        ],
         doc: "Idle time before the first keepalive probe (TCP_KEEPIDLE; 0 = OS default).",
     }),
     opt!(tcp.keepintvl => OptSecs {
         name: "tcp_keepintvl", cfg_name: "keepintvl", runtime: true, kind: int0(0, 86_400),
-        lands: Lands::Built,
-        runtime_tests: &[
-            "options::keepalive_options_are_applied_on_accept",
-            "keepalive_timeout::keepalive_timeout_fires_tcp_timeout",
-            "sys::tests::listener_accepts_nonblocking_and_options_apply",
-        ],
         doc: "Time between keepalive probes (TCP_KEEPINTVL; 0 = OS default).",
     }),
     opt!(tcp.linger2 => OptSecs {
         name: "tcp_linger2", cfg_name: "linger2", runtime: true, kind: int0(0, 3600),
-        lands: Lands::Built,
-        runtime_tests: &["sys::tests::listener_accepts_nonblocking_and_options_apply"],
         doc: "Lifetime of orphaned sockets in FIN_WAIT2 (TCP_LINGER2; 0 = OS default).",
     }),
     opt!(tcp.max_connections => Count {
         name: "tcp_max_connections", cfg_name: "max_connections", runtime: true,
         kind: int(0, i32::MAX as i64),
-        lands: Lands::Built,
-        runtime_tests: &[
-            "options::max_connections_refuses_the_extra_one_and_keeps_the_others",
-            "options::runtime_changes_apply_to_the_next_message",
-        ],
-        doc: "Most open TCP connections; beyond it new connections are not accepted. \
-              (Kamailio caps runtime raises at the startup value; sipwire's table grows, so \
-              it does not.)",
+        doc: "Most open TCP connections; beyond it incoming connections are refused. Only \
+              accepts are checked: outgoing connects are not refused (Kamailio refuses them \
+              too). Kamailio caps runtime raises at the startup value; sipwire's table grows, \
+              so it does not.",
     }),
     opt!(tcp.no_connect => Flag {
         name: "tcp_no_connect", cfg_name: "no_connect", runtime: true,
-        lands: Lands::Built,
-        runtime_tests: &["outbound::no_connect_at_runtime_stops_new_connects_only"],
         doc: "Never open outgoing connections; only accepted ones are used for sending.",
     }),
     opt!(tcp.poll_method => Poll {
         name: "tcp_poll_method", cfg_name: "poll_method", kind: Kind::PollMethod,
-        tests: &["poll_method_names"],
-        lands: Lands::Built,
-        runtime_tests: &[
-            "inbound::by_method::poll",
-            "inbound::by_method::epoll_lt",
-            "inbound::by_method::epoll_et",
-            "inbound::by_method::select",
-        ],
         doc: "Readiness backend: none (best for the OS), poll, epoll_lt, epoll_et, select, \
-              kqueue. Kamailio's sigio_rt and /dev/poll are refused, as are methods the OS \
-              lacks.",
+              kqueue. kqueue exists only on the BSDs and macOS and is neither compiled nor \
+              tested by this project, which builds on Linux. Kamailio's sigio_rt and \
+              /dev/poll are refused, as are methods the OS lacks.",
     }),
     opt!(tcp.rd_buf_size => Bytes {
         name: "tcp_rd_buf_size", cfg_name: "rd_buf_size", runtime: true,
         kind: Kind::Int(IntSpec { min: 512, max: MAX_RD_BUF_SIZE, zero_unset: false,
                                   clamp_max: true, yes_no: false }),
-        tests: &["rd_buf_size_clamp_in_file_error_at_runtime"],
-        lands: Lands::Built,
-        runtime_tests: &["options::rd_buf_size_rejects_the_oversize_message_and_others_carry_on"],
         doc: "Read buffer of a busy connection, so also the largest message accepted. Above \
               16 MiB the file value is clamped with a warning, as Kamailio documents; the \
               512-byte minimum is Kamailio's runtime minimum.",
     }),
     opt!(tcp.reuse_port => Flag {
         name: "tcp_reuse_port", cfg_name: "reuse_port", runtime: true,
-        lands: Lands::Built,
-        runtime_tests: &[
-            "options::reuse_port_lets_two_runtimes_share_a_port",
-            "outbound::reuse_port_sends_from_the_listener_port",
-            "sys::tests::listener_accepts_nonblocking_and_options_apply",
-        ],
         doc: "SO_REUSEPORT, so outgoing connections can use the listening ports as source \
               ports.",
     }),
     opt!(tcp.script_mode => Flag {
         name: "tcp_script_mode", cfg_name: "script_mode",
-        lands: Lands::Built,
-        runtime_tests: &["options::handler_failure_closes_unless_script_mode"],
         doc: "1: keep a connection open when processing one of its messages fails (0 closes \
               it).",
     }),
     opt!(tcp.send_timeout => Secs {
         name: "tcp_send_timeout", cfg_name: "send_timeout", runtime: true,
         kind: int(0, MAX_TIMEOUT_S),
-        tests: &["send_timeout_units"],
-        lands: Lands::Built,
-        runtime_tests: &[
-            "outbound::send_timeout_closes_a_stuck_queue_in_async_mode",
-            "outbound::send_timeout_fails_a_blocking_send",
-        ],
         doc: "A connection that cannot be written for this long while data waits is closed. \
               Kamailio's spelling, in seconds; proto_tcp's is in ms.",
     }),
     opt!(tcp.source_ipv4 => Addr {
         name: "tcp_source_ipv4", cfg_name: "source_ipv4", kind: Kind::Ip(IpFamily::V4),
-        tests: &["source_ip_family"],
-        lands: Lands::Built,
-        runtime_tests: &["outbound::source_address_and_its_fallback"],
         doc: "Source address for outgoing IPv4 connections (if binding it fails, the OS \
               picks one).",
     }),
     opt!(tcp.source_ipv6 => Addr {
         name: "tcp_source_ipv6", cfg_name: "source_ipv6", kind: Kind::Ip(IpFamily::V6),
-        tests: &["source_ip_family"],
-        lands: Lands::Built,
         doc: "Source address for outgoing IPv6 connections (if binding it fails, the OS \
               picks one).",
     }),
     opt!(tcp.syncnt => OptCount {
         name: "tcp_syncnt", cfg_name: "syncnt", runtime: true, kind: int0(0, 1024),
-        lands: Lands::Built,
-        doc: "SYN retransmissions before a connect is aborted (TCP_SYNCNT; 0 = OS default).",
+        doc: "SYN retransmissions before a connect is aborted (TCP_SYNCNT; 0 = OS default). \
+              Outgoing connections only, set after connect() was issued; listeners do not get \
+              it (Kamailio sets it there too).",
     }),
     opt!(tcp.wait_data => Millis {
         name: "tcp_wait_data", cfg_name: "wait_data", kind: int(0, 3_600_000),
-        lands: Lands::Built,
-        runtime_tests: &[
-            "options::wait_data_closes_a_silent_proxy_connection",
-            "options::closed_connections_leave_no_timers",
-        ],
         doc: "How long to wait for data where a read must wait; today, for the PROXY \
               header with `tcp_accept_haproxy`.",
     }),
     opt!(tcp.wq_blk_size => Bytes {
         name: "tcp_wq_blk_size", cfg_name: "wq_blk_size", runtime: true,
         kind: int(1, 65535),
-        lands: Lands::Built,
-        runtime_tests: &["wq::tests::packs_into_blocks_and_flushes_in_order_across_partial_writes"],
         doc: "Block size of the async write queue (a larger write gets a larger block); a \
               tuning/debugging knob.",
     }),
     opt!(tcp.wq_max => Bytes {
         name: "tcp_wq_max", cfg_name: "wq_max", runtime: true,
         kind: int(0, 1024 * 1024 * 1024),
-        lands: Lands::Built,
-        runtime_tests: &["outbound::global_wq_max_holds_with_many_slow_peers"],
         doc: "Most bytes queued for write over all connections. Only with `tcp_async`.",
     }),
 ];

@@ -1,11 +1,11 @@
-//! Codecs between typed [`Config`](super::Config) fields and cfg values, and the `opt!` row macro that
-//! ties a field path to a codec so each option's get/set is written once.
+//! Codecs between typed [`Config`](crate::Config) fields and cfg values, and the `opt!` row
+//! macro that ties a field path to a codec so each option's get/set is written once.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::options::Unit;
-use super::types::{ClosedEvent, ConfigValue, SctpHeartbeat};
+use super::row::Unit;
+use crate::types::{ClosedEvent, ConfigValue, SctpHeartbeat};
 use sipwire_poll::PollMethod;
 
 /// Turns a field into a [`ConfigValue`] and back; the unit is the codec's.
@@ -177,7 +177,7 @@ codec!(
 
 /// A table row for a field: `opt!(tcp.keepalive => Flag { name: "tcp_keepalive", ... })`.
 /// The field path and codec give `get`, `set`, `field` and `unit`; the rest overrides
-/// [`BASE`](super::options::BASE).
+/// [`BASE`](super::row::BASE).
 macro_rules! opt {
     ($($f:ident).+ => $codec:ident { $($body:tt)* }) => {
         OptionDef {

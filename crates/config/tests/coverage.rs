@@ -1,0 +1,496 @@
+//! The project's coverage map, kept out of the library's types: for each option, whether
+//! the runtime acts on it and which tests exercise it. The tests here check that every named
+//! test exists and that `docs/config.md` holds the option table generated from the rows and
+//! this map (regenerate it with `SIPWIRE_BLESS_DOCS=1 cargo test -p sipwire-config
+//! docs_table`).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use sipwire_config::options::{self, OptionDef};
+use sipwire_config::{markdown_table, RowNotes, TABLE_BEGIN, TABLE_END};
+
+/// Whether sipwire's runtime acts on an option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    /// The runtime implements the behaviour.
+    Built,
+    /// Parsed and validated; nothing in sipwire reads it (the row's doc says why).
+    Parsed,
+    /// Parsed and validated, for an SCTP transport that does not exist yet.
+    NoSctp,
+}
+
+impl Status {
+    /// The sentence `docs/config.md` prints after the row's doc.
+    fn text(self) -> &'static str {
+        match self {
+            Status::Built => "Built.",
+            Status::Parsed => "Parsed and validated; the runtime does not read it.",
+            Status::NoSctp => "Parsed and validated; not acted on yet (SCTP transport not built).",
+        }
+    }
+}
+
+use Status::{Built, NoSctp, Parsed};
+
+/// Option ([`OptionDef::key`]: the core name, or `module.param` for modparam-only rows) →
+/// status → the tests that exercise it beyond the table-driven ones every row gets. A bare
+/// name is a test of this crate (`crates/config/src/tests/`); `file::test_fn` is a test of
+/// the runtime, found through [`runtime_source`]. Only built options name runtime tests.
+const COVERAGE: &[(&str, Status, &[&str])] = &[
+    (
+        "tcp_accept_aliases",
+        Built,
+        &[
+            "outbound::accept_aliases_reuses_the_incoming_connection",
+            "outbound::without_accept_aliases_a_new_connection_is_opened",
+            "table::tests::aliases_resolve_move_are_bounded_and_vanish_with_the_connection",
+        ],
+    ),
+    (
+        "tcp_accept_haproxy",
+        Built,
+        &[
+            "options::wait_data_closes_a_silent_proxy_connection",
+            "options::haproxy_on_rejects_a_connection_without_a_header",
+            "options::closed_connections_leave_no_timers",
+        ],
+    ),
+    (
+        "tcp_accept_hep3",
+        Built,
+        &["options::hep3_frames_when_enabled"],
+    ),
+    (
+        "tcp_accept_no_cl",
+        Built,
+        &["options::accept_no_cl_and_clone_rcvbuf"],
+    ),
+    (
+        "tcp_accept_unique",
+        Built,
+        &["options::accept_unique_refuses_a_second_connection_from_the_same_ip_and_port"],
+    ),
+    (
+        "tcp_async",
+        Built,
+        &[
+            "outbound::send_by_address_blocking_mode",
+            "outbound::send_timeout_fails_a_blocking_send",
+            "outbound::connect_timeout_fails_a_blocking_send",
+            "outbound::send_timeout_closes_a_stuck_queue_in_async_mode",
+            "outbound::connect_timeout_aborts_a_pending_connect_async",
+        ],
+    ),
+    (
+        "tcp_children",
+        Built,
+        &["options::new_work_goes_to_the_least_busy_reader"],
+    ),
+    (
+        "tcp_clone_rcvbuf",
+        Built,
+        &["options::accept_no_cl_and_clone_rcvbuf"],
+    ),
+    (
+        "tcp_connection_lifetime",
+        Built,
+        &[
+            "runtime_set_visible_in_new_snapshot_only",
+            "options::lifetime_closes_idle_connections_and_traffic_postpones_it",
+            "options::per_connection_lifetime_overrides_the_default",
+        ],
+    ),
+    (
+        "tcp_connection_match",
+        Built,
+        &[
+            "outbound::connection_match_requires_the_local_address",
+            "table::tests::connection_match_filters_by_local_address",
+        ],
+    ),
+    (
+        "tcp_connect_timeout",
+        Built,
+        &[
+            "outbound::connect_timeout_aborts_a_pending_connect_async",
+            "outbound::connect_timeout_fails_a_blocking_send",
+        ],
+    ),
+    (
+        "tcp_conn_wq_max",
+        Built,
+        &[
+            "outbound::slow_peer_hits_conn_wq_max_and_is_closed_while_a_healthy_one_carries_on",
+            "outbound::queued_memory_is_bounded_and_released",
+        ],
+    ),
+    (
+        "tcp_crlf_ping",
+        Built,
+        &[
+            "crlf_ping_both_spellings_last_wins",
+            "options::crlf_ping_gets_a_pong_and_lone_crlf_gets_nothing",
+            "options::crlf_pong_can_be_turned_off",
+            "options::runtime_changes_apply_to_the_next_message",
+        ],
+    ),
+    (
+        "tcp_defer_accept",
+        Built,
+        &[
+            "defer_accept_forms",
+            "options::defer_accept_listener_still_delivers",
+            "sys::tests::defer_accept_is_set_on_listener",
+        ],
+    ),
+    ("tcp_delayed_ack", Built, &[]),
+    (
+        "tcp_fd_cache",
+        Built,
+        &[
+            "outbound::send_by_address_with_fd_cache",
+            "outbound::send_by_address_without_fd_cache",
+            "outbound::eight_senders_one_connection_with_fd_cache",
+            "outbound::eight_senders_one_connection_without_fd_cache",
+        ],
+    ),
+    (
+        "tcp_keepalive",
+        Built,
+        &[
+            "options::keepalive_options_are_applied_on_accept",
+            "keepalive_timeout::keepalive_timeout_fires_tcp_timeout",
+            "sys::tests::listener_accepts_nonblocking_and_options_apply",
+        ],
+    ),
+    (
+        "tcp_keepcnt",
+        Built,
+        &[
+            "options::keepalive_options_are_applied_on_accept",
+            "keepalive_timeout::keepalive_timeout_fires_tcp_timeout",
+            "sys::tests::listener_accepts_nonblocking_and_options_apply",
+        ],
+    ),
+    (
+        "tcp_keepidle",
+        Built,
+        &[
+            "options::keepalive_options_are_applied_on_accept",
+            "keepalive_timeout::keepalive_timeout_fires_tcp_timeout",
+            "sys::tests::listener_accepts_nonblocking_and_options_apply",
+        ],
+    ),
+    (
+        "tcp_keepintvl",
+        Built,
+        &[
+            "options::keepalive_options_are_applied_on_accept",
+            "keepalive_timeout::keepalive_timeout_fires_tcp_timeout",
+            "sys::tests::listener_accepts_nonblocking_and_options_apply",
+        ],
+    ),
+    (
+        "tcp_linger2",
+        Built,
+        &["sys::tests::listener_accepts_nonblocking_and_options_apply"],
+    ),
+    (
+        "tcp_max_connections",
+        Built,
+        &[
+            "options::max_connections_refuses_the_extra_one_and_keeps_the_others",
+            "options::runtime_changes_apply_to_the_next_message",
+        ],
+    ),
+    (
+        "tcp_no_connect",
+        Built,
+        &["outbound::no_connect_at_runtime_stops_new_connects_only"],
+    ),
+    (
+        "tcp_poll_method",
+        Built,
+        &[
+            "poll_method_names",
+            "inbound::by_method::poll",
+            "inbound::by_method::epoll_lt",
+            "inbound::by_method::epoll_et",
+            "inbound::by_method::select",
+        ],
+    ),
+    (
+        "tcp_rd_buf_size",
+        Built,
+        &[
+            "rd_buf_size_clamp_in_file_error_at_runtime",
+            "options::rd_buf_size_rejects_the_oversize_message_and_others_carry_on",
+        ],
+    ),
+    (
+        "tcp_reuse_port",
+        Built,
+        &[
+            "options::reuse_port_lets_two_runtimes_share_a_port",
+            "outbound::reuse_port_sends_from_the_listener_port",
+            "sys::tests::listener_accepts_nonblocking_and_options_apply",
+        ],
+    ),
+    (
+        "tcp_script_mode",
+        Built,
+        &["options::handler_failure_closes_unless_script_mode"],
+    ),
+    (
+        "tcp_send_timeout",
+        Built,
+        &[
+            "send_timeout_units",
+            "outbound::send_timeout_closes_a_stuck_queue_in_async_mode",
+            "outbound::send_timeout_fails_a_blocking_send",
+        ],
+    ),
+    (
+        "tcp_source_ipv4",
+        Built,
+        &[
+            "source_ip_family",
+            "outbound::source_address_and_its_fallback",
+        ],
+    ),
+    ("tcp_source_ipv6", Built, &["source_ip_family"]),
+    ("tcp_syncnt", Built, &[]),
+    (
+        "tcp_wait_data",
+        Built,
+        &[
+            "options::wait_data_closes_a_silent_proxy_connection",
+            "options::closed_connections_leave_no_timers",
+        ],
+    ),
+    (
+        "tcp_wq_blk_size",
+        Built,
+        &["wq::tests::packs_into_blocks_and_flushes_in_order_across_partial_writes"],
+    ),
+    (
+        "tcp_wq_max",
+        Built,
+        &["outbound::global_wq_max_holds_with_many_slow_peers"],
+    ),
+    ("tcp_port", Built, &["listen_forms"]),
+    (
+        "proto_tcp.tcp_send_timeout",
+        Built,
+        &[
+            "send_timeout_units",
+            "outbound::send_timeout_closes_a_stuck_queue_in_async_mode",
+            "outbound::send_timeout_fails_a_blocking_send",
+        ],
+    ),
+    (
+        "tcp_max_msg_chunks",
+        Built,
+        &["options::max_msg_chunks_closes_a_message_dribbled_in_too_many_reads"],
+    ),
+    (
+        "tcp_crlf_pingpong",
+        Built,
+        &[
+            "crlf_ping_both_spellings_last_wins",
+            "options::crlf_ping_gets_a_pong_and_lone_crlf_gets_nothing",
+            "options::crlf_pong_can_be_turned_off",
+            "options::runtime_changes_apply_to_the_next_message",
+        ],
+    ),
+    (
+        "tcp_crlf_drop",
+        Built,
+        &["options::crlf_drop_makes_lone_crlf_not_count_as_traffic"],
+    ),
+    (
+        "proto_tcp.tcp_async",
+        Built,
+        &[
+            "async_both_spellings",
+            "outbound::send_by_address_blocking_mode",
+            "outbound::send_timeout_fails_a_blocking_send",
+            "outbound::connect_timeout_fails_a_blocking_send",
+            "outbound::send_timeout_closes_a_stuck_queue_in_async_mode",
+            "outbound::connect_timeout_aborts_a_pending_connect_async",
+        ],
+    ),
+    (
+        "tcp_async_max_postponed_chunks",
+        Built,
+        &["outbound::postponed_chunks_limit_counts_messages"],
+    ),
+    ("tcp_async_local_connect_timeout", Built, &[]),
+    ("tcp_async_local_write_timeout", Built, &[]),
+    (
+        "tcpops.closed_event",
+        Built,
+        &["options::closed_event_modes"],
+    ),
+    ("tcpops.event_callback", Parsed, &[]),
+    ("sctp_socket_rcvbuf", NoSctp, &[]),
+    ("sctp_socket_sndbuf", NoSctp, &[]),
+    ("sctp_autoclose", NoSctp, &[]),
+    ("sctp_send_ttl", NoSctp, &[]),
+    ("sctp_send_retries", NoSctp, &[]),
+    ("sctp_assoc_tracking", NoSctp, &["sctp_assoc_dependency"]),
+    ("sctp_assoc_reuse", NoSctp, &["sctp_assoc_dependency"]),
+    ("sctp_max_assocs", NoSctp, &[]),
+    ("sctp_srto_initial", NoSctp, &[]),
+    ("sctp_srto_max", NoSctp, &[]),
+    ("sctp_srto_min", NoSctp, &[]),
+    ("sctp_asocmaxrxt", NoSctp, &[]),
+    ("sctp_init_max_attempts", NoSctp, &[]),
+    ("sctp_init_max_timeo", NoSctp, &[]),
+    ("sctp_hbinterval", NoSctp, &[]),
+    ("sctp_pathmaxrxt", NoSctp, &[]),
+    ("sctp_sack_delay", NoSctp, &[]),
+    ("sctp_sack_freq", NoSctp, &[]),
+    ("sctp_max_burst", NoSctp, &[]),
+    (
+        "disable_tcp",
+        Built,
+        &["options::disable_tcp_listens_nowhere"],
+    ),
+    (
+        "listen",
+        Built,
+        &[
+            "listen_forms",
+            "options::accept_unique_refuses_a_second_connection_from_the_same_ip_and_port",
+            "options::reuse_port_lets_two_runtimes_share_a_port",
+            "outbound::connection_match_requires_the_local_address",
+        ],
+    ),
+];
+
+/// The coverage entry of `row`; every row has exactly one (checked below).
+fn coverage(row: &OptionDef) -> (Status, &'static [&'static str]) {
+    let key = row.key();
+    COVERAGE
+        .iter()
+        .find(|(k, ..)| *k == key)
+        .map(|(_, status, tests)| (*status, *tests))
+        .unwrap_or_else(|| panic!("{key}: no entry in COVERAGE"))
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The source file (relative to the workspace) that holds the tests named `file::...`.
+fn runtime_source(file: &str) -> Option<String> {
+    Some(match file {
+        "inbound" | "options" | "outbound" | "keepalive_timeout" | "emfile" => {
+            format!("crates/sipwire/tests/{file}.rs")
+        }
+        "reader" | "table" | "timer" | "wq" => format!("crates/sipwire/src/{file}.rs"),
+        "sys" => "crates/sys/src/socket.rs".to_string(),
+        _ => return None,
+    })
+}
+
+/// Every `.rs` file of this crate's unit tests, concatenated.
+fn config_test_sources() -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/tests");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| {
+            entry
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .path()
+        })
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .collect();
+    paths.sort();
+    assert!(!paths.is_empty(), "no test sources in {}", dir.display());
+    paths.iter().map(|p| read(p)).collect()
+}
+
+#[test]
+fn every_option_has_one_coverage_entry() {
+    let keys: HashSet<String> = options::all().map(|row| row.key()).collect();
+    let mut seen = HashSet::new();
+    for (key, ..) in COVERAGE {
+        assert!(seen.insert(*key), "{key}: twice in COVERAGE");
+        assert!(keys.contains(*key), "{key}: in COVERAGE but no such option");
+    }
+    for row in options::all() {
+        coverage(row);
+    }
+}
+
+/// Every test an option names exists, and only built options name runtime tests.
+#[test]
+fn runtime_tests_name_existing_tests_of_built_rows() {
+    let config_tests = config_test_sources();
+    for (key, status, tests) in COVERAGE {
+        for t in *tests {
+            let Some((file, path)) = t.split_once("::") else {
+                assert!(
+                    config_tests.contains(&format!("fn {t}()")),
+                    "{key}: no test {t} in crates/config/src/tests/"
+                );
+                continue;
+            };
+            assert_eq!(
+                *status, Built,
+                "{key}: runtime test {t} on an option not built"
+            );
+            let src = runtime_source(file).unwrap_or_else(|| panic!("{key}: no file for {t}"));
+            let text = read(&workspace().join(&src));
+            let name = path.rsplit("::").next().unwrap_or(path);
+            // `inbound::by_method::*` are generated by a macro from `name: "method"`.
+            let found = text.contains(&format!("fn {name}()"))
+                || (path.starts_with("by_method::") && text.contains(&format!("{name}: \"")));
+            assert!(found, "{key}: no test {t} in {src}");
+        }
+    }
+}
+
+/// `docs/config.md` holds exactly the table generated from the rows and [`COVERAGE`]
+/// (regenerate with `SIPWIRE_BLESS_DOCS=1 cargo test -p sipwire-config docs_table`), and
+/// names every option.
+#[test]
+fn docs_table_matches_the_option_table() {
+    let path = workspace().join("docs/config.md");
+    let doc = read(&path);
+    let begin = doc.find(TABLE_BEGIN).expect("begin marker") + TABLE_BEGIN.len();
+    let end = doc.find(TABLE_END).expect("end marker");
+    let table = markdown_table(|row| {
+        let (status, tests) = coverage(row);
+        RowNotes {
+            status: status.text(),
+            tests,
+        }
+    });
+    let current = doc[begin..end].trim();
+    if std::env::var_os("SIPWIRE_BLESS_DOCS").is_some() && current != table.trim() {
+        let fresh = format!("{}\n{}\n{}", &doc[..begin], table.trim(), &doc[end..]);
+        std::fs::write(&path, fresh).expect("write docs/config.md");
+        return;
+    }
+    assert_eq!(
+        current,
+        table.trim(),
+        "docs/config.md is stale: rerun with SIPWIRE_BLESS_DOCS=1"
+    );
+    for row in options::all() {
+        assert!(
+            current.contains(&format!("\"{}\"", row.name))
+                || current.contains(&format!("`{}`", row.name))
+        );
+        assert!(current.contains(&row.cfg_key()), "{}", row.cfg_key());
+    }
+}

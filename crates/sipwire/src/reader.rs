@@ -180,11 +180,9 @@ impl Reader {
             r.load.fetch_sub(1, Ordering::Relaxed);
         }
         // An idle connection holds no read buffer, and no decoder, unless a partial message
-        // is buffered.
+        // is buffered. Dropping the decoder returns its buffer to the pool.
         if close.is_some() || !rs.dec.as_ref().is_some_and(|d| d.has_partial()) {
-            if let Some(buf) = rs.dec.take().and_then(|mut d| d.take_buffer()) {
-                self.shared.pool.put(buf);
-            }
+            rs.dec = None;
         }
         let msg = match close {
             Some(reason) => MainMsg::Closed(rs, reason),

@@ -1,7 +1,8 @@
 //! TCP main: the supervisor thread. It owns the listeners and every idle connection, accepts,
-//! applies accept-side options, runs the timers (lifetime, `tcp_wait_data`), hands readable
-//! connections to the least-busy reader, takes them back when they go quiet, and does the final
-//! close of every connection (table removal, events). It never blocks on one connection.
+//! applies accept-side options, runs the timers (lifetime, `tcp_wait_data`, connect, send),
+//! hands readable connections to the least-busy reader, takes them back when they go quiet,
+//! and does the final close of every connection (table removal, events). It never blocks on
+//! one connection. What to do in each state is decided in `lifecycle.rs`; this file does it.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
@@ -11,96 +12,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use sipwire_poll::{Events, Interest, Poller, Token};
+use sipwire_poll::{Events, Interest, Poller};
 
-use crate::config::ClosedEvent;
 use crate::conn::{CloseReason, ConId, Conn, ConnState};
-use crate::handler::Event;
-use crate::reader::{ReadSide, ReaderMsg};
+use crate::handler::{Event, Handler};
+use crate::handoff::{MainMsg, ReadSide, ReaderMsg};
+use crate::lifecycle::{self, Close, Entry, MainToken, TimerAction, TimerKind};
+use crate::shared::Shared;
 use crate::stats::bump;
-use crate::timer::{TimerHandle, TimerWheel};
-use crate::transport::Shared;
+use crate::timer::TimerWheel;
 use sipwire_sys as sys;
 
-const WAKER: Token = Token(0);
-const LISTENER_BASE: usize = 1;
-/// Connection tokens are `CONN_BASE + conid index`.
-const CONN_BASE: usize = 1 << 20;
 /// How long accepting pauses after EMFILE/ENFILE, so a full fd table does not spin main.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 const TIMER_TICK: Duration = Duration::from_millis(10);
-
-/// What readers and `Transport` handles tell TCP main.
-// Unboxed on purpose: a handoff moves ~200 bytes through the channel instead of allocating.
-#[allow(clippy::large_enum_variant)]
-pub(crate) enum MainMsg {
-    /// A reader hands back a quiet connection.
-    Release(ReadSide),
-    /// A reader is done with a connection that must close.
-    Closed(ReadSide, CloseReason),
-    /// `set_connection_lifetime` changed this connection's lifetime.
-    LifetimeChanged(ConId),
-    /// `close_connection` (or a failed send) asked for this connection to close.
-    CloseRequested(ConId),
-    /// A send queued data: watch the socket for writability and flush.
-    WantWrite(ConId),
-    /// A connection a send opened: connected, still connecting (timeout counts from the
-    /// instant), or already failed (close reason set).
-    Outbound(Arc<Conn>, Instant),
-    /// Stop: close listeners and every connection, stop the readers, exit.
-    Shutdown,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum TimerKind {
-    Lifetime,
-    WaitData,
-    AcceptResume(usize),
-    ConnectTimeout,
-    SendTimeout,
-}
-
-struct Entry {
-    conn: Arc<Conn>,
-    /// `Some` while the connection is idle in main (registered in main's poller).
-    idle: Option<ReadSide>,
-    lifetime: Option<TimerHandle>,
-    wait_data: Option<TimerHandle>,
-    connect: Option<TimerHandle>,
-    send: Option<TimerHandle>,
-    /// What the fd is registered for in main's poller, if anything.
-    interest: Option<Interest>,
-}
-
-impl Entry {
-    fn new(conn: Arc<Conn>) -> Entry {
-        Entry {
-            conn,
-            idle: None,
-            lifetime: None,
-            wait_data: None,
-            connect: None,
-            send: None,
-            interest: None,
-        }
-    }
-
-    /// What main must watch: readability while idle here, writability while connecting or
-    /// while the write queue waits for room.
-    fn wanted(&self) -> Option<Interest> {
-        if self.conn.state() == ConnState::Connecting {
-            return Some(Interest::WRITABLE);
-        }
-        let read = self.idle.is_some();
-        let write = self.conn.write.lock().main_watching;
-        match (read, write) {
-            (true, true) => Some(Interest::BOTH),
-            (true, false) => Some(Interest::READABLE),
-            (false, true) => Some(Interest::WRITABLE),
-            (false, false) => None,
-        }
-    }
-}
 
 struct Listener {
     sock: TcpListener,
@@ -110,6 +35,7 @@ struct Listener {
 
 pub(crate) struct TcpMain {
     shared: Arc<Shared>,
+    handler: Arc<dyn Handler>,
     rx: Receiver<MainMsg>,
     poller: Poller,
     listeners: Vec<Listener>,
@@ -118,9 +44,15 @@ pub(crate) struct TcpMain {
     stopping: bool,
 }
 
+fn listener_token(i: usize) -> io::Result<sipwire_poll::Token> {
+    let i = u16::try_from(i).map_err(|_| io::Error::other("too many listeners"))?;
+    Ok(MainToken::Listener(i).encode())
+}
+
 impl TcpMain {
     pub fn new(
         shared: Arc<Shared>,
+        handler: Arc<dyn Handler>,
         rx: Receiver<MainMsg>,
         poller: Poller,
         listeners: Vec<TcpListener>,
@@ -137,6 +69,7 @@ impl TcpMain {
         let mut m = TcpMain {
             timers: TimerWheel::new(TIMER_TICK, shared.epoch),
             shared,
+            handler,
             rx,
             poller,
             listeners: ls,
@@ -144,11 +77,8 @@ impl TcpMain {
             stopping: false,
         };
         for (i, l) in m.listeners.iter().enumerate() {
-            m.poller.register(
-                l.sock.as_raw_fd(),
-                Token(LISTENER_BASE + i),
-                Interest::READABLE,
-            )?;
+            m.poller
+                .register(l.sock.as_raw_fd(), listener_token(i)?, Interest::READABLE)?;
         }
         Ok(m)
     }
@@ -166,18 +96,15 @@ impl TcpMain {
                 std::thread::sleep(Duration::from_millis(10));
             }
             for ev in events.iter() {
-                let t = ev.token().0;
-                if t == WAKER.0 {
-                    continue;
-                } else if t >= CONN_BASE {
-                    self.on_conn_ready(
-                        t - CONN_BASE,
+                match MainToken::decode(ev.token()) {
+                    Some(MainToken::Conn(id)) => self.on_conn_ready(
+                        id,
                         ev.is_readable() || ev.is_hup(),
                         ev.is_writable(),
                         ev.is_error(),
-                    );
-                } else if t >= LISTENER_BASE {
-                    self.accept_all(t - LISTENER_BASE);
+                    ),
+                    Some(MainToken::Listener(i)) => self.accept_all(usize::from(i)),
+                    Some(MainToken::Waker) | None => {}
                 }
             }
             while let Ok(msg) = self.rx.try_recv() {
@@ -202,6 +129,15 @@ impl TcpMain {
             .filter(|e| e.conn.id == id)
     }
 
+    /// Puts a new entry in its slot.
+    fn insert_entry(&mut self, e: Entry) {
+        let idx = e.conn.id.index() as usize;
+        if self.entries.len() <= idx {
+            self.entries.resize_with(idx + 1, || None);
+        }
+        self.entries[idx] = Some(e);
+    }
+
     fn accept_all(&mut self, li: usize) {
         loop {
             let Some(l) = self.listeners.get(li) else {
@@ -223,27 +159,12 @@ impl TcpMain {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     bump(&self.shared.stats.accept_errors);
-                    let code = e.raw_os_error();
-                    if code == Some(libc::EMFILE)
-                        || code == Some(libc::ENFILE)
-                        || code == Some(libc::ENOMEM)
-                        || code == Some(libc::ENOBUFS)
-                    {
+                    if is_resource_exhaustion(&e) {
                         log::warn!(
                             "accept on {}: {e}; pausing accepts for {ACCEPT_PAUSE:?}",
                             l.addr
                         );
-                        let fd = l.sock.as_raw_fd();
-                        if let Err(e) = self.poller.deregister(fd) {
-                            log::error!("deregister listener: {e}");
-                        }
-                        if let Some(l) = self.listeners.get_mut(li) {
-                            l.paused = true;
-                        }
-                        self.timers.insert(
-                            Instant::now() + ACCEPT_PAUSE,
-                            (ConId(0), TimerKind::AcceptResume(li)),
-                        );
+                        self.pause_accept(li);
                         return;
                     }
                     // ECONNABORTED and friends: that connection is gone, keep accepting.
@@ -251,6 +172,21 @@ impl TcpMain {
                 }
             }
         }
+    }
+
+    /// Stops watching a listener for [`ACCEPT_PAUSE`].
+    fn pause_accept(&mut self, li: usize) {
+        let Some(l) = self.listeners.get_mut(li) else {
+            return;
+        };
+        if let Err(e) = self.poller.deregister(l.sock.as_raw_fd()) {
+            log::error!("deregister listener: {e}");
+        }
+        l.paused = true;
+        self.timers.insert(
+            Instant::now() + ACCEPT_PAUSE,
+            (ConId(0), TimerKind::AcceptResume(li)),
+        );
     }
 
     fn on_accepted(&mut self, stream: std::net::TcpStream, peer: SocketAddr, local: SocketAddr) {
@@ -281,49 +217,39 @@ impl TcpMain {
         };
         bump(&self.shared.stats.accepted);
         log::debug!("conid {}: accepted from {peer} on {local}", conn.id);
-        let idx = conn.id.index() as usize;
-        if self.entries.len() <= idx {
-            self.entries.resize_with(idx + 1, || None);
-        }
         let now = Instant::now();
-        let lifetime = Some(self.timers.insert(
+        let mut e = Entry::accepted(conn.clone());
+        e.timers.lifetime = Some(self.timers.insert(
             now + tcp.connection_lifetime,
             (conn.id, TimerKind::Lifetime),
         ));
-        let wait_data = tcp.accept_haproxy.then(|| {
+        e.timers.wait_data = tcp.accept_haproxy.then(|| {
             self.timers
                 .insert(now + tcp.wait_data, (conn.id, TimerKind::WaitData))
         });
-        let mut e = Entry::new(conn.clone());
-        e.lifetime = lifetime;
-        e.wait_data = wait_data;
-        self.entries[idx] = Some(e);
-        // A new connection almost always has data on its way: hand it to a reader at once.
+        self.insert_entry(e);
         self.hand_off(ReadSide::new(conn));
     }
 
-    fn on_conn_ready(&mut self, idx: usize, readable: bool, writable: bool, error: bool) {
-        let Some(Some(e)) = self.entries.get_mut(idx) else {
-            return;
-        };
+    fn on_conn_ready(&mut self, id: ConId, readable: bool, writable: bool, error: bool) {
+        let Some(e) = self.entry(id) else { return };
+        let ready = e.ready(readable, writable, error);
         let conn = e.conn.clone();
-        if conn.state() == ConnState::Connecting {
-            if writable || error || readable {
-                self.connect_done(conn);
-            }
+        if ready.connect_done {
+            self.connect_done(conn);
             return;
         }
-        if writable || error {
+        if ready.flush {
             self.flush(&conn);
         }
-        let Some(Some(e)) = self.entries.get_mut(idx) else {
-            return;
-        };
-        if (readable || error) && e.idle.is_some() {
-            if let Some(rs) = e.idle.take() {
-                self.sync_interest(conn.id);
-                self.hand_off(rs);
-            }
+        // Flushing can close the connection; ask the entry again.
+        let rs = self
+            .entry(id)
+            .filter(|_| ready.hand_off)
+            .and_then(Entry::take_for_reader);
+        if let Some(rs) = rs {
+            self.sync_interest(id);
+            self.hand_off(rs);
         }
     }
 
@@ -336,7 +262,7 @@ impl TcpMain {
             return;
         }
         let fd = e.conn.stream.as_raw_fd();
-        let token = Token(CONN_BASE + id.index() as usize);
+        let token = MainToken::Conn(id).encode();
         let r = match (have, want) {
             (None, Some(w)) => self.poller.register(fd, token, w),
             (Some(_), Some(w)) => self.poller.reregister(fd, token, w),
@@ -363,26 +289,24 @@ impl TcpMain {
     fn flush(&mut self, conn: &Arc<Conn>) {
         let mut q = conn.write.lock();
         if q.is_empty() {
-            q.main_watching = false;
+            q.unwatch();
             drop(q);
             self.sync_interest(conn.id);
             return;
         }
-        match q.flush_to(&conn.stream, Instant::now()) {
+        match q.flush_to(
+            &conn.stream,
+            Instant::now(),
+            &self.shared.stats.queued_bytes,
+        ) {
             Ok(n) => {
-                self.shared
-                    .stats
-                    .queued_bytes
-                    .fetch_sub(n as u64, Ordering::AcqRel);
                 crate::stats::add(&self.shared.stats.bytes_sent, n as u64);
                 if q.is_empty() {
-                    q.main_watching = false;
+                    q.unwatch();
                     drop(q);
                     conn.touch(self.shared.now_ms());
-                    if let Some(e) = self.entry(conn.id) {
-                        if let Some(h) = e.send.take() {
-                            self.timers.cancel(h);
-                        }
+                    if let Some(h) = self.entry(conn.id).and_then(|e| e.timers.send.take()) {
+                        self.timers.cancel(h);
                     }
                     self.sync_interest(conn.id);
                 }
@@ -390,7 +314,7 @@ impl TcpMain {
             Err(err) => {
                 drop(q);
                 log::info!("conid {}: write failed: {err}", conn.id);
-                self.close_from_main(conn.clone(), crate::reader::reason_for_read_error(&err));
+                self.close_from_main(conn.clone(), CloseReason::from_io_error(&err));
             }
         }
     }
@@ -399,7 +323,7 @@ impl TcpMain {
     fn want_write(&mut self, id: ConId) {
         let timeout = self.shared.config.snapshot().tcp.send_timeout;
         let Some(e) = self.entry(id) else { return };
-        if e.send.is_none() {
+        if e.timers.send.is_none() {
             let since = e
                 .conn
                 .write
@@ -410,52 +334,49 @@ impl TcpMain {
                 .timers
                 .insert(since + timeout, (id, TimerKind::SendTimeout));
             if let Some(e) = self.entry(id) {
-                e.send = Some(h);
+                e.timers.send = Some(h);
             }
         }
         self.sync_interest(id);
     }
 
+    /// Once a connection is open: lifetime timer, and writability if its queue waits.
+    fn opened(&mut self, conn: &Conn) {
+        self.arm_lifetime(conn.id);
+        if conn.write.lock().is_watched() {
+            self.want_write(conn.id);
+        } else {
+            self.sync_interest(conn.id);
+        }
+    }
+
     /// A connection a send opened arrives in main.
     fn adopt_outbound(&mut self, conn: Arc<Conn>, started: Instant) {
-        let cfg = self.shared.config.snapshot();
-        let idx = conn.id.index() as usize;
-        if self.entries.len() <= idx {
-            self.entries.resize_with(idx + 1, || None);
-        }
-        let mut e = Entry::new(conn.clone());
-        e.idle = Some(ReadSide::new(conn.clone()));
-        self.entries[idx] = Some(e);
+        let connect_timeout = self.shared.config.snapshot().tcp.connect_timeout;
+        self.insert_entry(Entry::outbound(conn.clone()));
         if let Some(reason) = conn.close_reason() {
             self.finalize(conn, reason);
             return;
         }
         if conn.state() == ConnState::Connecting {
             let h = self.timers.insert(
-                started + cfg.tcp.connect_timeout,
+                started + connect_timeout,
                 (conn.id, TimerKind::ConnectTimeout),
             );
             if let Some(e) = self.entry(conn.id) {
-                e.connect = Some(h);
+                e.timers.connect = Some(h);
             }
             self.sync_interest(conn.id);
         } else {
-            self.arm_lifetime(conn.id);
-            if conn.write.lock().main_watching {
-                self.want_write(conn.id);
-            } else {
-                self.sync_interest(conn.id);
-            }
+            self.opened(&conn);
         }
     }
 
     /// A pending connect resolved (writable or error).
     fn connect_done(&mut self, conn: Arc<Conn>) {
         let id = conn.id;
-        if let Some(e) = self.entry(id) {
-            if let Some(h) = e.connect.take() {
-                self.timers.cancel(h);
-            }
+        if let Some(h) = self.entry(id).and_then(|e| e.timers.connect.take()) {
+            self.timers.cancel(h);
         }
         let err = match sys::take_socket_error(conn.stream.as_raw_fd()) {
             Ok(None) => None,
@@ -463,25 +384,20 @@ impl TcpMain {
         };
         if let Some(err) = err {
             bump(&self.shared.stats.connect_failures);
-            let reason = if err.raw_os_error() == Some(libc::ECONNREFUSED) {
-                CloseReason::ConnectRefused
-            } else {
-                CloseReason::ConnectFailed
-            };
             log::info!("conid {id}: connect to {} failed: {err}", conn.peer);
-            self.close_from_main(conn, reason);
+            self.close_from_main(conn, CloseReason::from_connect_error(&err));
             return;
+        }
+        // Connected (finish_connect publishes it as `ConnState::Ok`), even if flushing what
+        // was queued then fails: that failure closes it through a close request.
+        if let Some(e) = self.entry(id) {
+            e.connected();
         }
         let cfg = self.shared.config.snapshot();
         if crate::send::finish_connect(&self.shared, &cfg, &conn).is_err() {
             return;
         }
-        self.arm_lifetime(id);
-        if conn.write.lock().main_watching {
-            self.want_write(id);
-        } else {
-            self.sync_interest(id);
-        }
+        self.opened(&conn);
     }
 
     /// Gives a connection's read side to the least-busy reader.
@@ -512,28 +428,11 @@ impl TcpMain {
 
     fn on_msg(&mut self, msg: MainMsg) {
         match msg {
-            MainMsg::Release(rs) => {
-                bump(&self.shared.stats.releases);
-                let id = rs.conn.id;
-                if let Some(reason) = rs.conn.close_reason() {
-                    self.finalize(rs.conn, reason);
-                    return;
-                }
-                if self.stopping {
-                    self.finalize(rs.conn, CloseReason::Shutdown);
-                    return;
-                }
-                match self.entry(id) {
-                    Some(e) => e.idle = Some(rs),
-                    None => return,
-                }
-                self.sync_interest(id);
-            }
+            MainMsg::Release(rs) => self.on_release(rs),
             MainMsg::Closed(rs, reason) => self.finalize(rs.conn, reason),
             MainMsg::LifetimeChanged(id) => {
-                if let Some(e) = self.entry(id) {
-                    let old = e.lifetime.take();
-                    if let Some(h) = old {
+                if let Some(h) = self.entry(id).map(|e| e.timers.lifetime.take()) {
+                    if let Some(h) = h {
                         self.timers.cancel(h);
                     }
                     self.arm_lifetime(id);
@@ -542,18 +441,34 @@ impl TcpMain {
             MainMsg::CloseRequested(id) => {
                 // Idle in main: close now. Owned by a reader: the shutdown it got makes the
                 // reader hand it back as closed.
-                if let Some(e) = self.entry(id) {
-                    if e.idle.is_some() {
-                        let conn = e.conn.clone();
-                        let reason = conn.close_reason().unwrap_or(CloseReason::Application);
-                        self.finalize(conn, reason);
-                    }
+                if let Some(e) = self.entry(id).filter(|e| e.read_side_here()) {
+                    let conn = e.conn.clone();
+                    let reason = conn.close_reason().unwrap_or(CloseReason::Application);
+                    self.finalize(conn, reason);
                 }
             }
             MainMsg::WantWrite(id) => self.want_write(id),
             MainMsg::Outbound(conn, started) => self.adopt_outbound(conn, started),
             MainMsg::Shutdown => self.begin_shutdown(),
         }
+    }
+
+    /// A reader handed back a quiet connection: park it here, or finalize it.
+    fn on_release(&mut self, rs: ReadSide) {
+        bump(&self.shared.stats.releases);
+        let id = rs.conn.id;
+        // The connection's own reason is the first one set; main's is a fallback.
+        let closing = self.entry(id).and_then(|e| e.closing_reason());
+        let asked = rs.conn.close_reason().or(closing);
+        if let Some(reason) = lifecycle::on_hand_back(asked, self.stopping) {
+            self.finalize(rs.conn, reason);
+            return;
+        }
+        match self.entry(id) {
+            Some(e) => e.park(rs),
+            None => return,
+        }
+        self.sync_interest(id);
     }
 
     fn begin_shutdown(&mut self) {
@@ -571,14 +486,14 @@ impl TcpMain {
             let _ = r.tx.send(ReaderMsg::Stop);
             let _ = r.waker.wake();
         }
-        let idle: Vec<Arc<Conn>> = self
+        let here: Vec<Arc<Conn>> = self
             .entries
             .iter()
             .flatten()
-            .filter(|e| e.idle.is_some())
+            .filter(|e| e.read_side_here())
             .map(|e| e.conn.clone())
             .collect();
-        for c in idle {
+        for c in here {
             c.set_close_reason(CloseReason::Shutdown);
             self.finalize(c, CloseReason::Shutdown);
         }
@@ -592,12 +507,16 @@ impl TcpMain {
         let deadline = self.shared.epoch + Duration::from_millis(last) + lifetime;
         let h = self.timers.insert(deadline, (id, TimerKind::Lifetime));
         if let Some(e) = self.entry(id) {
-            e.lifetime = Some(h);
+            e.timers.lifetime = Some(h);
         }
     }
 
     fn lifetime_of(&self, id: ConId) -> Duration {
-        let conf = self.shared.config.snapshot().tcp.connection_lifetime;
+        self.lifetime_with(id, self.shared.config.snapshot().tcp.connection_lifetime)
+    }
+
+    /// The connection's lifetime: its override, or the configured `conf`.
+    fn lifetime_with(&self, id: ConId, conf: Duration) -> Duration {
         self.entries
             .get(id.index() as usize)
             .and_then(Option::as_ref)
@@ -609,85 +528,91 @@ impl TcpMain {
         let mut fired = Vec::new();
         self.timers.advance(Instant::now(), |v| fired.push(v));
         for (id, kind) in fired {
-            match kind {
-                TimerKind::AcceptResume(li) => self.resume_accept(li),
-                TimerKind::Lifetime => self.on_lifetime(id),
-                TimerKind::ConnectTimeout => {
-                    let Some(e) = self.entry(id) else { continue };
-                    e.connect = None;
-                    let conn = e.conn.clone();
-                    if conn.state() == ConnState::Connecting {
-                        bump(&self.shared.stats.connect_failures);
-                        log::info!(
-                            "conid {id}: connect to {} timed out (tcp_connect_timeout)",
-                            conn.peer
-                        );
-                        self.close_from_main(conn, CloseReason::ConnectTimeout);
-                    }
-                }
-                TimerKind::SendTimeout => self.on_send_timeout(id),
-                TimerKind::WaitData => {
-                    let Some(e) = self.entry(id) else { continue };
-                    e.wait_data = None;
-                    if !e.conn.proxy_done.load(Ordering::Acquire) {
-                        let conn = e.conn.clone();
-                        bump(&self.shared.stats.wait_data_expired);
-                        log::info!("conid {id}: no PROXY header within tcp_wait_data; closing");
-                        self.close_from_main(conn, CloseReason::WaitData);
-                    }
-                }
+            if let TimerKind::AcceptResume(li) = kind {
+                self.resume_accept(li);
+            } else {
+                self.on_conn_timer(id, kind);
             }
         }
     }
 
-    fn on_send_timeout(&mut self, id: ConId) {
-        let timeout = self.shared.config.snapshot().tcp.send_timeout;
-        let Some(e) = self.entry(id) else { return };
-        e.send = None;
-        let conn = e.conn.clone();
-        let last = {
-            let q = conn.write.lock();
-            if q.is_empty() {
-                return;
-            }
-            q.last_progress.unwrap_or_else(Instant::now)
-        };
-        if last.elapsed() >= timeout {
-            bump(&self.shared.stats.send_timeouts);
-            log::info!("conid {id}: queued data made no progress for {timeout:?} (tcp_send_timeout); closing");
-            self.close_from_main(conn, CloseReason::SendTimeout);
-        } else {
-            let h = self
-                .timers
-                .insert(last + timeout, (id, TimerKind::SendTimeout));
-            if let Some(e) = self.entry(id) {
-                e.send = Some(h);
-            }
-        }
-    }
-
-    fn on_lifetime(&mut self, id: ConId) {
-        let lifetime = self.lifetime_of(id);
+    /// A connection's timer fired: decide (`lifecycle`), then act.
+    fn on_conn_timer(&mut self, id: ConId, kind: TimerKind) {
+        let cfg = self.shared.config.snapshot();
+        let send_timeout = cfg.tcp.send_timeout;
+        let lifetime = self.lifetime_with(id, cfg.tcp.connection_lifetime);
         let now_ms = self.shared.now_ms();
         let Some(e) = self.entry(id) else { return };
-        e.lifetime = None;
-        let idle_for = Duration::from_millis(now_ms.saturating_sub(e.conn.last_activity_ms()));
-        if idle_for >= lifetime {
-            let conn = e.conn.clone();
-            bump(&self.shared.stats.lifetime_expired);
-            log::debug!("conid {id}: idle {idle_for:?} >= lifetime {lifetime:?}; closing");
-            self.close_from_main(conn, CloseReason::Lifetime);
-        } else {
-            self.arm_lifetime(id);
+        let conn = e.conn.clone();
+        let action = match kind {
+            TimerKind::Lifetime => {
+                e.timers.lifetime = None;
+                let idle_for =
+                    Duration::from_millis(now_ms.saturating_sub(conn.last_activity_ms()));
+                let a = lifecycle::on_lifetime(idle_for, lifetime);
+                if a != TimerAction::RearmLifetime {
+                    bump(&self.shared.stats.lifetime_expired);
+                    log::debug!("conid {id}: idle {idle_for:?} >= lifetime {lifetime:?}; closing");
+                }
+                a
+            }
+            TimerKind::ConnectTimeout => {
+                e.timers.connect = None;
+                let a = lifecycle::on_connect_timeout(e.connecting());
+                if a != TimerAction::Nothing {
+                    bump(&self.shared.stats.connect_failures);
+                    log::info!(
+                        "conid {id}: connect to {} timed out (tcp_connect_timeout)",
+                        conn.peer
+                    );
+                }
+                a
+            }
+            TimerKind::WaitData => {
+                e.timers.wait_data = None;
+                let a = lifecycle::on_wait_data(conn.proxy_done.load(Ordering::Acquire));
+                if a != TimerAction::Nothing {
+                    bump(&self.shared.stats.wait_data_expired);
+                    log::info!("conid {id}: no PROXY header within tcp_wait_data; closing");
+                }
+                a
+            }
+            TimerKind::SendTimeout => {
+                e.timers.send = None;
+                let queued_since = {
+                    let q = conn.write.lock();
+                    (!q.is_empty()).then(|| q.last_progress.unwrap_or_else(Instant::now))
+                };
+                let a = lifecycle::on_send_timeout(queued_since, Instant::now(), send_timeout);
+                if let TimerAction::Close(_) = a {
+                    bump(&self.shared.stats.send_timeouts);
+                    log::info!("conid {id}: queued data made no progress for {send_timeout:?} (tcp_send_timeout); closing");
+                }
+                a
+            }
+            TimerKind::AcceptResume(_) => TimerAction::Nothing,
+        };
+        match action {
+            TimerAction::Nothing => {}
+            TimerAction::Close(reason) => self.close_from_main(conn, reason),
+            TimerAction::RearmLifetime => self.arm_lifetime(id),
+            TimerAction::RearmSend(at) => {
+                let h = self.timers.insert(at, (id, TimerKind::SendTimeout));
+                if let Some(e) = self.entry(id) {
+                    e.timers.send = Some(h);
+                }
+            }
         }
     }
 
-    /// Closes a connection main decided to close: at once if idle here, else by shutting the
-    /// socket down so its reader hands it back.
+    /// Closes a connection main decided to close: at once if its read side is here, else by
+    /// shutting the socket down so its reader hands it back.
     fn close_from_main(&mut self, conn: Arc<Conn>, reason: CloseReason) {
-        let idle = self.entry(conn.id).is_some_and(|e| e.idle.is_some());
+        let now = self
+            .entry(conn.id)
+            .is_some_and(|e| e.close(reason) == Close::Now);
         conn.request_close(reason);
-        if idle {
+        if now {
             let reason = conn.close_reason().unwrap_or(reason);
             self.finalize(conn, reason);
         }
@@ -702,75 +627,34 @@ impl TcpMain {
         }
         l.paused = false;
         let fd = l.sock.as_raw_fd();
-        if let Err(e) = self
-            .poller
-            .register(fd, Token(LISTENER_BASE + li), Interest::READABLE)
-        {
+        let r = listener_token(li).and_then(|t| self.poller.register(fd, t, Interest::READABLE));
+        if let Err(e) = r {
             log::error!("cannot resume accepting: {e}");
         }
         self.accept_all(li);
     }
 
-    /// The final close: out of the table and main's poller, timers cancelled, socket shut,
-    /// event delivered.
+    /// The final close: out of main's poller and timers, out of the table, socket shut,
+    /// queue dropped, counted, event delivered.
     fn finalize(&mut self, conn: Arc<Conn>, reason: CloseReason) {
         let id = conn.id;
-        if let Some(slot) = self.entries.get_mut(id.index() as usize) {
-            if slot.as_ref().is_some_and(|e| e.conn.id == id) {
-                if let Some(e) = slot.take() {
-                    if e.interest.is_some() {
-                        let _ = self.poller.deregister(conn.stream.as_raw_fd());
-                    }
-                    for h in [e.lifetime, e.wait_data, e.connect, e.send]
-                        .into_iter()
-                        .flatten()
-                    {
-                        self.timers.cancel(h);
-                    }
-                }
-            }
-        }
+        self.forget(&conn);
         if self.shared.table.remove(id).is_none() {
             return;
         }
         conn.set_close_reason(reason);
-        let (unsent_bytes, unsent_msgs) = conn.write.lock().clear();
-        self.shared
-            .stats
-            .queued_bytes
-            .fetch_sub(unsent_bytes as u64, Ordering::AcqRel);
+        let (unsent_bytes, unsent_msgs) = conn.write.lock().clear(&self.shared.stats.queued_bytes);
         if unsent_msgs > 0 {
             log::info!("conid {id}: {unsent_msgs} queued messages ({unsent_bytes} bytes) not sent: {reason}");
         }
-        conn.set_state(match reason {
-            CloseReason::PeerClosed => ConnState::Eof,
-            CloseReason::Reset
-            | CloseReason::Timeout
-            | CloseReason::Error
-            | CloseReason::ConnectRefused
-            | CloseReason::ConnectTimeout
-            | CloseReason::ConnectFailed => ConnState::Error,
-            _ => ConnState::Bad,
-        });
+        conn.set_state(lifecycle::final_state(reason));
         let _ = conn.stream.shutdown(std::net::Shutdown::Both);
-        let stats = &self.shared.stats;
-        bump(&stats.closed);
-        match reason {
-            CloseReason::PeerClosed => bump(&stats.closed_by_peer),
-            CloseReason::Reset => bump(&stats.resets),
-            CloseReason::Timeout => bump(&stats.timeouts),
-            _ => {}
-        }
+        self.count_close(reason);
         log::debug!("conid {id}: closed ({reason})");
         let mode = self.shared.config.snapshot().tcpops.closed_event;
-        let fire = match mode {
-            ClosedEvent::Off => false,
-            ClosedEvent::On => true,
-            ClosedEvent::Manual => conn.closed_event.load(Ordering::Relaxed),
-        };
-        if fire {
-            bump(&stats.events);
-            let ev = Event {
+        if lifecycle::reports_close(mode, conn.closed_event.load(Ordering::Relaxed)) {
+            bump(&self.shared.stats.events);
+            self.handler.on_event(&Event {
                 reason,
                 conid: id,
                 proto: conn.proto,
@@ -779,8 +663,44 @@ impl TcpMain {
                 source: conn.source(),
                 unsent_msgs,
                 unsent_bytes,
-            };
-            self.shared.handler.on_event(&ev);
+            });
         }
     }
+
+    /// Drops main's entry of a connection: poller registration and timers.
+    fn forget(&mut self, conn: &Conn) {
+        let Some(slot) = self.entries.get_mut(conn.id.index() as usize) else {
+            return;
+        };
+        if slot.as_ref().is_none_or(|e| e.conn.id != conn.id) {
+            return;
+        }
+        if let Some(e) = slot.take() {
+            if e.interest.is_some() {
+                let _ = self.poller.deregister(conn.stream.as_raw_fd());
+            }
+            for h in e.timers.into_handles() {
+                self.timers.cancel(h);
+            }
+        }
+    }
+
+    fn count_close(&self, reason: CloseReason) {
+        let stats = &self.shared.stats;
+        bump(&stats.closed);
+        match reason {
+            CloseReason::PeerClosed => bump(&stats.closed_by_peer),
+            CloseReason::Reset => bump(&stats.resets),
+            CloseReason::Timeout => bump(&stats.timeouts),
+            _ => {}
+        }
+    }
+}
+
+/// Accept errors that mean "out of fds or memory": pause accepting instead of spinning.
+fn is_resource_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOBUFS)
+    )
 }

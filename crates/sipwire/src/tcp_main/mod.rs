@@ -5,7 +5,7 @@
 //! one connection. What to do in each state is decided in `lifecycle.rs`; this file does it.
 
 use std::io;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -17,21 +17,18 @@ use sipwire_poll::{Events, Interest, Poller};
 use crate::conn::{CloseReason, ConId, Conn, ConnState};
 use crate::handler::{Event, Handler};
 use crate::handoff::{MainMsg, ReadSide, ReaderMsg};
-use crate::lifecycle::{self, Close, Entry, MainToken, TimerAction, TimerKind};
+use crate::lifecycle::{self, Close, Entry, MainToken, TimerKind};
 use crate::shared::Shared;
 use crate::stats::bump;
 use crate::timer::TimerWheel;
 use sipwire_sys as sys;
 
-/// How long accepting pauses after EMFILE/ENFILE, so a full fd table does not spin main.
-const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
-const TIMER_TICK: Duration = Duration::from_millis(10);
+mod accept;
+mod timers;
 
-struct Listener {
-    sock: TcpListener,
-    addr: SocketAddr,
-    paused: bool,
-}
+use accept::Listener;
+
+const TIMER_TICK: Duration = Duration::from_millis(10);
 
 pub(crate) struct TcpMain {
     shared: Arc<Shared>,
@@ -138,99 +135,6 @@ impl TcpMain {
         self.entries[idx] = Some(e);
     }
 
-    fn accept_all(&mut self, li: usize) {
-        loop {
-            let Some(l) = self.listeners.get(li) else {
-                return;
-            };
-            if self.stopping || l.paused {
-                return;
-            }
-            match sys::accept_nonblocking(&l.sock) {
-                Ok((stream, peer)) => {
-                    let local = if l.addr.ip().is_unspecified() {
-                        stream.local_addr().unwrap_or(l.addr)
-                    } else {
-                        l.addr
-                    };
-                    self.on_accepted(stream, peer, local);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    bump(&self.shared.stats.accept_errors);
-                    if is_resource_exhaustion(&e) {
-                        log::warn!(
-                            "accept on {}: {e}; pausing accepts for {ACCEPT_PAUSE:?}",
-                            l.addr
-                        );
-                        self.pause_accept(li);
-                        return;
-                    }
-                    // ECONNABORTED and friends: that connection is gone, keep accepting.
-                    log::debug!("accept on {}: {e}", l.addr);
-                }
-            }
-        }
-    }
-
-    /// Stops watching a listener for [`ACCEPT_PAUSE`].
-    fn pause_accept(&mut self, li: usize) {
-        let Some(l) = self.listeners.get_mut(li) else {
-            return;
-        };
-        if let Err(e) = self.poller.deregister(l.sock.as_raw_fd()) {
-            log::error!("deregister listener: {e}");
-        }
-        l.paused = true;
-        self.timers.insert(
-            Instant::now() + ACCEPT_PAUSE,
-            (ConId(0), TimerKind::AcceptResume(li)),
-        );
-    }
-
-    fn on_accepted(&mut self, stream: std::net::TcpStream, peer: SocketAddr, local: SocketAddr) {
-        let cfg = self.shared.config.snapshot();
-        let tcp = &cfg.tcp;
-        if self.shared.table.len() >= tcp.max_connections as usize {
-            bump(&self.shared.stats.refused_max_connections);
-            log::warn!(
-                "refusing connection from {peer}: tcp_max_connections ({}) reached",
-                tcp.max_connections
-            );
-            return;
-        }
-        if tcp.accept_unique && self.shared.table.by_peer(&peer).is_some() {
-            bump(&self.shared.stats.refused_unique);
-            log::info!("refusing duplicate connection from {peer} (tcp_accept_unique)");
-            return;
-        }
-        crate::sockopt::apply(&stream, &cfg, crate::sockopt::Side::Accepted);
-        let now_ms = self.shared.now_ms();
-        let Some(conn) = self
-            .shared
-            .table
-            .insert(|id| Conn::new(id, stream, peer, local, now_ms))
-        else {
-            log::error!("connection table full; refusing {peer}");
-            return;
-        };
-        bump(&self.shared.stats.accepted);
-        log::debug!("conid {}: accepted from {peer} on {local}", conn.id);
-        let now = Instant::now();
-        let mut e = Entry::accepted(conn.clone());
-        e.timers.lifetime = Some(self.timers.insert(
-            now + tcp.connection_lifetime,
-            (conn.id, TimerKind::Lifetime),
-        ));
-        e.timers.wait_data = tcp.accept_haproxy.then(|| {
-            self.timers
-                .insert(now + tcp.wait_data, (conn.id, TimerKind::WaitData))
-        });
-        self.insert_entry(e);
-        self.hand_off(ReadSide::new(conn));
-    }
-
     fn on_conn_ready(&mut self, id: ConId, readable: bool, writable: bool, error: bool) {
         let Some(e) = self.entry(id) else { return };
         let ready = e.ready(readable, writable, error);
@@ -317,27 +221,6 @@ impl TcpMain {
                 self.close_from_main(conn.clone(), CloseReason::from_io_error(&err));
             }
         }
-    }
-
-    /// A send queued data on a connection: watch for room and time the queue.
-    fn want_write(&mut self, id: ConId) {
-        let timeout = self.shared.config.snapshot().tcp.send_timeout;
-        let Some(e) = self.entry(id) else { return };
-        if e.timers.send.is_none() {
-            let since = e
-                .conn
-                .write
-                .lock()
-                .last_progress
-                .unwrap_or_else(Instant::now);
-            let h = self
-                .timers
-                .insert(since + timeout, (id, TimerKind::SendTimeout));
-            if let Some(e) = self.entry(id) {
-                e.timers.send = Some(h);
-            }
-        }
-        self.sync_interest(id);
     }
 
     /// Once a connection is open: lifetime timer, and writability if its queue waits.
@@ -499,112 +382,6 @@ impl TcpMain {
         }
     }
 
-    /// (Re)arms the lifetime timer from the connection's last activity.
-    fn arm_lifetime(&mut self, id: ConId) {
-        let lifetime = self.lifetime_of(id);
-        let Some(e) = self.entry(id) else { return };
-        let last = e.conn.last_activity_ms();
-        let deadline = self.shared.epoch + Duration::from_millis(last) + lifetime;
-        let h = self.timers.insert(deadline, (id, TimerKind::Lifetime));
-        if let Some(e) = self.entry(id) {
-            e.timers.lifetime = Some(h);
-        }
-    }
-
-    fn lifetime_of(&self, id: ConId) -> Duration {
-        self.lifetime_with(id, self.shared.config.snapshot().tcp.connection_lifetime)
-    }
-
-    /// The connection's lifetime: its override, or the configured `conf`.
-    fn lifetime_with(&self, id: ConId, conf: Duration) -> Duration {
-        self.entries
-            .get(id.index() as usize)
-            .and_then(Option::as_ref)
-            .and_then(|e| e.conn.lifetime_override_ms())
-            .map_or(conf, Duration::from_millis)
-    }
-
-    fn run_timers(&mut self) {
-        let mut fired = Vec::new();
-        self.timers.advance(Instant::now(), |v| fired.push(v));
-        for (id, kind) in fired {
-            if let TimerKind::AcceptResume(li) = kind {
-                self.resume_accept(li);
-            } else {
-                self.on_conn_timer(id, kind);
-            }
-        }
-    }
-
-    /// A connection's timer fired: decide (`lifecycle`), then act.
-    fn on_conn_timer(&mut self, id: ConId, kind: TimerKind) {
-        let cfg = self.shared.config.snapshot();
-        let send_timeout = cfg.tcp.send_timeout;
-        let lifetime = self.lifetime_with(id, cfg.tcp.connection_lifetime);
-        let now_ms = self.shared.now_ms();
-        let Some(e) = self.entry(id) else { return };
-        let conn = e.conn.clone();
-        let action = match kind {
-            TimerKind::Lifetime => {
-                e.timers.lifetime = None;
-                let idle_for =
-                    Duration::from_millis(now_ms.saturating_sub(conn.last_activity_ms()));
-                let a = lifecycle::on_lifetime(idle_for, lifetime);
-                if a != TimerAction::RearmLifetime {
-                    bump(&self.shared.stats.lifetime_expired);
-                    log::debug!("conid {id}: idle {idle_for:?} >= lifetime {lifetime:?}; closing");
-                }
-                a
-            }
-            TimerKind::ConnectTimeout => {
-                e.timers.connect = None;
-                let a = lifecycle::on_connect_timeout(e.connecting());
-                if a != TimerAction::Nothing {
-                    bump(&self.shared.stats.connect_failures);
-                    log::info!(
-                        "conid {id}: connect to {} timed out (tcp_connect_timeout)",
-                        conn.peer
-                    );
-                }
-                a
-            }
-            TimerKind::WaitData => {
-                e.timers.wait_data = None;
-                let a = lifecycle::on_wait_data(conn.proxy_done.load(Ordering::Acquire));
-                if a != TimerAction::Nothing {
-                    bump(&self.shared.stats.wait_data_expired);
-                    log::info!("conid {id}: no PROXY header within tcp_wait_data; closing");
-                }
-                a
-            }
-            TimerKind::SendTimeout => {
-                e.timers.send = None;
-                let queued_since = {
-                    let q = conn.write.lock();
-                    (!q.is_empty()).then(|| q.last_progress.unwrap_or_else(Instant::now))
-                };
-                let a = lifecycle::on_send_timeout(queued_since, Instant::now(), send_timeout);
-                if let TimerAction::Close(_) = a {
-                    bump(&self.shared.stats.send_timeouts);
-                    log::info!("conid {id}: queued data made no progress for {send_timeout:?} (tcp_send_timeout); closing");
-                }
-                a
-            }
-            TimerKind::AcceptResume(_) => TimerAction::Nothing,
-        };
-        match action {
-            TimerAction::Nothing => {}
-            TimerAction::Close(reason) => self.close_from_main(conn, reason),
-            TimerAction::RearmLifetime => self.arm_lifetime(id),
-            TimerAction::RearmSend(at) => {
-                let h = self.timers.insert(at, (id, TimerKind::SendTimeout));
-                if let Some(e) = self.entry(id) {
-                    e.timers.send = Some(h);
-                }
-            }
-        }
-    }
-
     /// Closes a connection main decided to close: at once if its read side is here, else by
     /// shutting the socket down so its reader hands it back.
     fn close_from_main(&mut self, conn: Arc<Conn>, reason: CloseReason) {
@@ -616,22 +393,6 @@ impl TcpMain {
             let reason = conn.close_reason().unwrap_or(reason);
             self.finalize(conn, reason);
         }
-    }
-
-    fn resume_accept(&mut self, li: usize) {
-        let Some(l) = self.listeners.get_mut(li) else {
-            return;
-        };
-        if !l.paused {
-            return;
-        }
-        l.paused = false;
-        let fd = l.sock.as_raw_fd();
-        let r = listener_token(li).and_then(|t| self.poller.register(fd, t, Interest::READABLE));
-        if let Err(e) = r {
-            log::error!("cannot resume accepting: {e}");
-        }
-        self.accept_all(li);
     }
 
     /// The final close: out of main's poller and timers, out of the table, socket shut,
@@ -695,12 +456,4 @@ impl TcpMain {
             _ => {}
         }
     }
-}
-
-/// Accept errors that mean "out of fds or memory": pause accepting instead of spinning.
-fn is_resource_exhaustion(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOBUFS)
-    )
 }

@@ -484,7 +484,7 @@ mod runtime_tests_check {
             "emfile" => include_str!("../../sipwire/tests/emfile.rs"),
             "sys" => include_str!("../../sys/src/socket.rs"),
             "reader" => include_str!("../../sipwire/src/reader.rs"),
-            "table" => include_str!("../../sipwire/src/table.rs"),
+            "table" => include_str!("../../sipwire/src/conn_table.rs"),
             "timer" => include_str!("../../sipwire/src/timer.rs"),
             "wq" => include_str!("../../sipwire/src/wq.rs"),
             _ => return None,

@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::config::{Config, ConfigHandle};
 use crate::conn::{CloseReason, ConId, Conn, ConnState};
@@ -289,20 +289,5 @@ impl Transport {
     /// returns): runtime changes (`set_now_*`) show in the next call.
     pub fn config_snapshot(&self) -> Arc<Config> {
         self.shared.config.snapshot()
-    }
-
-    /// Waits until `cond` holds or `timeout` passes; for tests and tools that wait on the
-    /// runtime's state (no sleep-and-hope).
-    pub fn wait_until(&self, timeout: Duration, mut cond: impl FnMut(&Transport) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if cond(self) {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
     }
 }

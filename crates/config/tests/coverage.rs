@@ -45,7 +45,7 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
         &[
             "outbound::accept_aliases_reuses_the_incoming_connection",
             "outbound::without_accept_aliases_a_new_connection_is_opened",
-            "table::tests::aliases_resolve_move_are_bounded_and_vanish_with_the_connection",
+            "conn_table::tests::aliases_resolve_move_are_bounded_and_vanish_with_the_connection",
         ],
     ),
     (
@@ -107,7 +107,7 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
         Built,
         &[
             "outbound::connection_match_requires_the_local_address",
-            "table::tests::connection_match_filters_by_local_address",
+            "conn_table::tests::connection_match_filters_by_local_address",
         ],
     ),
     (
@@ -395,7 +395,7 @@ fn runtime_source(file: &str) -> Option<String> {
         "inbound" | "options" | "outbound" | "keepalive_timeout" | "emfile" => {
             format!("crates/sipwire/tests/{file}.rs")
         }
-        "reader" | "table" | "timer" | "wq" => format!("crates/sipwire/src/{file}.rs"),
+        "reader" | "conn_table" | "timer" | "wq" => format!("crates/sipwire/src/{file}.rs"),
         "sys" => "crates/sys/src/socket.rs".to_string(),
         _ => return None,
     })

@@ -10,8 +10,24 @@
 //! ([`ReadBuf::reserve_tail`]) only when the tail is too small for the next
 //! read; when the filled region becomes empty both positions reset to zero,
 //! which costs nothing.
+//!
+//! A buffer taken from a [`crate::BufPool`] remembers its pool and returns to it when dropped,
+//! wherever that happens (a decoder dropped with a partial message, a closed connection): the
+//! pool's accounting never depends on the caller picking the right method.
+
+use std::fmt;
+use std::sync::Arc;
 
 use crate::FrameError;
+
+/// Where a pooled buffer goes back to (implemented by the pool; kept as a trait so this file
+/// does not depend on the pool's).
+pub(crate) trait Recycle: Send + Sync {
+    /// Takes the allocation of a dropped buffer back.
+    fn recycle(&self, buf: Box<[u8]>);
+    /// The buffer left the pool for good ([`ReadBuf::into_boxed`]): stop counting it.
+    fn detach(&self);
+}
 
 /// Smallest accepted `tcp_rd_buf_size` (the lower bound of Kamailio's cfg range).
 pub const MIN_RD_BUF_SIZE: usize = 512;
@@ -23,12 +39,33 @@ pub const MAX_RD_BUF_SIZE: usize = 16 * 1024 * 1024;
 /// follows the documented value. Raise it for large SIP bodies.
 pub const DEFAULT_RD_BUF_SIZE: usize = 4096;
 
-/// A fixed-capacity read buffer: filled region plus free tail.
-#[derive(Debug)]
+/// A fixed-capacity read buffer: filled region plus free tail. One from a pool returns to it
+/// on drop.
 pub struct ReadBuf {
     buf: Box<[u8]>,
     start: usize,
     end: usize,
+    /// The pool this buffer came from, if any.
+    home: Option<Arc<dyn Recycle>>,
+}
+
+impl fmt::Debug for ReadBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadBuf")
+            .field("capacity", &self.buf.len())
+            .field("start", &self.start)
+            .field("end", &self.end)
+            .field("pooled", &self.home.is_some())
+            .finish()
+    }
+}
+
+impl Drop for ReadBuf {
+    fn drop(&mut self) {
+        if let Some(home) = self.home.take() {
+            home.recycle(std::mem::take(&mut self.buf));
+        }
+    }
 }
 
 impl ReadBuf {
@@ -46,12 +83,29 @@ impl ReadBuf {
             buf,
             start: 0,
             end: 0,
+            home: None,
         }
     }
 
-    /// Gives the allocation back (for a pool); any buffered bytes are dropped.
-    pub fn into_boxed(self) -> Box<[u8]> {
-        self.buf
+    /// A buffer that returns to `home` when dropped.
+    pub(crate) fn pooled(buf: Box<[u8]>, home: Arc<dyn Recycle>) -> Self {
+        let mut b = Self::from_boxed(buf);
+        b.home = Some(home);
+        b
+    }
+
+    /// The pool this buffer returns to, if any.
+    pub(crate) fn home(&self) -> Option<&Arc<dyn Recycle>> {
+        self.home.as_ref()
+    }
+
+    /// Gives the allocation back; any buffered bytes are dropped. A pooled buffer leaves its
+    /// pool for good (the pool stops counting it as in use).
+    pub fn into_boxed(mut self) -> Box<[u8]> {
+        if let Some(home) = self.home.take() {
+            home.detach();
+        }
+        std::mem::take(&mut self.buf)
     }
 
     /// Total size of the allocation, which is also the maximum message size.

@@ -207,8 +207,9 @@ impl StreamDecoder {
         Ok(())
     }
 
-    /// Takes the buffer back (for the pool) if no partial message is buffered;
-    /// otherwise `None` and the decoder keeps it.
+    /// Takes the buffer back if no partial message is buffered; otherwise `None` and the
+    /// decoder keeps it. (Dropping the decoder drops its buffer, and a pooled buffer returns
+    /// to its pool on drop: no path loses one.)
     pub fn take_buffer(&mut self) -> Option<ReadBuf> {
         self.release();
         if self.has_partial() {

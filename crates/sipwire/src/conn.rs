@@ -4,6 +4,7 @@
 //! main and the readers (see `docs/architecture.md`), so reading takes no lock.
 
 use std::fmt;
+use std::io;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicI8, AtomicU64, AtomicU8, Ordering};
 use std::sync::OnceLock;
@@ -133,6 +134,26 @@ impl CloseReason {
             CloseReason::Reset => Some("tcp:reset"),
             CloseReason::Timeout => Some("tcp:timeout"),
             _ => None,
+        }
+    }
+
+    /// The close a failed read or write means: `ECONNRESET`/`EPIPE` is `tcp:reset`,
+    /// `ETIMEDOUT`/`EHOSTUNREACH` (the kernel gave up on unanswered keepalive probes or
+    /// retransmissions) is `tcp:timeout`, anything else a socket error.
+    pub(crate) fn from_io_error(e: &io::Error) -> CloseReason {
+        match e.raw_os_error() {
+            Some(libc::ECONNRESET) | Some(libc::EPIPE) => CloseReason::Reset,
+            Some(libc::ETIMEDOUT) | Some(libc::EHOSTUNREACH) => CloseReason::Timeout,
+            _ => CloseReason::Error,
+        }
+    }
+
+    /// The close a failed outbound connect means: refused, or failed otherwise.
+    pub(crate) fn from_connect_error(e: &io::Error) -> CloseReason {
+        if e.raw_os_error() == Some(libc::ECONNREFUSED) {
+            CloseReason::ConnectRefused
+        } else {
+            CloseReason::ConnectFailed
         }
     }
 
@@ -311,5 +332,48 @@ impl Conn {
             u64::MAX => None,
             v => Some(v),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_map_to_kamailio_events() {
+        let e = |code| io::Error::from_raw_os_error(code);
+        assert_eq!(
+            CloseReason::from_io_error(&e(libc::ECONNRESET)),
+            CloseReason::Reset
+        );
+        assert_eq!(
+            CloseReason::from_io_error(&e(libc::EPIPE)),
+            CloseReason::Reset
+        );
+        assert_eq!(
+            CloseReason::from_io_error(&e(libc::ETIMEDOUT)),
+            CloseReason::Timeout
+        );
+        assert_eq!(
+            CloseReason::from_io_error(&e(libc::EIO)),
+            CloseReason::Error
+        );
+        assert_eq!(CloseReason::Reset.event_name(), Some("tcp:reset"));
+        assert_eq!(CloseReason::Timeout.event_name(), Some("tcp:timeout"));
+        assert_eq!(CloseReason::PeerClosed.event_name(), Some("tcp:closed"));
+        assert_eq!(CloseReason::Lifetime.event_name(), None);
+    }
+
+    #[test]
+    fn connect_errors_tell_refused_from_the_rest() {
+        let e = |code| io::Error::from_raw_os_error(code);
+        assert_eq!(
+            CloseReason::from_connect_error(&e(libc::ECONNREFUSED)),
+            CloseReason::ConnectRefused
+        );
+        assert_eq!(
+            CloseReason::from_connect_error(&e(libc::ENETUNREACH)),
+            CloseReason::ConnectFailed
+        );
     }
 }

@@ -84,7 +84,7 @@ pub struct Event {
 }
 
 /// The application: Kamailio's routing script. Called on reader threads (`on_message`) and on
-/// whichever thread saw the close (`on_event`: a reader or TCP main), so it must be
+/// TCP main (`on_event`, at the final close of every connection), so it must be
 /// `Send + Sync`, and it should return quickly.
 pub trait Handler: Send + Sync + 'static {
     /// A complete message arrived.

@@ -1,6 +1,6 @@
 //! sipwire: a SIP transport runtime with Kamailio's and OpenSIPS's TCP layer semantics —
-//! accept, read, frame, write, time out and manage SIP connections over TCP (and SCTP),
-//! configured with the same option names, defaults and units.
+//! accept, read, frame, write, time out and manage SIP connections over TCP (SCTP is planned,
+//! not built), configured with the same option names, defaults and units.
 //!
 //! Start a [`Runtime`] with a [`config::Config`] and a [`Handler`] (the "routing script"); use
 //! the [`Transport`] handle for Kamailio's tcpops functions and counters. Threads, connection
@@ -12,16 +12,19 @@
 
 pub use sipwire_config as config;
 mod conn;
+mod conn_table;
 pub mod counters;
 mod fdcache;
 mod handler;
-mod main_loop;
+mod handoff;
+mod lifecycle;
 mod reader;
 mod runtime;
 mod send;
+mod shared;
 mod sockopt;
 mod stats;
-mod table;
+mod tcp_main;
 pub mod timer;
 mod transport;
 mod wq;

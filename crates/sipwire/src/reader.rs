@@ -1,7 +1,8 @@
 //! Reader threads (`tcp_children`): each owns the read side of the connections TCP main handed
 //! it, reads into the connection's pooled buffer, frames, and calls the application. A
-//! connection quiet for [`READER_IDLE`] goes back to main (its buffer back to the pool when no
-//! partial message is buffered); EOF, errors and closes go back to main for the final close.
+//! connection quiet for [`READER_IDLE`] goes back to main (its decoder and buffer dropped, so
+//! the buffer returns to the pool, unless a partial message is buffered); EOF, errors and
+//! closes go back to main for the final close.
 
 use std::borrow::Cow;
 use std::io::{self, Read};
@@ -12,55 +13,40 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use sipwire_frame::{FrameKind, ProxyAddresses, StreamDecoder};
+use sipwire_frame::{Fill, Frame, FrameKind, ProxyAddresses, ProxyHeader, StreamDecoder};
 use sipwire_poll::{Events, Interest, Poller, Token};
 use slab::Slab;
 
 use crate::config::{Config, SnapshotCache};
 use crate::conn::{CloseReason, Conn, ProxyAddrs};
-use crate::handler::{Ctx, HandlerError, Message, MessageKind};
-use crate::main_loop::MainMsg;
+use crate::handler::{Ctx, Handler, HandlerError, Message, MessageKind};
+use crate::handoff::{MainMsg, ReadSide, ReaderMsg};
+use crate::send::Batch;
+use crate::shared::Shared;
 use crate::stats::{add, bump};
-use crate::transport::{Shared, Transport};
+use crate::transport::Transport;
 
 /// A connection with no traffic for this long goes back to TCP main.
 pub(crate) const READER_IDLE: Duration = Duration::from_secs(1);
 const WAKER: Token = Token(0);
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
 
-/// The read side of a connection: what moves between main and the readers. The decoder
-/// exists only while the connection is busy or holds a partial message: an idle connection
-/// costs two pointers here, not a decoder (≈300 bytes) — this is what keeps memory per idle
-/// connection low.
-pub(crate) struct ReadSide {
-    pub conn: Arc<Conn>,
-    pub dec: Option<Box<StreamDecoder>>,
-}
-
-impl ReadSide {
-    pub fn new(conn: Arc<Conn>) -> ReadSide {
-        ReadSide { conn, dec: None }
-    }
-}
-
-/// What TCP main tells a reader.
-// Unboxed on purpose: a handoff moves ~200 bytes through the channel instead of allocating.
-#[allow(clippy::large_enum_variant)]
-pub(crate) enum ReaderMsg {
-    /// Take ownership of this connection's read side.
-    Take(ReadSide),
-    /// Hand everything back as closed and exit.
-    Stop,
+/// Reader poller tokens: the waker is 0, a connection is its slab key + 1.
+fn conn_token(key: usize) -> Token {
+    Token(key + 1)
 }
 
 pub(crate) struct Reader {
     index: usize,
     shared: Arc<Shared>,
+    handler: Arc<dyn Handler>,
     transport: Transport,
     rx: Receiver<ReaderMsg>,
     poller: Poller,
     conns: Slab<ReadSide>,
     cfg: SnapshotCache,
+    /// The sends the handler makes during one read pass, written when the pass ends.
+    batch: Batch,
 }
 
 /// What reading a connection ended with.
@@ -71,10 +57,29 @@ enum Outcome {
     Close(CloseReason),
 }
 
+/// What a read pass needs besides the connection (the reader's fields, borrowed apart).
+struct Pass<'a> {
+    shared: &'a Shared,
+    handler: &'a dyn Handler,
+    transport: &'a Transport,
+    snapshots: &'a mut SnapshotCache,
+    batch: &'a mut Batch,
+}
+
+/// What delivering frames needs: the pass's parts and the config of this read.
+#[derive(Clone, Copy)]
+struct Env<'a> {
+    shared: &'a Shared,
+    handler: &'a dyn Handler,
+    transport: &'a Transport,
+    cfg: &'a Config,
+}
+
 impl Reader {
     pub fn new(
         index: usize,
         shared: Arc<Shared>,
+        handler: Arc<dyn Handler>,
         rx: Receiver<ReaderMsg>,
         poller: Poller,
     ) -> Reader {
@@ -85,10 +90,12 @@ impl Reader {
                 shared: shared.clone(),
             },
             shared,
+            handler,
             rx,
             poller,
             conns: Slab::new(),
             cfg,
+            batch: Batch::default(),
         }
     }
 
@@ -130,7 +137,10 @@ impl Reader {
         let fd = rs.conn.stream.as_raw_fd();
         let id = rs.conn.id;
         let key = self.conns.insert(rs);
-        if let Err(e) = self.poller.register(fd, Token(key + 1), Interest::READABLE) {
+        if let Err(e) = self
+            .poller
+            .register(fd, conn_token(key), Interest::READABLE)
+        {
             log::error!("conid {id}: reader {} cannot register: {e}", self.index);
             self.give_back(key, Some(CloseReason::Error));
             return;
@@ -140,11 +150,17 @@ impl Reader {
     }
 
     fn on_readable(&mut self, key: usize) {
-        let outcome = match self.conns.get_mut(key) {
-            Some(rs) => read_conn(rs, &self.shared, &self.transport, &mut self.cfg),
-            None => return,
+        let Some(rs) = self.conns.get_mut(key) else {
+            return;
         };
-        if let Outcome::Close(reason) = outcome {
+        let mut pass = Pass {
+            shared: &self.shared,
+            handler: &*self.handler,
+            transport: &self.transport,
+            snapshots: &mut self.cfg,
+            batch: &mut self.batch,
+        };
+        if let Outcome::Close(reason) = read_conn(rs, &mut pass) {
             self.give_back(key, Some(reason));
         }
     }
@@ -180,11 +196,9 @@ impl Reader {
             r.load.fetch_sub(1, Ordering::Relaxed);
         }
         // An idle connection holds no read buffer, and no decoder, unless a partial message
-        // is buffered.
+        // is buffered. Dropping the decoder returns its buffer to the pool.
         if close.is_some() || !rs.dec.as_ref().is_some_and(|d| d.has_partial()) {
-            if let Some(buf) = rs.dec.take().and_then(|mut d| d.take_buffer()) {
-                self.shared.pool.put(buf);
-            }
+            rs.dec = None;
         }
         let msg = match close {
             Some(reason) => MainMsg::Closed(rs, reason),
@@ -195,128 +209,283 @@ impl Reader {
 }
 
 /// Reads a connection until it would block, delivering every complete frame.
-fn read_conn(
-    rs: &mut ReadSide,
-    shared: &Shared,
-    transport: &Transport,
-    snapshots: &mut SnapshotCache,
-) -> Outcome {
+fn read_conn(rs: &mut ReadSide, pass: &mut Pass<'_>) -> Outcome {
     let ReadSide { conn, dec } = rs;
     // Nothing buffered: read into a small stack buffer first, so a connection that wakes up
     // with nothing to read (or only EOF) never takes a decoder or a read buffer.
     let mut first = [0u8; 512];
     let first_len = if dec.is_none() {
-        match read_once(conn, &mut first) {
+        match read_first(conn, &mut first) {
             Ok(Some(n)) => n,
             Ok(None) => return Outcome::Keep,
-            Err(outcome) => return outcome,
+            Err(reason) => return Outcome::Close(reason),
         }
     } else {
         0
     };
-    let dec = dec.get_or_insert_with(|| {
-        // A PROXY header is expected only until one was read.
-        let mut c = snapshots.get().decoder_config();
-        c.haproxy &= !conn.proxy_done.load(Ordering::Acquire);
-        Box::new(StreamDecoder::new(c))
-    });
+    let dec = dec.get_or_insert_with(|| new_decoder(conn, pass.snapshots));
     if !dec.has_buffer() {
-        let cfg = snapshots.get();
-        if shared.pool.capacity() != cfg.tcp.rd_buf_size {
-            if let Err(e) = shared.pool.set_capacity(cfg.tcp.rd_buf_size) {
-                log::error!("tcp_rd_buf_size {}: {e}", cfg.tcp.rd_buf_size);
-            }
-        }
-        if let Err(buf) = dec.put_buffer(shared.pool.get()) {
-            shared.pool.put(buf);
-        }
-        dec.set_config(cfg.decoder_config());
+        give_buffer(dec, pass.shared, pass.snapshots.get());
     }
     if first_len > 0 {
         // A fresh buffer's free tail is its whole capacity, at least 512 bytes.
         if let Some(spare) = dec.spare_mut().get_mut(..first_len) {
             spare.copy_from_slice(first.get(..first_len).unwrap_or(&[]));
             dec.advance(first_len);
-            bump(&shared.stats.reads);
-            add(&shared.stats.bytes_read, first_len as u64);
-            let cfg = snapshots.get();
-            crate::send::cork();
-            let delivered = deliver(conn, dec, shared, transport, cfg);
-            crate::send::uncork(shared, cfg);
-            if let Err(reason) = delivered {
+            if let Err(reason) = pass.deliver_read(conn, dec, first_len) {
                 return Outcome::Close(reason);
             }
         }
     }
+    // The one read-and-frame loop: read what the socket has, deliver, until it would block.
     loop {
         if let Some(reason) = conn.close_reason() {
             return Outcome::Close(reason);
         }
-        let spare = dec.spare_mut();
-        if spare.is_empty() {
-            // The framer reports oversize messages itself; an empty tail here means it could not.
-            log::warn!(
-                "conid {}: read buffer full ({} bytes buffered, tcp_rd_buf_size)",
-                conn.id,
-                dec.buffered()
-            );
-            bump(&shared.stats.parse_errors);
-            return Outcome::Close(CloseReason::Protocol);
+        let read = dec.fill_from(&mut &conn.stream);
+        let reason = match read {
+            Ok(Fill::Data(n)) => match pass.deliver_read(conn, dec, n) {
+                Ok(()) => continue,
+                Err(reason) => reason,
+            },
+            Ok(Fill::WouldBlock) => return Outcome::Keep,
+            Ok(Fill::Eof) => conn.close_reason().unwrap_or(CloseReason::PeerClosed),
+            Ok(Fill::Full) => {
+                // The framer reports oversize messages itself; a full buffer means it could not.
+                log::warn!(
+                    "conid {}: read buffer full ({} bytes buffered, tcp_rd_buf_size)",
+                    conn.id,
+                    dec.buffered()
+                );
+                bump(&pass.shared.stats.parse_errors);
+                CloseReason::Protocol
+            }
+            Err(e) => read_error(conn, &e),
+        };
+        return Outcome::Close(reason);
+    }
+}
+
+/// A connection's first decoder (when it turns busy); a PROXY header is expected only until
+/// one was read.
+fn new_decoder(conn: &Conn, snapshots: &mut SnapshotCache) -> Box<StreamDecoder> {
+    let mut c = snapshots.get().decoder_config();
+    c.haproxy &= !conn.proxy_done.load(Ordering::Acquire);
+    Box::new(StreamDecoder::new(c))
+}
+
+/// Gives a decoder a read buffer from the pool, following `tcp_rd_buf_size` and the decoder
+/// options as they are now.
+fn give_buffer(dec: &mut StreamDecoder, shared: &Shared, cfg: &Config) {
+    if shared.pool.capacity() != cfg.tcp.rd_buf_size {
+        if let Err(e) = shared.pool.set_capacity(cfg.tcp.rd_buf_size) {
+            log::error!("tcp_rd_buf_size {}: {e}", cfg.tcp.rd_buf_size);
         }
-        match (&conn.stream).read(spare) {
-            Ok(0) => return Outcome::Close(conn.close_reason().unwrap_or(CloseReason::PeerClosed)),
-            Ok(n) => {
-                dec.advance(n);
-                bump(&shared.stats.reads);
-                add(&shared.stats.bytes_read, n as u64);
-                // The frames of this read see the config as it is now: one atomic load, unless a
-                // runtime change was published.
-                let cfg = snapshots.get();
-                crate::send::cork();
-                let delivered = deliver(conn, dec, shared, transport, cfg);
-                crate::send::uncork(shared, cfg);
-                if let Err(reason) = delivered {
-                    return Outcome::Close(reason);
+    }
+    if let Err(buf) = dec.put_buffer(shared.pool.get()) {
+        shared.pool.put(buf);
+    }
+    dec.set_config(cfg.decoder_config());
+}
+
+/// The first read of a busy spell into `buf`: `Ok(Some(n))` bytes, `Ok(None)` nothing to read
+/// now, `Err` the close it means (EOF or error).
+fn read_first(conn: &Conn, buf: &mut [u8]) -> Result<Option<usize>, CloseReason> {
+    loop {
+        return match (&conn.stream).read(buf) {
+            Ok(0) => Err(conn.close_reason().unwrap_or(CloseReason::PeerClosed)),
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => Err(read_error(conn, &e)),
+        };
+    }
+}
+
+/// The close a read error means: a close already asked for wins.
+fn read_error(conn: &Conn, e: &io::Error) -> CloseReason {
+    let reason = conn
+        .close_reason()
+        .unwrap_or_else(|| CloseReason::from_io_error(e));
+    if reason == CloseReason::Error {
+        log::info!("conid {}: read error: {e}", conn.id);
+    }
+    reason
+}
+
+impl Pass<'_> {
+    /// One read of `n` bytes landed in the decoder: count it and deliver its frames, the
+    /// handler's sends corked into one write per connection.
+    fn deliver_read(
+        &mut self,
+        conn: &Arc<Conn>,
+        dec: &mut StreamDecoder,
+        n: usize,
+    ) -> Result<(), CloseReason> {
+        bump(&self.shared.stats.reads);
+        add(&self.shared.stats.bytes_read, n as u64);
+        // The frames of this read see the config as it is now: one atomic load, unless a
+        // runtime change was published.
+        let cfg = self.snapshots.get();
+        let env = Env {
+            shared: self.shared,
+            handler: self.handler,
+            transport: self.transport,
+            cfg,
+        };
+        self.batch.cork();
+        let delivered = env.deliver(conn, dec);
+        self.batch.uncork(self.shared, cfg);
+        delivered
+    }
+}
+
+impl Env<'_> {
+    /// Delivers every complete frame in the buffer; `Err` closes the connection.
+    fn deliver(&self, conn: &Arc<Conn>, dec: &mut StreamDecoder) -> Result<(), CloseReason> {
+        let tcp = &self.cfg.tcp;
+        let stats = &self.shared.stats;
+        loop {
+            let frame = match dec.next_frame() {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => {
+                    bump(&stats.parse_errors);
+                    log::warn!("conid {} from {}: closing: {e}", conn.id, conn.source());
+                    return Err(CloseReason::Protocol);
                 }
+            };
+            if frame.chunks > tcp.max_msg_chunks {
+                bump(&stats.chunks_exceeded);
+                bump(&stats.parse_errors);
+                log::warn!(
+                    "conid {}: message arrived in {} reads, more than tcp_max_msg_chunks {}; closing",
+                    conn.id,
+                    frame.chunks,
+                    tcp.max_msg_chunks
+                );
+                return Err(CloseReason::Protocol);
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Outcome::Keep,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                if let Some(reason) = conn.close_reason() {
-                    return Outcome::Close(reason);
+            let now_ms = self.shared.now_ms();
+            match frame.kind {
+                FrameKind::Sip { body_start } => {
+                    self.on_message(conn, &frame, MessageKind::Sip, body_start, now_ms)?
                 }
-                let reason = reason_for_read_error(&e);
-                if reason == CloseReason::Error {
-                    log::info!("conid {}: read error: {e}", conn.id);
-                }
-                return Outcome::Close(reason);
+                FrameKind::Hep3 => self.on_message(conn, &frame, MessageKind::Hep3, 0, now_ms)?,
+                FrameKind::Ping => self.on_ping(conn, now_ms),
+                FrameKind::Keepalive => self.on_keepalive(conn, now_ms),
+                FrameKind::Proxy(h) => on_proxy(conn, h),
             }
+        }
+        if dec.pending_chunks() > tcp.max_msg_chunks {
+            bump(&stats.chunks_exceeded);
+            bump(&stats.parse_errors);
+            log::warn!(
+                "conid {}: partial message already took {} reads, more than tcp_max_msg_chunks {}; closing",
+                conn.id,
+                dec.pending_chunks(),
+                tcp.max_msg_chunks
+            );
+            return Err(CloseReason::Protocol);
+        }
+        Ok(())
+    }
+
+    /// A SIP message or HEP3 packet: to the handler (a panic counts as a failure).
+    fn on_message(
+        &self,
+        conn: &Arc<Conn>,
+        frame: &Frame<'_>,
+        kind: MessageKind,
+        body_start: usize,
+        now_ms: u64,
+    ) -> Result<(), CloseReason> {
+        let tcp = &self.cfg.tcp;
+        let stats = &self.shared.stats;
+        conn.touch(now_ms);
+        bump(&stats.messages);
+        let bytes = if tcp.clone_rcvbuf {
+            Cow::Owned(frame.bytes.to_vec())
+        } else {
+            Cow::Borrowed(frame.bytes)
+        };
+        let msg = Message {
+            kind,
+            bytes,
+            body_start,
+            conid: conn.id,
+            proto: conn.proto,
+            source: conn.source(),
+            peer: conn.peer,
+            local: conn.local,
+            chunks: frame.chunks,
+        };
+        if tcp.accept_aliases && kind == MessageKind::Sip {
+            add_via_alias(conn, frame.bytes, self.shared);
+        }
+        let ctx = Ctx::new(conn, self.transport);
+        // A panicking handler is a failed handler, not a dead reader thread.
+        let result =
+            std::panic::catch_unwind(AssertUnwindSafe(|| self.handler.on_message(&ctx, msg)))
+                .unwrap_or_else(|_| Err(HandlerError("on_message panicked".into())));
+        if let Err(e) = result {
+            bump(&stats.handler_errors);
+            if !tcp.script_mode {
+                log::info!(
+                    "conid {}: on_message failed ({e}); closing (tcp_script_mode = 0)",
+                    conn.id
+                );
+                conn.set_close_reason(CloseReason::Application);
+                return Err(CloseReason::Application);
+            }
+            log::debug!(
+                "conid {}: on_message failed ({e}); kept (tcp_script_mode = 1)",
+                conn.id
+            );
+        }
+        match conn.close_reason() {
+            Some(reason) => Err(reason),
+            None => Ok(()),
+        }
+    }
+
+    /// A CRLFCRLF ping: traffic; answered with a CRLF pong if `tcp_crlf_ping`.
+    fn on_ping(&self, conn: &Arc<Conn>, now_ms: u64) {
+        let stats = &self.shared.stats;
+        conn.touch(now_ms);
+        bump(&stats.pings);
+        if self.cfg.tcp.crlf_ping {
+            // Through the send path, so a pong never lands inside another message.
+            match crate::send::write_msg(self.shared, self.cfg, conn, b"\r\n") {
+                Ok(()) => bump(&stats.pongs),
+                Err(e) => log::debug!("conid {}: pong not sent: {e}", conn.id),
+            }
+        }
+    }
+
+    /// A lone CRLF keepalive: traffic unless `tcp_crlf_drop`.
+    fn on_keepalive(&self, conn: &Conn, now_ms: u64) {
+        bump(&self.shared.stats.keepalives);
+        if !self.cfg.tcp.crlf_drop {
+            conn.touch(now_ms);
         }
     }
 }
 
-/// One read into `buf`: `Ok(Some(n))` bytes, `Ok(None)` nothing to read now, `Err` the
-/// connection is done (EOF or error).
-fn read_once(conn: &Conn, buf: &mut [u8]) -> Result<Option<usize>, Outcome> {
-    loop {
-        return match (&conn.stream).read(buf) {
-            Ok(0) => Err(Outcome::Close(
-                conn.close_reason().unwrap_or(CloseReason::PeerClosed),
-            )),
-            Ok(n) => Ok(Some(n)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                let reason = conn
-                    .close_reason()
-                    .unwrap_or_else(|| reason_for_read_error(&e));
-                if reason == CloseReason::Error {
-                    log::info!("conid {}: read error: {e}", conn.id);
-                }
-                Err(Outcome::Close(reason))
-            }
-        };
+/// The PROXY header: the connection's source is the proxied client from now on.
+fn on_proxy(conn: &Conn, h: ProxyHeader) {
+    if let ProxyAddresses::Proxied {
+        source,
+        destination,
+        ..
+    } = h.addresses
+    {
+        let _ = conn.proxy.set(Box::new(ProxyAddrs {
+            source,
+            destination,
+        }));
     }
+    conn.proxy_done.store(true, Ordering::Release);
 }
 
 /// `tcp_accept_aliases`: a request whose top Via carries `alias` makes the connection answer
@@ -336,169 +505,5 @@ fn add_via_alias(conn: &Conn, bytes: &[u8], shared: &Shared) {
     if shared.table.add_alias(conn.id, addr) {
         bump(&shared.stats.aliases_added);
         log::debug!("conid {}: alias {addr} (Via alias)", conn.id);
-    }
-}
-
-/// Maps a read error to the close it means: `ECONNRESET` is `tcp:reset`, `ETIMEDOUT` (the
-/// kernel gave up on unanswered keepalive probes or retransmissions) is `tcp:timeout`.
-pub(crate) fn reason_for_read_error(e: &io::Error) -> CloseReason {
-    match e.raw_os_error() {
-        Some(libc::ECONNRESET) | Some(libc::EPIPE) => CloseReason::Reset,
-        Some(libc::ETIMEDOUT) | Some(libc::EHOSTUNREACH) => CloseReason::Timeout,
-        _ => CloseReason::Error,
-    }
-}
-
-/// Delivers every complete frame in the buffer; `Err` closes the connection.
-fn deliver(
-    conn: &Arc<Conn>,
-    dec: &mut StreamDecoder,
-    shared: &Shared,
-    transport: &Transport,
-    cfg: &Config,
-) -> Result<(), CloseReason> {
-    let tcp = &cfg.tcp;
-    let stats = &shared.stats;
-    loop {
-        let frame = match dec.next_frame() {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => {
-                bump(&stats.parse_errors);
-                log::warn!("conid {} from {}: closing: {e}", conn.id, conn.source());
-                return Err(CloseReason::Protocol);
-            }
-        };
-        if frame.chunks > tcp.max_msg_chunks {
-            bump(&stats.chunks_exceeded);
-            bump(&stats.parse_errors);
-            log::warn!(
-                "conid {}: message arrived in {} reads, more than tcp_max_msg_chunks {}; closing",
-                conn.id,
-                frame.chunks,
-                tcp.max_msg_chunks
-            );
-            return Err(CloseReason::Protocol);
-        }
-        let now_ms = shared.now_ms();
-        match frame.kind {
-            FrameKind::Sip { .. } | FrameKind::Hep3 => {
-                conn.touch(now_ms);
-                bump(&stats.messages);
-                let (kind, body_start) = match frame.kind {
-                    FrameKind::Sip { body_start } => (MessageKind::Sip, body_start),
-                    _ => (MessageKind::Hep3, 0),
-                };
-                let bytes = if tcp.clone_rcvbuf {
-                    Cow::Owned(frame.bytes.to_vec())
-                } else {
-                    Cow::Borrowed(frame.bytes)
-                };
-                let msg = Message {
-                    kind,
-                    bytes,
-                    body_start,
-                    conid: conn.id,
-                    proto: conn.proto,
-                    source: conn.source(),
-                    peer: conn.peer,
-                    local: conn.local,
-                    chunks: frame.chunks,
-                };
-                if tcp.accept_aliases && kind == MessageKind::Sip {
-                    add_via_alias(conn, frame.bytes, shared);
-                }
-                let ctx = Ctx::new(conn, transport);
-                // A panicking handler is a failed handler, not a dead reader thread.
-                let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    shared.handler.on_message(&ctx, msg)
-                }))
-                .unwrap_or_else(|_| Err(HandlerError("on_message panicked".into())));
-                if let Err(e) = result {
-                    bump(&stats.handler_errors);
-                    if !tcp.script_mode {
-                        log::info!(
-                            "conid {}: on_message failed ({e}); closing (tcp_script_mode = 0)",
-                            conn.id
-                        );
-                        conn.set_close_reason(CloseReason::Application);
-                        return Err(CloseReason::Application);
-                    }
-                    log::debug!(
-                        "conid {}: on_message failed ({e}); kept (tcp_script_mode = 1)",
-                        conn.id
-                    );
-                }
-                if let Some(reason) = conn.close_reason() {
-                    return Err(reason);
-                }
-            }
-            FrameKind::Ping => {
-                conn.touch(now_ms);
-                bump(&stats.pings);
-                if tcp.crlf_ping {
-                    // Through the send path, so a pong never lands inside another message.
-                    match crate::send::write_msg(shared, cfg, conn, b"\r\n") {
-                        Ok(()) => bump(&stats.pongs),
-                        Err(e) => log::debug!("conid {}: pong not sent: {e}", conn.id),
-                    }
-                }
-            }
-            FrameKind::Keepalive => {
-                bump(&stats.keepalives);
-                if !tcp.crlf_drop {
-                    conn.touch(now_ms);
-                }
-            }
-            FrameKind::Proxy(h) => {
-                if let ProxyAddresses::Proxied {
-                    source,
-                    destination,
-                    ..
-                } = h.addresses
-                {
-                    let _ = conn.proxy.set(Box::new(ProxyAddrs {
-                        source,
-                        destination,
-                    }));
-                }
-                conn.proxy_done.store(true, Ordering::Release);
-            }
-        }
-    }
-    if dec.pending_chunks() > tcp.max_msg_chunks {
-        bump(&stats.chunks_exceeded);
-        bump(&stats.parse_errors);
-        log::warn!(
-            "conid {}: partial message already took {} reads, more than tcp_max_msg_chunks {}; closing",
-            conn.id,
-            dec.pending_chunks(),
-            tcp.max_msg_chunks
-        );
-        return Err(CloseReason::Protocol);
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn read_errors_map_to_kamailio_events() {
-        let e = |code| io::Error::from_raw_os_error(code);
-        assert_eq!(
-            reason_for_read_error(&e(libc::ECONNRESET)),
-            CloseReason::Reset
-        );
-        assert_eq!(
-            reason_for_read_error(&e(libc::ETIMEDOUT)),
-            CloseReason::Timeout
-        );
-        assert_eq!(reason_for_read_error(&e(libc::EIO)), CloseReason::Error);
-        assert_eq!(CloseReason::Reset.event_name(), Some("tcp:reset"));
-        assert_eq!(CloseReason::Timeout.event_name(), Some("tcp:timeout"));
-        assert_eq!(CloseReason::PeerClosed.event_name(), Some("tcp:closed"));
-        assert_eq!(CloseReason::Lifetime.event_name(), None);
     }
 }

@@ -8,16 +8,19 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use crossbeam_channel::Receiver;
 use sipwire_frame::BufPool;
 use sipwire_poll::{PollError, PollMethod, Poller, Token, Waker};
 
 use crate::config::{Config, ConfigHandle, ListenProto};
+use crate::conn_table::Table;
 use crate::handler::Handler;
-use crate::main_loop::{MainMsg, TcpMain};
+use crate::handoff::{MainMsg, ReaderMsg};
 use crate::reader::Reader;
+use crate::shared::{ReaderHandle, Shared};
 use crate::stats::Stats;
-use crate::table::Table;
-use crate::transport::{ReaderHandle, Shared, Transport};
+use crate::tcp_main::TcpMain;
+use crate::transport::Transport;
 use sipwire_sys::{self as sys, ListenOptions};
 
 /// Free read buffers the pool keeps per reader thread: enough to absorb bursts of connections
@@ -81,62 +84,21 @@ impl Runtime {
     /// Binds the listeners of `config` and starts TCP main and the readers.
     pub fn start(config: Config, handler: Arc<dyn Handler>) -> Result<Runtime, StartError> {
         let method: PollMethod = config.tcp.poll_method;
-        let mut listeners = Vec::new();
-        let mut addrs = Vec::new();
-        if !config.disable_tcp {
-            let mut wanted: Vec<SocketAddr> = config
-                .listen
-                .iter()
-                .filter(|l| l.proto == ListenProto::Tcp)
-                .map(|l| l.socket_addr(config.tcp.port))
-                .collect();
-            if wanted.is_empty() {
-                // As Kamailio: no listen line means every interface on the default port.
-                wanted.push(SocketAddr::from(([0, 0, 0, 0], config.tcp.port)));
-            }
-            let opts = ListenOptions {
-                reuse_port: config.tcp.reuse_port,
-                defer_accept: config
-                    .tcp
-                    .defer_accept
-                    .map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX).max(1)),
-                backlog: 1024,
-            };
-            for a in wanted {
-                let l: TcpListener =
-                    sys::listen_tcp(a, opts).map_err(|e| StartError::Bind(a, e))?;
-                addrs.push(l.local_addr()?);
-                listeners.push(l);
-            }
-        }
+        let (listeners, addrs) = bind_listeners(&config)?;
         let children = config.tcp.children.max(1);
         let pool =
             BufPool::new(config.tcp.rd_buf_size, POOL_FREE_PER_READER * children).map_err(|e| {
                 StartError::Io(io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))
             })?;
-
         let mut main_poller = Poller::new(method)?;
         let main_waker = Waker::new(&mut main_poller, Token(0))?;
         let (main_tx, main_rx) = crossbeam_channel::unbounded();
-        let mut readers = Vec::with_capacity(children);
-        let mut reader_parts = Vec::with_capacity(children);
-        for _ in 0..children {
-            let mut p = Poller::new(method)?;
-            let waker = Waker::new(&mut p, Token(0))?;
-            let (tx, rx) = crossbeam_channel::unbounded();
-            readers.push(ReaderHandle {
-                tx,
-                waker,
-                load: AtomicUsize::new(0),
-            });
-            reader_parts.push((p, rx));
-        }
+        let (readers, reader_parts) = reader_channels(method, children)?;
         let shared = Arc::new(Shared {
             table: Table::default(),
             config: ConfigHandle::new(config),
             stats: Stats::default(),
             pool,
-            handler,
             main_tx,
             main_waker,
             readers,
@@ -146,10 +108,16 @@ impl Runtime {
             id: NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed),
             connect_locks: Default::default(),
         });
-        let main = TcpMain::new(shared.clone(), main_rx, main_poller, listeners)?;
+        let main = TcpMain::new(
+            shared.clone(),
+            handler.clone(),
+            main_rx,
+            main_poller,
+            listeners,
+        )?;
         let mut threads = Vec::with_capacity(children + 1);
         for (i, (p, rx)) in reader_parts.into_iter().enumerate() {
-            let r = Reader::new(i, shared.clone(), rx, p);
+            let r = Reader::new(i, shared.clone(), handler.clone(), rx, p);
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("sipwire-reader-{i}"))
@@ -198,6 +166,62 @@ impl Runtime {
             }
         }
     }
+}
+
+/// The TCP listeners of `config` (none with `disable_tcp`) and their bound addresses.
+fn bind_listeners(config: &Config) -> Result<(Vec<TcpListener>, Vec<SocketAddr>), StartError> {
+    let mut listeners = Vec::new();
+    let mut addrs = Vec::new();
+    if config.disable_tcp {
+        return Ok((listeners, addrs));
+    }
+    let mut wanted: Vec<SocketAddr> = config
+        .listen
+        .iter()
+        .filter(|l| l.proto == ListenProto::Tcp)
+        .map(|l| l.socket_addr(config.tcp.port))
+        .collect();
+    if wanted.is_empty() {
+        // As Kamailio: no listen line means every interface on the default port.
+        wanted.push(SocketAddr::from(([0, 0, 0, 0], config.tcp.port)));
+    }
+    let opts = ListenOptions {
+        reuse_port: config.tcp.reuse_port,
+        defer_accept: config
+            .tcp
+            .defer_accept
+            .map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX).max(1)),
+        backlog: 1024,
+    };
+    for a in wanted {
+        let l: TcpListener = sys::listen_tcp(a, opts).map_err(|e| StartError::Bind(a, e))?;
+        addrs.push(l.local_addr()?);
+        listeners.push(l);
+    }
+    Ok((listeners, addrs))
+}
+
+/// Each reader's poller and channel: TCP main's half (`ReaderHandle`) and the reader's.
+type ReaderPart = (Poller, Receiver<ReaderMsg>);
+
+fn reader_channels(
+    method: PollMethod,
+    children: usize,
+) -> Result<(Vec<ReaderHandle>, Vec<ReaderPart>), StartError> {
+    let mut readers = Vec::with_capacity(children);
+    let mut parts = Vec::with_capacity(children);
+    for _ in 0..children {
+        let mut p = Poller::new(method)?;
+        let waker = Waker::new(&mut p, Token(0))?;
+        let (tx, rx) = crossbeam_channel::unbounded();
+        readers.push(ReaderHandle {
+            tx,
+            waker,
+            load: AtomicUsize::new(0),
+        });
+        parts.push((p, rx));
+    }
+    Ok((readers, parts))
 }
 
 impl Drop for Runtime {

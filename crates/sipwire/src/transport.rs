@@ -1,26 +1,20 @@
-//! `Transport`: the cloneable handle to a running runtime — tcpops by conid, lookups, stats —
-//! and `Shared`, the state every runtime thread sees.
+//! `Transport`: the application's handle on the SIP transport layer (as Kamailio names that
+//! layer) — sends, tcpops by conid, connection lookups and counters.
 
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use crossbeam_channel::Sender;
-use sipwire_frame::BufPool;
-use sipwire_poll::Waker;
+use std::time::Duration;
 
 use crate::config::{Config, ConfigHandle};
 use crate::conn::{CloseReason, ConId, Conn, ConnState};
-use crate::handler::Handler;
-use crate::main_loop::MainMsg;
-use crate::reader::ReaderMsg;
+use crate::handoff::MainMsg;
 use crate::send::{SendError, Target};
-use crate::stats::{bump, Stats, StatsSnapshot};
-use crate::table::Table;
+use crate::shared::Shared;
+use crate::stats::{bump, StatsSnapshot};
 use sipwire_sys as sys;
 
 /// Why a tcpops call failed (Kamailio's functions return -1 in all these cases).
@@ -77,52 +71,10 @@ pub struct ConnInfo {
     pub idle_for: Duration,
 }
 
-/// A reader thread as TCP main sees it.
-pub(crate) struct ReaderHandle {
-    pub tx: Sender<ReaderMsg>,
-    pub waker: Waker,
-    /// Connections it owns now (for least-busy balancing).
-    pub load: AtomicUsize,
-}
-
-/// State shared by TCP main, the readers and every `Transport`.
-pub(crate) struct Shared {
-    pub table: Table,
-    pub config: ConfigHandle,
-    pub stats: Stats,
-    pub pool: BufPool,
-    pub handler: Arc<dyn Handler>,
-    pub main_tx: Sender<MainMsg>,
-    pub main_waker: Waker,
-    pub readers: Vec<ReaderHandle>,
-    pub epoch: Instant,
-    pub stopping: AtomicBool,
-    pub listen_addrs: Vec<SocketAddr>,
-    /// Process-unique id of this runtime (keys the per-thread fd caches).
-    pub id: u64,
-    /// Lock stripes that make concurrent sends to one unconnected destination open one
-    /// connection (see `send::connect`).
-    pub connect_locks: [parking_lot::Mutex<()>; 16],
-}
-
-impl Shared {
-    /// Milliseconds since the runtime started (the clock of `last_activity`).
-    pub fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
-    /// Sends a message to TCP main and wakes it.
-    pub fn tell_main(&self, msg: MainMsg) {
-        if self.main_tx.send(msg).is_ok() {
-            if let Err(e) = self.main_waker.wake() {
-                log::error!("cannot wake TCP main: {e}");
-            }
-        }
-    }
-}
-
-/// A cloneable handle to a running runtime, usable from any thread (including inside
-/// `on_message`): Kamailio's tcpops functions by conid, connection lookups and counters.
+/// The application's handle on the SIP transport layer of a running runtime (Kamailio calls
+/// that layer "transport": send, tcpops, counters); cloneable and usable from any thread,
+/// including inside `on_message`. Not to be confused with [`crate::Proto`], the transport
+/// protocol of one connection.
 #[derive(Clone)]
 pub struct Transport {
     pub(crate) shared: Arc<Shared>,
@@ -333,24 +285,9 @@ impl Transport {
             .ok_or_else(|| TcpOpsError::NotFound(hostport.to_string()))
     }
 
-    /// The configuration the runtime started with is `config`; a convenience for tests and
-    /// tools that want the value of one option now.
+    /// The current configuration snapshot (what [`config`](Self::config)`().snapshot()`
+    /// returns): runtime changes (`set_now_*`) show in the next call.
     pub fn config_snapshot(&self) -> Arc<Config> {
         self.shared.config.snapshot()
-    }
-
-    /// Waits until `cond` holds or `timeout` passes; for tests and tools that wait on the
-    /// runtime's state (no sleep-and-hope).
-    pub fn wait_until(&self, timeout: Duration, mut cond: impl FnMut(&Transport) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if cond(self) {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
     }
 }

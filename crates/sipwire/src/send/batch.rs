@@ -1,0 +1,75 @@
+//! Corked sends: the messages a reader's handler sends during one read pass, gathered per
+//! connection and written once when the pass ends (one write per connection per pass instead
+//! of one per message).
+//!
+//! The reader owns the [`Batch`] (and its allocation, reused pass after pass). During a pass
+//! it is lent to the reader thread through a thread-local, because the handler sends through
+//! `Transport::send` — from `Ctx`, a cloned `Transport` or any helper — and a send cannot be
+//! told which reader, if any, is calling it. So: a send on a reader thread inside a pass, to
+//! an open connection, in `tcp_async` mode, is appended here and returns `Ok` at once; a
+//! failure of the later write closes that connection and is counted (`send_errors`). Any other
+//! send writes at once.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::conn::Conn;
+use crate::shared::Shared;
+use crate::stats::bump;
+
+/// Messages for one connection, gathered during a read pass.
+type Pending = Vec<(Arc<Conn>, Vec<u8>)>;
+
+thread_local! {
+    /// The batch lent by the reader running a pass on this thread; `None` outside a pass.
+    static CORK: RefCell<Option<Pending>> = const { RefCell::new(None) };
+}
+
+/// A reader's batch of corked sends.
+#[derive(Default)]
+pub(crate) struct Batch {
+    /// Kept between passes for its allocation (empty then).
+    spare: Pending,
+}
+
+impl Batch {
+    /// Starts corking this thread's sends (a reader, before it delivers one read's frames).
+    pub fn cork(&mut self) {
+        CORK.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.is_none() {
+                *c = Some(std::mem::take(&mut self.spare));
+            }
+        });
+    }
+
+    /// Stops corking and writes what was gathered, one write per connection.
+    pub fn uncork(&mut self, shared: &Shared, cfg: &Config) {
+        let Some(mut pending) = CORK.with(|c| c.borrow_mut().take()) else {
+            return;
+        };
+        for (conn, bytes) in pending.drain(..) {
+            if let Err(e) = super::write::write_now(shared, cfg, &conn, &bytes) {
+                bump(&shared.stats.send_errors);
+                log::info!("conid {}: corked write failed: {e}", conn.id);
+            }
+        }
+        self.spare = pending;
+    }
+}
+
+/// Appends to this thread's batch if a read pass is corking; false otherwise.
+pub(super) fn append(conn: &Arc<Conn>, bytes: &[u8]) -> bool {
+    CORK.with(|c| {
+        let mut c = c.borrow_mut();
+        let Some(pending) = c.as_mut() else {
+            return false;
+        };
+        match pending.iter_mut().find(|(x, _)| Arc::ptr_eq(x, conn)) {
+            Some((_, buf)) => buf.extend_from_slice(bytes),
+            None => pending.push((conn.clone(), bytes.to_vec())),
+        }
+        true
+    })
+}

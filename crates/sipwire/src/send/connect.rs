@@ -1,0 +1,224 @@
+//! Opening a connection for a send: one connect per destination (a striped lock), the source
+//! address (`tcp_source_ipv4/6`, `tcp_reuse_port`), the wait for the connect (short in async
+//! mode, then TCP main takes over), and what happens once it is up (`finish_connect`).
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::conn::{CloseReason, ConId, Conn, ConnState};
+use crate::handoff::MainMsg;
+use crate::shared::Shared;
+use crate::stats::{add, bump};
+use sipwire_sys as sys;
+
+use super::{close, queue, write_failed, write_msg, SendError};
+
+/// The local address a new connection to `dst` binds to: `tcp_source_ipv4/6`, and with
+/// `tcp_reuse_port` the port of a listener of the same family.
+fn source_for(shared: &Shared, cfg: &Config, dst: SocketAddr) -> Option<SocketAddr> {
+    let ip = if dst.is_ipv4() {
+        cfg.tcp.source_ipv4
+    } else {
+        cfg.tcp.source_ipv6
+    };
+    let listener = shared
+        .listen_addrs
+        .iter()
+        .find(|l| l.is_ipv4() == dst.is_ipv4());
+    match (cfg.tcp.reuse_port, listener) {
+        (true, Some(l)) => Some(SocketAddr::new(ip.unwrap_or(l.ip()), l.port())),
+        _ => ip.map(|ip| SocketAddr::new(ip, 0)),
+    }
+}
+
+/// The send error a failed connect means.
+fn connect_error(dst: SocketAddr, e: io::Error) -> SendError {
+    match e.raw_os_error() {
+        Some(libc::ECONNREFUSED) => SendError::ConnectRefused(dst),
+        Some(libc::ETIMEDOUT) => SendError::ConnectTimeout(dst),
+        _ => SendError::Connect(dst, e),
+    }
+}
+
+/// The connect lock stripe of a destination.
+fn connect_stripe<'a>(shared: &'a Shared, dst: &SocketAddr) -> &'a parking_lot::Mutex<()> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    dst.hash(&mut h);
+    let i = (h.finish() as usize) % shared.connect_locks.len();
+    &shared.connect_locks[i]
+}
+
+/// A connection for a send: one already there (joined), or one this send opened.
+enum Opened {
+    /// Another sender connected (or is connecting) to the same place.
+    Existing(Arc<Conn>),
+    /// Ours; `done` when the connect completed at once.
+    New { conn: Arc<Conn>, done: bool },
+}
+
+/// Opens a connection to `dst` and sends `bytes` on it (or queues them until it is up).
+pub(super) fn connect(
+    shared: &Shared,
+    cfg: &Config,
+    dst: SocketAddr,
+    local: Option<SocketAddr>,
+    bytes: &[u8],
+) -> Result<ConId, SendError> {
+    if cfg.tcp.no_connect {
+        return Err(SendError::NoConnect(dst));
+    }
+    let started = Instant::now();
+    let (conn, done) = match open(shared, cfg, dst, local)? {
+        Opened::Existing(conn) => return write_msg(shared, cfg, &conn, bytes).map(|()| conn.id),
+        Opened::New { conn, done } => (conn, done),
+    };
+    bump(&shared.stats.connects);
+    log::debug!("conid {}: connecting to {dst} from {}", conn.id, conn.local);
+    {
+        let mut q = conn.write.lock();
+        if let Err(limit) = queue::enqueue(shared, cfg, &mut q, bytes, started) {
+            drop(q);
+            close(shared, &conn, CloseReason::QueueFull);
+            shared.tell_main(MainMsg::Outbound(conn.clone(), started));
+            return Err(SendError::QueueFull(conn.id, limit));
+        }
+    }
+    let r = complete(shared, cfg, &conn, done, dst);
+    shared.tell_main(MainMsg::Outbound(conn.clone(), started));
+    r.map(|()| conn.id)
+}
+
+/// Finds or starts the one connection to `dst`. Senders racing to the same place serialise
+/// on its lock stripe, and all but the first find the first one's connection in the table.
+/// The lock covers only the non-blocking connect start and the insert, a few syscalls.
+fn open(
+    shared: &Shared,
+    cfg: &Config,
+    dst: SocketAddr,
+    local: Option<SocketAddr>,
+) -> Result<Opened, SendError> {
+    let match_local = local.filter(|_| cfg.tcp.connection_match);
+    let _guard = connect_stripe(shared, &dst).lock();
+    if let Some(conn) = shared.table.find(&dst, match_local) {
+        return Ok(Opened::Existing(conn));
+    }
+    let bind = local.or_else(|| source_for(shared, cfg, dst));
+    let (stream, done) = match sys::start_connect(dst, bind, cfg.tcp.reuse_port) {
+        Ok(v) => v,
+        Err(e) if bind.is_some() => {
+            // As Kamailio: if the source address cannot be used, connect from the default one.
+            log::warn!("connect to {dst}: cannot bind {bind:?} ({e}); using the default source");
+            sys::start_connect(dst, None, false).map_err(|e| connect_error(dst, e))?
+        }
+        Err(e) => return Err(connect_error(dst, e)),
+    };
+    crate::sockopt::apply(&stream, cfg, crate::sockopt::Side::Outbound);
+    let local_addr = stream
+        .local_addr()
+        .map_err(|e| SendError::Connect(dst, e))?;
+    let now_ms = shared.now_ms();
+    let Some((conn, inserted)) = shared.table.insert_unless_present(&dst, match_local, |id| {
+        Conn::new_outbound(id, stream, dst, local_addr, now_ms)
+    }) else {
+        return Err(SendError::Connect(
+            dst,
+            io::Error::other("connection table full"),
+        ));
+    };
+    Ok(if inserted {
+        Opened::New { conn, done }
+    } else {
+        Opened::Existing(conn)
+    })
+}
+
+/// Waits for our connect (briefly in async mode: then TCP main takes it over and
+/// `tcp_connect_timeout` runs from the start) and finishes it. The caller hands the
+/// connection to TCP main whatever happened.
+fn complete(
+    shared: &Shared,
+    cfg: &Config,
+    conn: &Conn,
+    done: bool,
+    dst: SocketAddr,
+) -> Result<(), SendError> {
+    let wait = if cfg.tcp.asynchronous {
+        cfg.tcp.async_local_connect_timeout
+    } else {
+        cfg.tcp.connect_timeout
+    };
+    let fd = conn.stream.as_raw_fd();
+    let ready = done || sys::wait_writable(fd, wait).unwrap_or(true);
+    if !ready {
+        if cfg.tcp.asynchronous {
+            return Ok(());
+        }
+        bump(&shared.stats.connect_failures);
+        conn.request_close(CloseReason::ConnectTimeout);
+        return Err(SendError::ConnectTimeout(dst));
+    }
+    let err = match sys::take_socket_error(fd) {
+        Ok(None) => None,
+        Ok(Some(e)) | Err(e) => Some(e),
+    };
+    if let Some(e) = err {
+        bump(&shared.stats.connect_failures);
+        conn.request_close(CloseReason::from_connect_error(&e));
+        return Err(connect_error(dst, e));
+    }
+    finish_connect(shared, cfg, conn)
+}
+
+/// A connect completed: the connection is usable; write what was queued while connecting.
+pub(crate) fn finish_connect(shared: &Shared, cfg: &Config, conn: &Conn) -> Result<(), SendError> {
+    let mut q = conn.write.lock();
+    conn.set_state(ConnState::Ok);
+    let now = Instant::now();
+    let gauge = &shared.stats.queued_bytes;
+    let r = if cfg.tcp.asynchronous {
+        q.flush_to(&conn.stream, now, gauge)
+    } else {
+        // Blocking mode: the queue holds the connecting sender's message; write it all.
+        let deadline = now + cfg.tcp.send_timeout;
+        let mut total = 0;
+        loop {
+            match q.flush_to(&conn.stream, Instant::now(), gauge) {
+                Ok(n) => total += n,
+                Err(e) => break Err(e),
+            }
+            if q.is_empty() {
+                break Ok(total);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || !sys::wait_writable(conn.stream.as_raw_fd(), left).unwrap_or(false)
+            {
+                break Ok(total);
+            }
+        }
+    };
+    match r {
+        Ok(n) => {
+            add(&shared.stats.bytes_sent, n as u64);
+            if !q.is_empty() {
+                if !cfg.tcp.asynchronous {
+                    drop(q);
+                    bump(&shared.stats.send_timeouts);
+                    close(shared, conn, CloseReason::SendTimeout);
+                    return Err(SendError::SendTimeout(conn.id));
+                }
+                // TCP main sees the bit when it adopts the connection (or in `connect_done`).
+                q.watch();
+            }
+            Ok(())
+        }
+        Err(e) => {
+            drop(q);
+            Err(write_failed(shared, conn, e))
+        }
+    }
+}

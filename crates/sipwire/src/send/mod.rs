@@ -1,0 +1,154 @@
+//! The send path: find the connection (`lookup`: by id, `otcpid`, address or alias, through
+//! the thread's fd cache), connect when there is none (`connect`), and write (`write`) —
+//! directly when the socket takes it, through the async write queue when it does not
+//! (`queue`, `tcp_async`), or blocking up to `tcp_send_timeout` (`tcp_async = no`). A reader's
+//! sends during one read pass are gathered and written once per connection (`batch`).
+//!
+//! A connection's write lock (`Conn::write`) is held for the whole of one message's write or
+//! enqueue, so messages from several threads never interleave and one sender's messages keep
+//! their order. Failures are counted once, at the outcome of [`send`].
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+
+use crate::conn::{CloseReason, ConId, Conn};
+use crate::fdcache::with_cache;
+use crate::handoff::MainMsg;
+use crate::shared::Shared;
+use crate::stats::bump;
+
+mod batch;
+mod connect;
+mod lookup;
+mod queue;
+mod write;
+
+pub use crate::wq::QueueLimit;
+pub(crate) use batch::Batch;
+pub(crate) use connect::finish_connect;
+pub(crate) use write::write_msg;
+
+/// Where a message goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// An open connection, by id.
+    Conn(ConId),
+    /// A destination: an open connection to (or aliased as) this address, or a new one.
+    Addr(SocketAddr),
+    /// A destination reached from a given local address: with `tcp_connection_match = 1` only a
+    /// connection bound to `local` matches.
+    AddrFrom {
+        /// Remote address.
+        dst: SocketAddr,
+        /// Local address the message should leave from.
+        local: SocketAddr,
+    },
+}
+
+impl From<ConId> for Target {
+    fn from(id: ConId) -> Self {
+        Target::Conn(id)
+    }
+}
+
+impl From<SocketAddr> for Target {
+    fn from(a: SocketAddr) -> Self {
+        Target::Addr(a)
+    }
+}
+
+/// Why a send failed. Every variant that involves a connection names it.
+#[derive(Debug)]
+pub enum SendError {
+    /// No open connection has this id.
+    NoSuchConnection(ConId),
+    /// No connection to the destination and `tcp_no_connect` forbids opening one.
+    NoConnect(SocketAddr),
+    /// The destination refused the connection.
+    ConnectRefused(SocketAddr),
+    /// The connect did not complete within `tcp_connect_timeout` (blocking mode).
+    ConnectTimeout(SocketAddr),
+    /// The connect failed otherwise.
+    Connect(SocketAddr, io::Error),
+    /// A blocking write made no progress within `tcp_send_timeout`; the connection was closed.
+    SendTimeout(ConId),
+    /// The message would exceed a write-queue limit; the connection was closed (too slow).
+    QueueFull(ConId, QueueLimit),
+    /// The connection is closing or closed.
+    Closed(ConId),
+    /// The socket failed; the connection was closed.
+    Io(ConId, io::Error),
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::NoSuchConnection(id) => write!(f, "no open connection with id {id}"),
+            SendError::NoConnect(a) => write!(f, "no connection to {a} and tcp_no_connect is set"),
+            SendError::ConnectRefused(a) => write!(f, "connection to {a} refused"),
+            SendError::ConnectTimeout(a) => {
+                write!(f, "connect to {a} timed out (tcp_connect_timeout)")
+            }
+            SendError::Connect(a, e) => write!(f, "connect to {a} failed: {e}"),
+            SendError::SendTimeout(id) => {
+                write!(f, "conid {id}: send timed out (tcp_send_timeout); closed")
+            }
+            SendError::QueueFull(id, l) => {
+                let what = match l {
+                    QueueLimit::ConnBytes => "tcp_conn_wq_max",
+                    QueueLimit::TotalBytes => "tcp_wq_max",
+                    QueueLimit::Messages => "tcp_async_max_postponed_chunks",
+                };
+                write!(
+                    f,
+                    "conid {id}: write queue over {what}; connection closed (peer too slow)"
+                )
+            }
+            SendError::Closed(id) => write!(f, "conid {id} is closing"),
+            SendError::Io(id, e) => write!(f, "conid {id}: write failed: {e}; closed"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// Sends one message; returns the id of the connection it went to (or is queued on).
+pub(crate) fn send(
+    shared: &Shared,
+    target: Target,
+    otcpid: Option<ConId>,
+    bytes: &[u8],
+) -> Result<ConId, SendError> {
+    let (cfg, found) = with_cache(shared.id, &shared.config, |cache| {
+        let cfg = cache.config();
+        let found = lookup::lookup(shared, cache, &cfg, target, otcpid);
+        (cfg, found)
+    });
+    bump(&shared.stats.sends);
+    let result = match (found, target) {
+        (Some(conn), _) => write_msg(shared, &cfg, &conn, bytes).map(|()| conn.id),
+        (None, Target::Conn(id)) => Err(SendError::NoSuchConnection(id)),
+        (None, Target::Addr(dst)) => connect::connect(shared, &cfg, dst, None, bytes),
+        (None, Target::AddrFrom { dst, local }) => {
+            connect::connect(shared, &cfg, dst, Some(local), bytes)
+        }
+    };
+    if result.is_err() {
+        bump(&shared.stats.send_errors);
+    }
+    result
+}
+
+/// Closes a connection from a sending thread: its owner hands it to TCP main for the final
+/// close, which reports it.
+fn close(shared: &Shared, conn: &Conn, reason: CloseReason) {
+    conn.request_close(reason);
+    shared.tell_main(MainMsg::CloseRequested(conn.id));
+}
+
+/// Closes a connection whose write failed and says why.
+fn write_failed(shared: &Shared, conn: &Conn, e: io::Error) -> SendError {
+    close(shared, conn, CloseReason::from_io_error(&e));
+    SendError::Io(conn.id, e)
+}

@@ -3,13 +3,10 @@
 //! descriptors are free again. Its own test binary, since it lowers the process's fd limit.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::*;
-use sipwire_sys as sys;
+use sipwire_testkit::prelude::*;
 
 fn set_soft_nofile(n: u64) {
     // The test drives the limit through `prlimit` on itself: no unsafe code in tests.
@@ -25,7 +22,7 @@ fn set_soft_nofile(n: u64) {
 fn emfile_pauses_accepting_instead_of_spinning() {
     let (rt, rec, addr) = start("tcp_children=1");
     let t = rt.transport();
-    let base = sys::open_fd_count().unwrap() as u64;
+    let base = open_fd_count().unwrap() as u64;
     set_soft_nofile(base + 12);
     // Open client connections until this process runs out of fds; the runtime's accepts fail.
     let mut clients: Vec<TcpStream> = Vec::new();
@@ -45,9 +42,9 @@ fn emfile_pauses_accepting_instead_of_spinning() {
     // Free descriptors: the waiting connections are accepted and work.
     set_soft_nofile(base + 200);
     let n = clients.len();
-    wait_for(&t, "every client accepted", |t| t.connection_count() == n);
+    wait_for("every client accepted", WAIT, || t.connection_count() == n);
     for (i, c) in clients.iter_mut().enumerate() {
-        send(c, &sip(i, ""));
+        send(c, &options(i, ""));
     }
     rec.wait_msgs(n);
 }

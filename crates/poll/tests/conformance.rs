@@ -16,6 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use sipwire_poll::{Events, Interest, PollMethod, Poller, Token, Waker};
+use sipwire_testkit::Deadline;
 use support::*;
 
 /// Instantiates each named test body for every method available on this OS, as
@@ -198,9 +199,9 @@ fn readable_and_writable_together(method: PollMethod) {
             Interest::READABLE | Interest::WRITABLE,
         )
         .unwrap();
-    let deadline = Instant::now() + PATIENCE;
+    let deadline = Deadline::after(PATIENCE);
     let (mut r, mut w) = (false, false);
-    while !(r && w) && Instant::now() < deadline {
+    while !(r && w || deadline.passed()) {
         poller.wait(&mut events, Some(PATIENCE)).unwrap();
         for e in events.iter().filter(|e| e.token() == Token(2)) {
             r |= e.is_readable();
@@ -352,8 +353,8 @@ fn many_sockets_few_active(method: PollMethod) {
     }
     assert_eq!(expected.len(), 10);
     let mut seen = BTreeSet::new();
-    let deadline = Instant::now() + PATIENCE;
-    while seen != expected && Instant::now() < deadline {
+    let deadline = Deadline::after(PATIENCE);
+    while seen != expected && !deadline.passed() {
         poller.wait(&mut events, Some(PATIENCE)).unwrap();
         for e in events.iter() {
             assert!(e.is_readable(), "{e:?}");

@@ -16,6 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use sipwire_poll::{Events, Interest, PollMethod, Poller, Token, Waker};
+use sipwire_testkit::Deadline;
 use support::*;
 
 /// Instantiates each named test body for every method available on this OS, as
@@ -87,7 +88,7 @@ fn readable_after_peer_writes(method: PollMethod) {
         .unwrap();
     assert!(events_within_quiet(&mut poller, &mut events, Token(7)).is_empty());
     b.write_all(b"INVITE").unwrap();
-    let ev = wait_for(&mut poller, &mut events, Token(7), "readable", readable);
+    let ev = wait_event(&mut poller, &mut events, Token(7), "readable", readable);
     assert!(!ev.is_hup() && !ev.is_error(), "{ev:?}");
     poller.deregister(a.as_raw_fd()).unwrap();
 }
@@ -101,7 +102,7 @@ fn not_readable_after_drain(method: PollMethod) {
         .register(a.as_raw_fd(), Token(1), Interest::READABLE)
         .unwrap();
     b.write_all(&[b'x'; 3000]).unwrap();
-    wait_for(&mut poller, &mut events, Token(1), "readable", readable);
+    wait_event(&mut poller, &mut events, Token(1), "readable", readable);
     assert_eq!(drain(&a), 3000);
     let again = events_within_quiet(&mut poller, &mut events, Token(1));
     assert!(again.is_empty(), "{method}: drained fd reported {again:?}");
@@ -118,14 +119,14 @@ fn level_vs_edge(method: PollMethod) {
         .register(a.as_raw_fd(), Token(3), Interest::READABLE)
         .unwrap();
     b.write_all(b"1").unwrap();
-    wait_for(&mut poller, &mut events, Token(3), "readable", readable);
+    wait_event(&mut poller, &mut events, Token(3), "readable", readable);
     // Not drained: the byte is still there.
     let again = events_within_quiet(&mut poller, &mut events, Token(3));
     if poller.is_edge_triggered() {
         assert!(again.is_empty(), "ET reported unread data twice: {again:?}");
         // New data is a new edge, even though the old byte was never read.
         b.write_all(b"2").unwrap();
-        wait_for(&mut poller, &mut events, Token(3), "readable", readable);
+        wait_event(&mut poller, &mut events, Token(3), "readable", readable);
         let third = events_within_quiet(&mut poller, &mut events, Token(3));
         assert!(
             third.is_empty(),
@@ -152,11 +153,11 @@ fn reregister_rearms(method: PollMethod) {
         .register(a.as_raw_fd(), Token(4), Interest::READABLE)
         .unwrap();
     b.write_all(b"x").unwrap();
-    wait_for(&mut poller, &mut events, Token(4), "readable", readable);
+    wait_event(&mut poller, &mut events, Token(4), "readable", readable);
     poller
         .reregister(a.as_raw_fd(), Token(5), Interest::READABLE)
         .unwrap();
-    wait_for(
+    wait_event(
         &mut poller,
         &mut events,
         Token(5),
@@ -174,7 +175,7 @@ fn writable_on_fresh_socket(method: PollMethod) {
     poller
         .register(ours.as_raw_fd(), Token(9), Interest::WRITABLE)
         .unwrap();
-    let ev = wait_for(&mut poller, &mut events, Token(9), "writable", |e| {
+    let ev = wait_event(&mut poller, &mut events, Token(9), "writable", |e| {
         e.is_writable()
     });
     assert!(
@@ -198,9 +199,9 @@ fn readable_and_writable_together(method: PollMethod) {
             Interest::READABLE | Interest::WRITABLE,
         )
         .unwrap();
-    let deadline = Instant::now() + PATIENCE;
+    let deadline = Deadline::after(PATIENCE);
     let (mut r, mut w) = (false, false);
-    while !(r && w) && Instant::now() < deadline {
+    while !(r && w || deadline.passed()) {
         poller.wait(&mut events, Some(PATIENCE)).unwrap();
         for e in events.iter().filter(|e| e.token() == Token(2)) {
             r |= e.is_readable();
@@ -222,10 +223,10 @@ fn hup_on_peer_close(method: PollMethod) {
         .unwrap();
     drop(peer);
     if method.reports_hup() {
-        let ev = wait_for(&mut poller, &mut events, Token(11), "hup", |e| e.is_hup());
+        let ev = wait_event(&mut poller, &mut events, Token(11), "hup", |e| e.is_hup());
         assert!(ev.is_readable(), "{ev:?}");
     } else {
-        wait_for(&mut poller, &mut events, Token(11), "readable", readable);
+        wait_event(&mut poller, &mut events, Token(11), "readable", readable);
     }
     assert_eq!(
         ours.read(&mut [0u8; 16]).unwrap(),
@@ -247,11 +248,11 @@ fn error_on_reset(method: PollMethod) {
         .unwrap();
     reset(peer);
     if method.reports_hup() {
-        wait_for(&mut poller, &mut events, Token(12), "error or hup", |e| {
+        wait_event(&mut poller, &mut events, Token(12), "error or hup", |e| {
             e.is_error() || e.is_hup()
         });
     } else {
-        wait_for(&mut poller, &mut events, Token(12), "readable", readable);
+        wait_event(&mut poller, &mut events, Token(12), "readable", readable);
     }
     let err = ours.read(&mut [0u8; 16]).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{err}");
@@ -277,7 +278,7 @@ fn deregister_stops_events(method: PollMethod) {
     poller
         .register(a.as_raw_fd(), Token(2), Interest::READABLE)
         .unwrap();
-    wait_for(&mut poller, &mut events, Token(2), "readable", readable);
+    wait_event(&mut poller, &mut events, Token(2), "readable", readable);
     poller.deregister(a.as_raw_fd()).unwrap();
 }
 
@@ -290,13 +291,13 @@ fn reregister_switches_interest(method: PollMethod) {
     poller.register(fd, Token(1), Interest::READABLE).unwrap();
     assert!(events_within_quiet(&mut poller, &mut events, Token(1)).is_empty());
     poller.reregister(fd, Token(1), Interest::WRITABLE).unwrap();
-    let ev = wait_for(&mut poller, &mut events, Token(1), "writable", |e| {
+    let ev = wait_event(&mut poller, &mut events, Token(1), "writable", |e| {
         e.is_writable()
     });
     assert!(!ev.is_readable(), "{ev:?}");
     b.write_all(b"x").unwrap();
     poller.reregister(fd, Token(2), Interest::READABLE).unwrap();
-    let ev = wait_for(&mut poller, &mut events, Token(2), "readable", readable);
+    let ev = wait_event(&mut poller, &mut events, Token(2), "readable", readable);
     assert!(!ev.is_writable(), "{ev:?}");
     drain(&a);
     let rest = events_within_quiet(&mut poller, &mut events, Token(2));
@@ -352,8 +353,8 @@ fn many_sockets_few_active(method: PollMethod) {
     }
     assert_eq!(expected.len(), 10);
     let mut seen = BTreeSet::new();
-    let deadline = Instant::now() + PATIENCE;
-    while seen != expected && Instant::now() < deadline {
+    let deadline = Deadline::after(PATIENCE);
+    while seen != expected && !deadline.passed() {
         poller.wait(&mut events, Some(PATIENCE)).unwrap();
         for e in events.iter() {
             assert!(e.is_readable(), "{e:?}");
@@ -445,7 +446,7 @@ fn waker_coalesces_and_does_not_repeat(method: PollMethod) {
     for _ in 0..3 {
         waker.wake().unwrap();
     }
-    wait_for(&mut poller, &mut events, WAKE, "wake", readable);
+    wait_event(&mut poller, &mut events, WAKE, "wake", readable);
     assert_eq!(events.iter().filter(|e| e.token() == WAKE).count(), 1);
     let again = events_within_quiet(&mut poller, &mut events, WAKE);
     assert!(
@@ -453,7 +454,7 @@ fn waker_coalesces_and_does_not_repeat(method: PollMethod) {
         "{method}: waker event repeated: {again:?}"
     );
     waker.wake().unwrap();
-    wait_for(&mut poller, &mut events, WAKE, "second wake", readable);
+    wait_event(&mut poller, &mut events, WAKE, "second wake", readable);
 }
 
 fn timeout_returns_no_events(method: PollMethod) {

@@ -3,13 +3,10 @@
 //! descriptors are free again. Its own test binary, since it lowers the process's fd limit.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::*;
-use sipwire_sys as sys;
+use sipwire_testkit::prelude::*;
 
 fn set_soft_nofile(n: u64) {
     // The test drives the limit through `prlimit` on itself: no unsafe code in tests.
@@ -25,18 +22,16 @@ fn set_soft_nofile(n: u64) {
 fn emfile_pauses_accepting_instead_of_spinning() {
     let (rt, rec, addr) = start("tcp_children=1");
     let t = rt.transport();
-    let base = sys::open_fd_count().unwrap() as u64;
+    let base = open_fd_count().unwrap() as u64;
     set_soft_nofile(base + 12);
     // Open client connections until this process runs out of fds; the runtime's accepts fail.
     let mut clients: Vec<TcpStream> = Vec::new();
-    let deadline = Instant::now() + WAIT;
-    while t.stats().accept_errors == 0 {
-        assert!(Instant::now() < deadline, "accept never failed");
-        match TcpStream::connect(addr) {
-            Ok(c) => clients.push(c),
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+    wait_for("an accept to fail", WAIT, || {
+        if let Ok(c) = TcpStream::connect(addr) {
+            clients.push(c);
         }
-    }
+        t.stats().accept_errors > 0
+    });
     // Over half a second, a spinning loop would fail thousands of accepts; paused, a handful.
     let before = t.stats().accept_errors;
     std::thread::sleep(Duration::from_millis(500));
@@ -45,9 +40,9 @@ fn emfile_pauses_accepting_instead_of_spinning() {
     // Free descriptors: the waiting connections are accepted and work.
     set_soft_nofile(base + 200);
     let n = clients.len();
-    wait_for(&t, "every client accepted", |t| t.connection_count() == n);
+    wait_for("every client accepted", WAIT, || t.connection_count() == n);
     for (i, c) in clients.iter_mut().enumerate() {
-        send(c, &sip(i, ""));
+        send(c, &options(i, ""));
     }
     rec.wait_msgs(n);
 }

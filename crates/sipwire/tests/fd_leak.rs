@@ -2,20 +2,17 @@
 //! where it was. Its own test binary, so no other test opens fds meanwhile.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::*;
-use sipwire_sys as sys;
+use sipwire_testkit::prelude::*;
 
 #[test]
 fn no_fd_leaks_after_everything_closes() {
-    let before = sys::open_fd_count().unwrap();
+    let before = open_fd_count().unwrap();
     {
         let (rt, rec, addr) = start("");
         let t = rt.transport();
         let mut cs: Vec<_> = (0..20).map(|_| connect(addr)).collect();
         for (i, c) in cs.iter_mut().enumerate() {
-            send(c, &sip(i, ""));
+            send(c, &options(i, ""));
         }
         rec.wait_msgs(20);
         // Outbound connections too: open some, then the peer goes away.
@@ -26,9 +23,9 @@ fn no_fd_leaks_after_everything_closes() {
         drop(s);
         drop(peer);
         drop(cs);
-        wait_for(&t, "all closed", |t| t.connection_count() == 0);
+        wait_for("all closed", WAIT, || t.connection_count() == 0);
         rt.shutdown();
     }
-    let after = sys::open_fd_count().unwrap();
+    let after = open_fd_count().unwrap();
     assert_eq!(after, before, "fds before {before}, after {after}");
 }

@@ -1,10 +1,8 @@
 //! Inbound runtime behaviour over loopback: accept → read → frame → handler, per poll method.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::*;
 use sipwire::{CloseReason, MessageKind};
+use sipwire_testkit::prelude::*;
 
 fn end_to_end(method: &str, children: usize) {
     let (rt, rec, addr) = start(&format!(
@@ -15,7 +13,7 @@ fn end_to_end(method: &str, children: usize) {
     // Each client sends 5 messages, some split across writes.
     for round in 0..5 {
         for (i, c) in clients.iter_mut().enumerate() {
-            let m = sip(round * 10 + i, "hello");
+            let m = options(round * 10 + i, "hello");
             let (a, b) = m.split_at(m.len() / 2);
             send(c, a);
             send(c, b);
@@ -40,12 +38,12 @@ fn end_to_end(method: &str, children: usize) {
             .position(|x| x.local_addr().unwrap() == peer)
             .unwrap();
         for (round, b) in seq.iter().enumerate() {
-            assert_eq!(b, &sip(round * 10 + idx, "hello"));
+            assert_eq!(b, &options(round * 10 + idx, "hello"));
         }
     }
     assert_eq!(t.connection_count(), 4);
     drop(clients);
-    wait_for(&t, "all connections closed", |t| t.connection_count() == 0);
+    wait_for("all connections closed", WAIT, || t.connection_count() == 0);
     let ev = rec.wait_events(4);
     assert!(ev.iter().all(|e| e.reason == CloseReason::PeerClosed));
     rt.shutdown();

@@ -10,13 +10,11 @@
 //! says why it cannot run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::*;
 use sipwire::CloseReason;
+use sipwire_testkit::prelude::*;
 
 const ROLE: &str = "SIPWIRE_NETNS_ROLE";
 const NS: &str = "sipwire_ka_peer";
@@ -117,7 +115,7 @@ fn inner_client() {
         .parse()
         .unwrap();
     let mut c = connect(target);
-    send(&mut c, &sip(1, ""));
+    send(&mut c, &options(1, ""));
     // Hold the connection; the server kills this process when done.
     std::thread::sleep(Duration::from_secs(60));
 }

@@ -1,15 +1,13 @@
 //! Each inbound option at its edges, over loopback sockets (issue #4).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
 
-use common::*;
 use sipwire::{CloseReason, ConnState};
 use sipwire_sys as sys;
+use sipwire_testkit::prelude::*;
 
 #[test]
 fn max_connections_refuses_the_extra_one_and_keeps_the_others() {
@@ -17,22 +15,22 @@ fn max_connections_refuses_the_extra_one_and_keeps_the_others() {
     let t = rt.transport();
     let mut a = connect(addr);
     let mut b = connect(addr);
-    wait_for(&t, "two connections", |t| t.connection_count() == 2);
+    wait_for("two connections", WAIT, || t.connection_count() == 2);
     let mut c = connect(addr);
     assert!(
         wait_closed(&mut c),
         "third connection must be closed by the server"
     );
     assert_eq!(t.stats().refused_max_connections, 1);
-    send(&mut a, &sip(1, ""));
-    send(&mut b, &sip(2, ""));
+    send(&mut a, &options(1, ""));
+    send(&mut b, &options(2, ""));
     rec.wait_msgs(2);
     assert_eq!(t.connection_count(), 2);
     // Below the limit again, a new connection is accepted.
     drop(a);
-    wait_for(&t, "one connection", |t| t.connection_count() == 1);
+    wait_for("one connection", WAIT, || t.connection_count() == 1);
     let mut d = connect(addr);
-    send(&mut d, &sip(3, ""));
+    send(&mut d, &options(3, ""));
     rec.wait_msgs(3);
 }
 
@@ -51,12 +49,12 @@ fn accept_unique_refuses_a_second_connection_from_the_same_ip_and_port() {
     drop(probe);
     let mut a = sys::connect_from(Some(src), addrs[0], true).unwrap();
     a.set_read_timeout(Some(WAIT)).unwrap();
-    wait_for(&t, "first connection", |t| t.connection_count() == 1);
+    wait_for("first connection", WAIT, || t.connection_count() == 1);
     let mut b = sys::connect_from(Some(src), addrs[1], true).unwrap();
     b.set_read_timeout(Some(WAIT)).unwrap();
     assert!(wait_closed(&mut b), "duplicate must be refused");
     assert_eq!(t.stats().refused_unique, 1);
-    a.write_all(&sip(1, "")).unwrap();
+    a.write_all(&options(1, "")).unwrap();
     rec.wait_msgs(1);
 }
 
@@ -69,7 +67,7 @@ fn lifetime_closes_idle_connections_and_traffic_postpones_it() {
     let start = Instant::now();
     // Keep `busy` talking every 300 ms for 3.3 s: longer than the lifetime.
     for i in 0..11 {
-        send(&mut busy, &sip(i, ""));
+        send(&mut busy, &options(i, ""));
         std::thread::sleep(Duration::from_millis(300));
     }
     assert!(wait_closed(&mut idle));
@@ -91,7 +89,7 @@ fn per_connection_lifetime_overrides_the_default() {
     let (rt, rec, addr) = start("tcp_connection_lifetime=3600");
     let t = rt.transport();
     let mut c = connect(addr);
-    send(&mut c, &sip(1, ""));
+    send(&mut c, &options(1, ""));
     let id = rec.wait_msgs(1)[0].conid;
     t.set_connection_lifetime(id, 1).unwrap();
     assert_eq!(
@@ -109,7 +107,7 @@ fn wait_data_closes_a_silent_proxy_connection() {
     let mut silent = connect(addr);
     let mut good = connect(addr);
     send(&mut good, b"PROXY TCP4 192.0.2.7 127.0.0.1 40000 5060\r\n");
-    send(&mut good, &sip(1, ""));
+    send(&mut good, &options(1, ""));
     let got = rec.wait_msgs(1);
     assert_eq!(got[0].source, "192.0.2.7:40000".parse().unwrap());
     assert_eq!(got[0].peer, good.local_addr().unwrap());
@@ -117,7 +115,7 @@ fn wait_data_closes_a_silent_proxy_connection() {
     assert_eq!(rec.wait_events(1)[0].reason, CloseReason::WaitData);
     assert_eq!(t.stats().wait_data_expired, 1);
     // The good connection is past its header: wait_data does not apply to it any more.
-    send(&mut good, &sip(2, ""));
+    send(&mut good, &options(2, ""));
     rec.wait_msgs(2);
 }
 
@@ -125,7 +123,7 @@ fn wait_data_closes_a_silent_proxy_connection() {
 fn haproxy_on_rejects_a_connection_without_a_header() {
     let (rt, rec, addr) = start("tcp_accept_haproxy=yes");
     let mut c = connect(addr);
-    send(&mut c, &sip(1, ""));
+    send(&mut c, &options(1, ""));
     assert!(wait_closed(&mut c));
     assert_eq!(rec.msg_count(), 0);
     assert_eq!(rt.transport().stats().parse_errors, 1);
@@ -136,7 +134,7 @@ fn dribble(t: &sipwire::Transport, s: &mut std::net::TcpStream, parts: &[&[u8]])
     for p in parts {
         let before = t.stats().reads;
         send(s, p);
-        wait_for(t, "the part was read", |t| t.stats().reads > before);
+        wait_for("the part was read", WAIT, || t.stats().reads > before);
     }
 }
 
@@ -144,7 +142,7 @@ fn dribble(t: &sipwire::Transport, s: &mut std::net::TcpStream, parts: &[&[u8]])
 fn max_msg_chunks_closes_a_message_dribbled_in_too_many_reads() {
     let (rt, rec, addr) = start("modparam(\"proto_tcp\", \"tcp_max_msg_chunks\", 3)");
     let t = rt.transport();
-    let m = sip(1, "body");
+    let m = options(1, "body");
     // Three reads: allowed.
     let mut ok = connect(addr);
     dribble(&t, &mut ok, &[&m[..10], &m[10..20], &m[20..]]);
@@ -155,7 +153,7 @@ fn max_msg_chunks_closes_a_message_dribbled_in_too_many_reads() {
     assert!(wait_closed(&mut bad));
     assert_eq!(t.stats().chunks_exceeded, 1);
     assert_eq!(rec.msg_count(), 1);
-    send(&mut ok, &sip(2, ""));
+    send(&mut ok, &options(2, ""));
     rec.wait_msgs(2);
 }
 
@@ -163,7 +161,7 @@ fn max_msg_chunks_closes_a_message_dribbled_in_too_many_reads() {
 fn sip_of_size(n: usize, size: usize) -> Vec<u8> {
     let mut body = 0;
     loop {
-        let m = sip(n, &"x".repeat(body));
+        let m = options(n, &"x".repeat(body));
         if m.len() == size {
             return m;
         }
@@ -186,7 +184,7 @@ fn rd_buf_size_rejects_the_oversize_message_and_others_carry_on() {
     send(&mut big, &over);
     assert!(wait_closed(&mut big));
     assert_eq!(t.stats().parse_errors, 1);
-    send(&mut other, &sip(3, "still here"));
+    send(&mut other, &options(3, "still here"));
     let got = rec.wait_msgs(2);
     assert!(got[1].bytes.ends_with(b"still here"));
 }
@@ -197,13 +195,13 @@ fn crlf_ping_gets_a_pong_and_lone_crlf_gets_nothing() {
     let t = rt.transport();
     let mut c = connect(addr);
     send(&mut c, b"\r\n");
-    wait_for(&t, "keepalive seen", |t| t.stats().keepalives == 1);
+    wait_for("keepalive seen", WAIT, || t.stats().keepalives == 1);
     send(&mut c, b"\r\n\r\n");
     let mut pong = [0u8; 2];
     c.read_exact(&mut pong).unwrap();
     assert_eq!(&pong, b"\r\n");
     assert_eq!(t.stats().pings, 1);
-    wait_for(&t, "pong counted", |t| t.stats().pongs == 1);
+    wait_for("pong counted", WAIT, || t.stats().pongs == 1);
 }
 
 #[test]
@@ -212,8 +210,8 @@ fn crlf_pong_can_be_turned_off() {
     let t = rt.transport();
     let mut c = connect(addr);
     send(&mut c, b"\r\n\r\n");
-    wait_for(&t, "ping seen", |t| t.stats().pings == 1);
-    send(&mut c, &sip(1, ""));
+    wait_for("ping seen", WAIT, || t.stats().pings == 1);
+    send(&mut c, &options(1, ""));
     rec.wait_msgs(1);
     c.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
@@ -246,14 +244,14 @@ fn accept_no_cl_and_clone_rcvbuf() {
 fn handler_failure_closes_unless_script_mode() {
     let (rt, rec, addr) = start("");
     let mut c = connect(addr);
-    send(&mut c, &sip(1, "FAIL"));
+    send(&mut c, &options(1, "FAIL"));
     assert!(wait_closed(&mut c));
     assert_eq!(rec.wait_events(1)[0].reason, CloseReason::Application);
     drop(rt);
     let (rt, rec, addr) = start("tcp_script_mode=1");
     let mut c = connect(addr);
-    send(&mut c, &sip(1, "FAIL"));
-    send(&mut c, &sip(2, "ok"));
+    send(&mut c, &options(1, "FAIL"));
+    send(&mut c, &options(2, "ok"));
     rec.wait_msgs(2);
     assert_eq!(rt.transport().stats().handler_errors, 1);
     assert_eq!(rt.transport().connection_count(), 1);
@@ -273,7 +271,7 @@ fn hep3_frames_when_enabled() {
     pkt.extend_from_slice(payload);
     let mut c = connect(addr);
     send(&mut c, &pkt);
-    send(&mut c, &sip(1, ""));
+    send(&mut c, &options(1, ""));
     let got = rec.wait_msgs(2);
     assert_eq!(got[0].kind, sipwire::MessageKind::Hep3);
     assert_eq!(got[0].bytes, pkt);
@@ -286,7 +284,7 @@ fn keepalive_options_are_applied_on_accept() {
         start("tcp_keepalive=yes\ntcp_keepidle=7\ntcp_keepcnt=3\ntcp_keepintvl=2");
     let t = rt.transport();
     let mut c = connect(addr);
-    send(&mut c, &sip(1, ""));
+    send(&mut c, &options(1, ""));
     let id = rec.wait_msgs(1)[0].conid;
     let info = t.conn_info(id).unwrap();
     assert!(info.keepalive);
@@ -303,7 +301,7 @@ fn tcpops_state_get_conid_and_close() {
     let (rt, rec, addr) = start("");
     let t = rt.transport();
     let mut c = connect(addr);
-    send(&mut c, &sip(1, ""));
+    send(&mut c, &options(1, ""));
     let id = rec.wait_msgs(1)[0].conid;
     assert_eq!(t.conid_state(id), ConnState::Ok);
     assert_eq!(t.conid_state(id) as i8, 1);
@@ -314,7 +312,7 @@ fn tcpops_state_get_conid_and_close() {
     assert!(t.get_conid("not an address:x").is_err());
     t.close_connection(id).unwrap();
     assert!(wait_closed(&mut c));
-    wait_for(&t, "closed", |t| t.connection_count() == 0);
+    wait_for("closed", WAIT, || t.connection_count() == 0);
     assert_eq!(t.conid_state(id), ConnState::Gone);
     assert_eq!(t.conid_state(id) as i8, -1);
     assert!(!t.conid_alive(id));
@@ -331,7 +329,7 @@ fn close_from_inside_on_message() {
         ctx.close_connection().unwrap();
     }));
     let mut c = connect(addr);
-    send(&mut c, &sip(1, ""));
+    send(&mut c, &options(1, ""));
     assert!(wait_closed(&mut c));
     assert_eq!(rec.wait_events(1)[0].reason, CloseReason::Application);
     drop(rt);
@@ -349,7 +347,7 @@ fn closed_event_modes() {
     let (rt, rec, addr) = start("");
     let t = rt.transport();
     let mut a = connect(addr);
-    send(&mut a, &sip(1, ""));
+    send(&mut a, &options(1, ""));
     rec.wait_msgs(1);
     a.shutdown(Shutdown::Write).unwrap();
     let ev = rec.wait_events(1);
@@ -358,24 +356,24 @@ fn closed_event_modes() {
     assert_eq!(ev[0].remote, a.local_addr().unwrap());
     let b = connect(addr);
     let mut bb = b.try_clone().unwrap();
-    send(&mut bb, &sip(2, ""));
+    send(&mut bb, &options(2, ""));
     rec.wait_msgs(2);
     reset(b);
     drop(bb);
     let ev = rec.wait_events(2);
     assert_eq!(ev[1].reason, CloseReason::Reset);
     assert_eq!(ev[1].reason.event_name(), Some("tcp:reset"));
-    wait_for(&t, "closed", |t| t.connection_count() == 0);
+    wait_for("closed", WAIT, || t.connection_count() == 0);
     drop(rt);
 
     // Mode 0: never.
     let (rt, rec, addr) = start("modparam(\"tcpops\", \"closed_event\", 0)");
     let mut a = connect(addr);
-    send(&mut a, &sip(1, ""));
+    send(&mut a, &options(1, ""));
     rec.wait_msgs(1);
     drop(a);
     let t = rt.transport();
-    wait_for(&t, "closed", |t| t.stats().closed == 1);
+    wait_for("closed", WAIT, || t.stats().closed == 1);
     assert!(rec.events.lock().is_empty());
     drop(rt);
 
@@ -384,8 +382,8 @@ fn closed_event_modes() {
     let t = rt.transport();
     let mut quiet = connect(addr);
     let mut marked = connect(addr);
-    send(&mut quiet, &sip(1, ""));
-    send(&mut marked, &sip(2, ""));
+    send(&mut quiet, &options(1, ""));
+    send(&mut marked, &options(2, ""));
     let got = rec.wait_msgs(2);
     let marked_id = got
         .iter()
@@ -395,7 +393,7 @@ fn closed_event_modes() {
     t.enable_closed_event(marked_id).unwrap();
     drop(quiet);
     drop(marked);
-    wait_for(&t, "both closed", |t| t.stats().closed == 2);
+    wait_for("both closed", WAIT, || t.stats().closed == 2);
     let ev = rec.events.lock().clone();
     assert_eq!(ev.len(), 1, "{ev:?}");
     assert_eq!(ev[0].conid, marked_id);
@@ -439,7 +437,7 @@ fn disable_tcp_listens_nowhere() {
 fn defer_accept_listener_still_delivers() {
     let (_rt, rec, addr) = start("tcp_defer_accept=1");
     let mut c = connect(addr);
-    send(&mut c, &sip(1, ""));
+    send(&mut c, &options(1, ""));
     rec.wait_msgs(1);
 }
 
@@ -448,7 +446,7 @@ fn graceful_shutdown_closes_everything_and_reports_it() {
     let (rt, rec, addr) = start("");
     let mut cs: Vec<_> = (0..3).map(|_| connect(addr)).collect();
     for (i, c) in cs.iter_mut().enumerate() {
-        send(c, &sip(i, ""));
+        send(c, &options(i, ""));
     }
     rec.wait_msgs(3);
     rt.shutdown();
@@ -471,8 +469,8 @@ fn runtime_changes_apply_to_the_next_message() {
     // Kamailio: `kamcmd cfg.set_now_int tcp crlf_ping 0`.
     t.config().set_now_int("tcp", "crlf_ping", 0).unwrap();
     send(&mut c, b"\r\n\r\n");
-    wait_for(&t, "second ping seen", |t| t.stats().pings == 2);
-    send(&mut c, &sip(1, ""));
+    wait_for("second ping seen", WAIT, || t.stats().pings == 2);
+    send(&mut c, &options(1, ""));
     rec.wait_msgs(1);
     c.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
@@ -497,11 +495,11 @@ fn runtime_changes_apply_to_the_next_message() {
 fn new_work_goes_to_the_least_busy_reader() {
     let (_rt, rec, addr) = start("tcp_children=2");
     let mut a = connect(addr);
-    send(&mut a, &sip(1, ""));
+    send(&mut a, &options(1, ""));
     rec.wait_msgs(1);
     // `a` is still owned by its reader (busy for READER_IDLE): `b` must go to the other one.
     let mut b = connect(addr);
-    send(&mut b, &sip(2, ""));
+    send(&mut b, &options(2, ""));
     let got = rec.wait_msgs(2);
     assert_ne!(got[0].thread, got[1].thread, "{got:?}");
     assert!(got.iter().all(|g| g.thread.starts_with("sipwire-reader-")));
@@ -514,13 +512,13 @@ fn closed_connections_leave_no_timers() {
     let mut cs: Vec<_> = (0..10).map(|_| connect(addr)).collect();
     for (i, c) in cs.iter_mut().enumerate() {
         send(c, b"PROXY UNKNOWN\r\n");
-        send(c, &sip(i, ""));
+        send(c, &options(i, ""));
     }
     rec.wait_msgs(10);
     // Lifetime + wait-data timers for each connection (wait-data may already have fired).
     assert!(t.stats().timers_armed >= 10);
     drop(cs);
-    wait_for(&t, "no connection and no timer left", |t| {
+    wait_for("no connection and no timer left", WAIT, || {
         t.connection_count() == 0 && t.stats().timers_armed == 0
     });
 }
@@ -557,18 +555,18 @@ fn idle_connections_hold_no_read_buffer() {
     let t = rt.transport();
     let mut cs: Vec<_> = (0..5).map(|_| connect(addr)).collect();
     for (i, c) in cs.iter_mut().enumerate() {
-        send(c, &sip(i, ""));
+        send(c, &options(i, ""));
     }
     rec.wait_msgs(5);
     assert!(t.stats().read_buffers_in_use >= 1);
     // A partial message keeps its buffer when the connection goes idle.
-    let partial = sip(9, "");
+    let partial = options(9, "");
     send(&mut cs[0], &partial[..20]);
     // After the readers' quiet period every connection is back in TCP main.
-    wait_for(&t, "connections handed back to TCP main", |t| {
+    wait_for("connections handed back to TCP main", WAIT, || {
         t.stats().releases >= 5
     });
-    wait_for(&t, "only the partial message holds a buffer", |t| {
+    wait_for("only the partial message holds a buffer", WAIT, || {
         t.stats().read_buffers_in_use == 1
     });
     assert_eq!(t.connection_count(), 5);

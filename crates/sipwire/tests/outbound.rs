@@ -2,16 +2,14 @@
 //! cache, aliases, otcpid (issue #5).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
 use sipwire::{CloseReason, QueueLimit, SendError, Target};
 use sipwire_sys as sys;
+use sipwire_testkit::prelude::*;
 
 /// A plain peer: a listener the runtime connects to.
 fn peer() -> (TcpListener, SocketAddr) {
@@ -36,12 +34,12 @@ fn send_by_address_connects_and_replies_come_back(extra: &str) {
     let (rt, rec, _) = start(extra);
     let t = rt.transport();
     let (l, pa) = peer();
-    let m = sip(1, "to the peer");
+    let m = options(1, "to the peer");
     let id = t.send(pa, &m).unwrap();
     let mut s = accept(&l);
     assert_eq!(read_exact_n(&mut s, m.len()), m);
     // The same destination reuses the connection.
-    let m2 = sip(2, "again");
+    let m2 = options(2, "again");
     assert_eq!(t.send(pa, &m2).unwrap(), id);
     assert_eq!(t.send(id, &m2).unwrap(), id);
     assert_eq!(
@@ -49,7 +47,7 @@ fn send_by_address_connects_and_replies_come_back(extra: &str) {
         [m2.clone(), m2].concat()
     );
     // The outbound connection is read like any other.
-    s.write_all(&sip(3, "reply")).unwrap();
+    s.write_all(&options(3, "reply")).unwrap();
     let got = rec.wait_msgs(1);
     assert_eq!(got[0].conid, id);
     assert!(got[0].bytes.ends_with(b"reply"));
@@ -80,7 +78,7 @@ fn reply_on_the_incoming_connection() {
         ctx.reply(&r).unwrap();
     }));
     let mut c = connect(addr);
-    send(&mut c, &sip(1, ""));
+    send(&mut c, &options(1, ""));
     let want = [
         b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n".as_slice(),
         b"OPTIONS ",
@@ -192,9 +190,9 @@ fn eight_senders_one_connection_without_fd_cache() {
 /// Sends 64 KiB messages to `to` until a send fails; returns the error.
 fn fill_until_error(t: &sipwire::Transport, to: impl Into<Target> + Copy) -> SendError {
     let big = vec![b'x'; 65536];
-    let deadline = Instant::now() + WAIT;
+    let deadline = Deadline::after(WAIT);
     loop {
-        assert!(Instant::now() < deadline, "sends never failed");
+        assert!(!deadline.passed(), "sends never failed");
         if let Err(e) = t.send(to, &big) {
             return e;
         }
@@ -235,7 +233,9 @@ fn slow_peer_hits_conn_wq_max_and_is_closed_while_a_healthy_one_carries_on() {
     let ev = rec.wait_events(1);
     assert_eq!(ev[0].conid, slow_id);
     assert_eq!(ev[0].reason, CloseReason::QueueFull);
-    wait_for(&t, "queue memory released", |t| t.stats().queued_bytes == 0);
+    wait_for("queue memory released", WAIT, || {
+        t.stats().queued_bytes == 0
+    });
 }
 
 #[test]
@@ -266,9 +266,9 @@ fn global_wq_max_holds_with_many_slow_peers() {
         keep.push((l.accept().unwrap(), l));
         // Queue about 600 KB on this slow peer (below its own limit), then go to the next.
         let before = t.stats().queued_bytes;
-        let deadline = Instant::now() + WAIT;
+        let deadline = Deadline::after(WAIT);
         while t.stats().queued_bytes < before + 600_000 {
-            assert!(Instant::now() < deadline);
+            assert!(!deadline.passed());
             if let Err(e) = t.send(id, &big) {
                 refused = Some(e);
                 break 'peers;
@@ -317,7 +317,7 @@ fn send_timeout_fails_a_blocking_send() {
     let _s = accept(&l); // never read
     let e = fill_until_error(&t, id);
     assert!(matches!(e, SendError::SendTimeout(x) if x == id), "{e}");
-    wait_for(&t, "closed", |t| {
+    wait_for("closed", WAIT, || {
         t.conid_state(id) == sipwire::ConnState::Gone
     });
 }
@@ -330,7 +330,7 @@ fn connect_refused_is_reported() {
     drop(l);
     let e = t.send(a, b"x").unwrap_err();
     assert!(matches!(e, SendError::ConnectRefused(x) if x == a), "{e}");
-    wait_for(&t, "no connection left", |t| t.connection_count() == 0);
+    wait_for("no connection left", WAIT, || t.connection_count() == 0);
     assert_eq!(t.stats().connect_failures, 1);
 }
 
@@ -453,8 +453,8 @@ fn add_alias_api_and_otcpid_pinning() {
     let t = rt.transport();
     let mut a = connect(addr);
     let mut b = connect(addr);
-    send(&mut a, &sip(1, ""));
-    send(&mut b, &sip(2, ""));
+    send(&mut a, &options(1, ""));
+    send(&mut b, &options(2, ""));
     let got = rec.wait_msgs(2);
     let id_of = |s: &TcpStream| {
         got.iter()
@@ -478,7 +478,7 @@ fn add_alias_api_and_otcpid_pinning() {
         ctx.set_otcpid_flag(false);
         assert_eq!(ctx.send(fake, b"A2").unwrap(), ida);
     }));
-    send(&mut a, &sip(3, ""));
+    send(&mut a, &options(3, ""));
     assert_eq!(read_exact_n(&mut b, 2), b"B2");
     assert_eq!(read_exact_n(&mut a, 2), b"A2");
     assert!(t.add_alias(sipwire::ConId(12345), fake).is_err());
@@ -494,7 +494,7 @@ fn connection_match_requires_the_local_address() {
     let t = rt.transport();
     let ls = t.listen_addrs().to_vec();
     let mut c = connect(ls[0]);
-    send(&mut c, &sip(1, ""));
+    send(&mut c, &options(1, ""));
     let id = rec.wait_msgs(1)[0].conid;
     let me = c.local_addr().unwrap();
     // From the listener it came in on: that connection.
@@ -562,7 +562,7 @@ fn queued_memory_is_bounded_and_released() {
     let s = accept(&l);
     let _ = fill_until_error(&t, id);
     drop(s);
-    wait_for(&t, "queue released", |t| {
+    wait_for("queue released", WAIT, || {
         t.stats().queued_bytes == 0 && t.connection_count() == 0
     });
     let _ = Arc::new(());
@@ -591,7 +591,7 @@ fn sends_from_one_read_pass_arrive_whole_and_in_order() {
     }));
     // Five requests in one write: usually one read pass, so the ten sends are corked.
     let mut c = connect(addr);
-    let all: Vec<u8> = (0..5).flat_map(|i| sip(i, "")).collect();
+    let all: Vec<u8> = (0..5).flat_map(|i| options(i, "")).collect();
     send(&mut c, &all);
     let lines: Vec<String> = BufReader::new(s)
         .lines()

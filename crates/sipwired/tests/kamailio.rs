@@ -8,15 +8,15 @@
 //! stopped at the end (the guard's Drop), also when the test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::fs;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::time::Duration;
 
-use common::sipp::*;
-use common::*;
+use sipwire_testkit::prelude::*;
+use sipwire_testkit::sipp::*;
+
+/// The daemon under test.
+const SIPWIRED: &str = env!("CARGO_BIN_EXE_sipwired");
 
 const KAMAILIO: &str = "/usr/sbin/kamailio";
 
@@ -63,14 +63,7 @@ fn start_kamailio(dir: &TempDir, port: u16, next: u16) -> Proc {
         .stdout(Stdio::null())
         .stderr(log);
     let mut k = Proc::spawn("kamailio", &mut cmd);
-    wait_for("Kamailio to listen", WAIT, || {
-        assert!(
-            k.wait_timeout(Duration::ZERO).is_none(),
-            "kamailio exited: {}",
-            fs::read_to_string(dir.join("kamailio.log")).unwrap_or_default()
-        );
-        is_listening(port)
-    });
+    k.wait_listening(port, &dir.join("kamailio.log"));
     k
 }
 
@@ -105,7 +98,7 @@ fn kamailio_in_front_of_sipwired() {
     let _uas = start_uas(&dir, uas_port);
     let listen = format!("tcp:127.0.0.1:{relay_port}");
     let fwd = format!("tcp:127.0.0.1:{uas_port}");
-    let d = Daemon::start(&["--listen", &listen, "--forward", &fwd]);
+    let d = Daemon::start(SIPWIRED, &["--listen", &listen, "--forward", &fwd]);
     let mut kam = start_kamailio(&dir, kam_port, relay_port);
     let r = run_uac(&dir, &format!("127.0.0.1:{kam_port}"), "t1", CALLS, RATE);
     check("sipp → kamailio → sipwired → sipp", &r, &dir);
@@ -127,7 +120,7 @@ fn kamailio_behind_sipwired() {
     let _uas = start_uas(&dir, uas_port);
     let mut kam = start_kamailio(&dir, kam_port, uas_port);
     let fwd = format!("tcp:127.0.0.1:{kam_port}");
-    let d = Daemon::start(&["--forward", &fwd]);
+    let d = Daemon::start(SIPWIRED, &["--forward", &fwd]);
     let r = run_uac(&dir, &d.addr.to_string(), "t1", CALLS, RATE);
     check("sipp → sipwired → kamailio → sipp", &r, &dir);
     let (st, c) = d.stop();

@@ -1,12 +1,13 @@
 //! sipwired as a built binary between a test UAC and a test UAS over loopback TCP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::net::TcpListener;
 use std::process::Command;
 
-use common::*;
+use sipwire_testkit::prelude::*;
+
+/// The daemon under test.
+const SIPWIRED: &str = env!("CARGO_BIN_EXE_sipwired");
 
 /// A UAS listening on loopback.
 struct Uas {
@@ -70,7 +71,7 @@ fn vias(msg: &str) -> Vec<&str> {
 fn invite_ack_bye_through_the_relay() {
     let uas = Uas::new();
     let fwd = format!("tcp:127.0.0.1:{}", uas.port());
-    let d = Daemon::start(&["--forward", &fwd]);
+    let d = Daemon::start(SIPWIRED, &["--forward", &fwd]);
     let mut uac = SipConn::connect(d.addr);
     let ruri = "sip:bob@example.com";
 
@@ -150,7 +151,7 @@ fn invite_ack_bye_through_the_relay() {
 fn cancel_flow() {
     let uas = Uas::new();
     let fwd = format!("tcp:127.0.0.1:{}", uas.port());
-    let d = Daemon::start(&["--forward", &fwd]);
+    let d = Daemon::start(SIPWIRED, &["--forward", &fwd]);
     let mut uac = SipConn::connect(d.addr);
     let ruri = "sip:bob@example.com";
 
@@ -203,7 +204,7 @@ fn cancel_flow() {
 fn max_forwards_zero_gets_483_and_the_request_goes_nowhere() {
     let uas = Uas::new();
     let fwd = format!("tcp:127.0.0.1:{}", uas.port());
-    let d = Daemon::start(&["--forward", &fwd]);
+    let d = Daemon::start(SIPWIRED, &["--forward", &fwd]);
     let mut uac = SipConn::connect(d.addr);
     let ruri = "sip:bob@example.com";
 
@@ -246,7 +247,7 @@ fn max_forwards_zero_gets_483_and_the_request_goes_nowhere() {
 #[test]
 fn routes_by_request_uri_and_loose_route_without_forward() {
     let uas = Uas::new();
-    let d = Daemon::start(&[]);
+    let d = Daemon::start(SIPWIRED, &[]);
     let mut uac = SipConn::connect(d.addr);
 
     // Request-URI host:port.
@@ -312,7 +313,7 @@ fn routes_by_request_uri_and_loose_route_without_forward() {
 fn foreign_responses_and_garbage_are_dropped_non_sip_closes() {
     let uas = Uas::new();
     let fwd = format!("tcp:127.0.0.1:{}", uas.port());
-    let d = Daemon::start(&["--forward", &fwd]);
+    let d = Daemon::start(SIPWIRED, &["--forward", &fwd]);
 
     // A response whose top Via is not ours, and one with a SIP start line but a broken
     // header: dropped, the connection stays usable.
@@ -418,7 +419,7 @@ fn config_file_poll_method_and_port_zero_are_reported() {
         "listen=tcp:127.0.0.1:0\ntcp_poll_method=poll\ntcp_children=3\n",
     )
     .unwrap();
-    let d = Daemon::start(&["-f", f.to_str().unwrap()]);
+    let d = Daemon::start(SIPWIRED, &["-f", f.to_str().unwrap()]);
     assert_ne!(d.addr.port(), 0);
     let lines = d.lines.lock().unwrap().clone();
     assert!(

@@ -5,13 +5,14 @@
 //! The runs are serialised (one at a time on a shared 2-core machine).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::fs;
 use std::sync::Mutex;
 
-use common::sipp::*;
-use common::*;
+use sipwire_testkit::prelude::*;
+use sipwire_testkit::sipp::*;
+
+/// The daemon under test.
+const SIPWIRED: &str = env!("CARGO_BIN_EXE_sipwired");
 
 /// One SIPp run at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -42,7 +43,7 @@ fn calls_through_sipwired(
     )
     .unwrap();
     let fwd = format!("tcp:127.0.0.1:{uas_port}");
-    let d = Daemon::start(&["-f", cfg.to_str().unwrap(), "--forward", &fwd]);
+    let d = Daemon::start(SIPWIRED, &["-f", cfg.to_str().unwrap(), "--forward", &fwd]);
     let r = run_uac(&dir, &d.addr.to_string(), transport, calls, RATE);
     let (st, c) = d.stop();
     println!(

@@ -7,20 +7,21 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
 use common::{fake_relay, json_num, run_bin, uas, via_editing_relay};
-use sipwire_frame::{DecoderConfig, FrameKind, HeaderName, ReadBuf, SipMessage, StreamDecoder};
+use sipwire_frame::{HeaderName, SipMessage};
 use sipwire_load::msg::{Method, RequestBuilder};
+use sipwire_testkit::sip::SipConn;
 
 #[test]
 fn uas_answers_a_request_like_a_uas() {
     let u = uas(0, 0);
-    let mut s = TcpStream::connect(u.local_addr()).unwrap();
-    let local = s.local_addr().unwrap().to_string();
+    let mut s = SipConn::connect(u.local_addr());
+    let local = s.local().to_string();
     let mut req = Vec::new();
     RequestBuilder::new("t", 0, &u.local_addr().to_string()).write(
         &mut req,
@@ -29,22 +30,11 @@ fn uas_answers_a_request_like_a_uas() {
         Method::Invite,
     );
     // Split the request over two writes to exercise framing.
-    s.write_all(&req[..100]).unwrap();
-    s.flush().unwrap();
+    s.stream.write_all(&req[..100]).unwrap();
+    s.stream.flush().unwrap();
     thread::sleep(Duration::from_millis(20));
-    s.write_all(&req[100..]).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut dec =
-        StreamDecoder::with_buffer(DecoderConfig::default(), ReadBuf::new(65536).unwrap());
-    let resp = loop {
-        let n = s.read(dec.spare_mut()).unwrap();
-        assert!(n > 0, "UAS closed");
-        dec.advance(n);
-        if let Some(f) = dec.next_frame().unwrap() {
-            assert!(matches!(f.kind, FrameKind::Sip { .. }));
-            break f.bytes.to_vec();
-        }
-    };
+    s.stream.write_all(&req[100..]).unwrap();
+    let resp = s.recv().into_bytes();
     let q = SipMessage::parse(&req).unwrap();
     let r = SipMessage::parse(&resp).unwrap();
     assert_eq!(r.status(), Some(200));

@@ -1,5 +1,6 @@
-//! Helpers shared by the real-socket tests of sipwire-poll: socket pairs, the fd limit, a lock
-//! that keeps fd-hungry tests apart, and deadline-based waiting.
+//! Helpers of sipwire-poll's real-socket tests only: socket pairs, a lock that keeps fd-hungry
+//! tests apart, and waiting for a poller event with a deadline. The fd limit and the
+//! deadline come from `sipwire-testkit`.
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
@@ -7,13 +8,15 @@ use std::io::{self, Read};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::sync::{Once, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::{Duration, Instant};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
 
 use sipwire_poll::{Event, Events, Poller, Token};
+pub use sipwire_testkit::fd_limit;
+use sipwire_testkit::Deadline;
 
 /// How long a test waits for something that should happen (generous: loaded 2-core CI).
-pub const PATIENCE: Duration = Duration::from_secs(10);
+pub const PATIENCE: Duration = sipwire_testkit::WAIT;
 /// How long a test watches for something that should NOT happen.
 pub const QUIET: Duration = Duration::from_millis(100);
 
@@ -25,50 +28,14 @@ static FD_LOCK: RwLock<()> = RwLock::new(());
 
 /// Shared access: the test uses a handful of fds.
 pub fn few_fds() -> RwLockReadGuard<'static, ()> {
-    raise_fd_limit();
+    fd_limit();
     FD_LOCK.read().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Exclusive access: no other test holds fds meanwhile.
 pub fn many_fds() -> RwLockWriteGuard<'static, ()> {
-    raise_fd_limit();
+    fd_limit();
     FD_LOCK.write().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Raises the soft RLIMIT_NOFILE towards 4096 (bounded by the hard limit), once per process.
-pub fn raise_fd_limit() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit writes into the valid local struct.
-        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-            return;
-        }
-        let want: libc::rlim_t = 4096;
-        if lim.rlim_cur < want {
-            lim.rlim_cur = want.min(lim.rlim_max);
-            // SAFETY: setrlimit reads the valid local struct.
-            unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
-        }
-    });
-}
-
-/// The soft fd limit now in force.
-#[allow(
-    clippy::unnecessary_cast,
-    reason = "rlim_t is u64 on Linux, i64 on FreeBSD"
-)]
-pub fn fd_limit() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the valid local struct.
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    lim.rlim_cur as u64
 }
 
 /// A connected, non-blocking unix stream pair.
@@ -124,17 +91,17 @@ pub fn drain(mut s: impl Read) -> usize {
 
 /// Waits (until `PATIENCE` passes) for an event on `token` satisfying `pred`; panics with
 /// everything seen otherwise.
-pub fn wait_for(
+pub fn wait_event(
     poller: &mut Poller,
     events: &mut Events,
     token: Token,
     what: &str,
     pred: impl Fn(&Event) -> bool,
 ) -> Event {
-    let deadline = Instant::now() + PATIENCE;
+    let deadline = Deadline::after(PATIENCE);
     let mut seen = Vec::new();
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = deadline.left();
         if left.is_zero() {
             panic!(
                 "{}: no {what} event for {token:?} within {PATIENCE:?}; saw {seen:?}",

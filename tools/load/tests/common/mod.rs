@@ -1,15 +1,17 @@
-//! Helpers shared by the real-socket tests: run the binary with a deadline,
-//! an in-process UAS, a flat-JSON reader and two fake relays.
+//! The load tool's own test helpers: run the binary with a deadline, an in-process UAS, a
+//! flat-JSON reader and two fake relays (the shared ones come from `sipwire-testkit`).
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use sipwire_frame::{DecoderConfig, FrameKind, ReadBuf, SipMessage, StreamDecoder};
+use sipwire_frame::SipMessage;
 use sipwire_load::{Uas, UasConfig};
+use sipwire_testkit::sip::for_each_frame;
+use sipwire_testkit::Proc;
 
 pub struct Run {
     pub code: i32,
@@ -19,13 +21,13 @@ pub struct Run {
 
 /// Runs the binary with a deadline (killed and failed after it).
 pub fn run_bin(args: &[&str], deadline: Duration) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sipwire-load"))
-        .args(args)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sipwire-load"));
+    cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn sipwire-load");
+        .stderr(Stdio::piped());
+    let mut proc = Proc::spawn("sipwire-load", &mut cmd);
+    let child = proc.child.as_mut().unwrap();
     let mut out = child.stdout.take().unwrap();
     let mut err = child.stderr.take().unwrap();
     let out_t = thread::spawn(move || {
@@ -38,21 +40,14 @@ pub fn run_bin(args: &[&str], deadline: Duration) -> Run {
         let _ = err.read_to_string(&mut s);
         s
     });
-    let t0 = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if t0.elapsed() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "sipwire-load {args:?} still running after {deadline:?}; stderr: {}",
-                err_t.join().unwrap()
-            );
-        }
-        thread::sleep(Duration::from_millis(20));
+    let Some(status) = proc.wait_timeout(deadline) else {
+        proc.stop();
+        panic!(
+            "sipwire-load {args:?} still running after {deadline:?}; stderr: {}",
+            err_t.join().unwrap()
+        );
     };
+    proc.child = None;
     Run {
         code: status.code().unwrap_or(-1),
         stdout: out_t.join().unwrap(),
@@ -116,25 +111,6 @@ pub fn fake_relay() -> SocketAddr {
         }
     });
     addr
-}
-
-/// Reads SIP frames from `from` and hands each (owned) to `each` until EOF.
-pub fn for_each_frame(mut from: TcpStream, mut each: impl FnMut(&[u8])) {
-    let mut dec =
-        StreamDecoder::with_buffer(DecoderConfig::default(), ReadBuf::new(65536).unwrap());
-    loop {
-        let n = from.read(dec.spare_mut()).unwrap_or(0);
-        if n == 0 {
-            return;
-        }
-        dec.advance(n);
-        while let Some(f) = dec.next_frame().unwrap() {
-            if matches!(f.kind, FrameKind::Sip { .. }) {
-                let bytes = f.bytes.to_vec();
-                each(&bytes);
-            }
-        }
-    }
 }
 
 /// A fake stateless relay that edits Vias as a real one does: it routes by

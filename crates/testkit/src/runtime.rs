@@ -1,28 +1,34 @@
-//! Shared helpers for the runtime's loopback integration tests.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+//! An in-process runtime on loopback with a handler that records what it saw (feature
+//! `runtime`), and the plain TCP clients the runtime suites drive it with.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 use sipwire::config::{Config, ParseOptions};
-use sipwire::{ConId, Ctx, Event, Handler, HandlerError, Message, MessageKind, Runtime, Transport};
+use sipwire::{ConId, Ctx, Event, Handler, HandlerError, Message, MessageKind, Runtime};
 
-/// Generous bound for anything that should happen "soon" on a loaded 2-core machine.
-pub const WAIT: Duration = Duration::from_secs(10);
+use crate::wait::{Deadline, WAIT};
 
 /// A message as the handler saw it.
 #[derive(Debug, Clone)]
 pub struct Got {
+    /// SIP or other.
     pub kind: MessageKind,
+    /// The message bytes.
     pub bytes: Vec<u8>,
+    /// The connection it came on.
     pub conid: ConId,
+    /// The source address (the PROXY header's, if any).
     pub source: SocketAddr,
+    /// The TCP peer.
     pub peer: SocketAddr,
+    /// Our address.
     pub local: SocketAddr,
+    /// Reads that carried it.
     pub chunks: u32,
+    /// True if the runtime handed it over as an owned copy.
     pub owned: bool,
     /// The thread that ran `on_message`.
     pub thread: String,
@@ -31,12 +37,15 @@ pub struct Got {
 /// A hook the test runs inside `on_message`.
 pub type OnMsg = Box<dyn Fn(&Ctx<'_>, &Got) + Send + Sync>;
 
-/// Records messages and events; optionally fails messages containing "FAIL".
+/// Records messages and events; fails messages containing "FAIL".
 #[derive(Default)]
 pub struct Recorder {
+    /// Every message so far.
     pub msgs: Mutex<Vec<Got>>,
+    /// Every event so far.
     pub events: Mutex<Vec<Event>>,
     cv: Condvar,
+    /// Run inside `on_message`, before recording.
     pub on_msg: Mutex<Option<OnMsg>>,
 }
 
@@ -73,40 +82,39 @@ impl Handler for Recorder {
 }
 
 impl Recorder {
-    /// Waits until `n` messages were recorded.
-    pub fn wait_msgs(&self, n: usize) -> Vec<Got> {
-        let deadline = Instant::now() + WAIT;
-        let mut g = self.msgs.lock();
+    /// Waits (up to [`WAIT`]) until `n` items are in `list`; returns a copy of them.
+    fn wait_len<T: Clone + std::fmt::Debug>(&self, list: &Mutex<Vec<T>>, n: usize) -> Vec<T> {
+        let deadline = Deadline::after(WAIT);
+        let mut g = list.lock();
         while g.len() < n {
+            let timed_out = self.cv.wait_for(&mut g, deadline.left()).timed_out();
             assert!(
-                !self.cv.wait_until(&mut g, deadline).timed_out() || g.len() >= n,
-                "timed out waiting for {n} messages, have {}",
-                g.len()
-            );
-        }
-        g.clone()
-    }
-
-    /// Waits until `n` events were recorded.
-    pub fn wait_events(&self, n: usize) -> Vec<Event> {
-        let deadline = Instant::now() + WAIT;
-        let mut g = self.events.lock();
-        while g.len() < n {
-            assert!(
-                !self.cv.wait_until(&mut g, deadline).timed_out() || g.len() >= n,
-                "timed out waiting for {n} events, have {:?}",
+                !timed_out || g.len() >= n,
+                "timed out waiting for {n} items, have {:?}",
                 *g
             );
         }
         g.clone()
     }
 
+    /// Waits until `n` messages were recorded.
+    pub fn wait_msgs(&self, n: usize) -> Vec<Got> {
+        self.wait_len(&self.msgs, n)
+    }
+
+    /// Waits until `n` events were recorded.
+    pub fn wait_events(&self, n: usize) -> Vec<Event> {
+        self.wait_len(&self.events, n)
+    }
+
+    /// Messages recorded so far.
     pub fn msg_count(&self) -> usize {
         self.msgs.lock().len()
     }
 }
 
-/// Starts a runtime on 127.0.0.1 (port chosen by the OS) with extra config lines.
+/// Starts a runtime on 127.0.0.1 (port chosen by the OS), two readers, plus config lines
+/// `extra`.
 pub fn start(extra: &str) -> (Runtime, Arc<Recorder>, SocketAddr) {
     let text = format!("listen=tcp:127.0.0.1:0\ntcp_children=2\n{extra}\n");
     let (cfg, _warnings) = Config::from_str_with("test.cfg", &text, ParseOptions::default())
@@ -114,6 +122,7 @@ pub fn start(extra: &str) -> (Runtime, Arc<Recorder>, SocketAddr) {
     start_with(cfg)
 }
 
+/// Starts a runtime with `cfg` and a fresh [`Recorder`]; returns its first listen address.
 pub fn start_with(cfg: Config) -> (Runtime, Arc<Recorder>, SocketAddr) {
     let rec = Arc::new(Recorder::default());
     let rt = Runtime::start(cfg, rec.clone()).unwrap_or_else(|e| panic!("{e}"));
@@ -121,27 +130,23 @@ pub fn start_with(cfg: Config) -> (Runtime, Arc<Recorder>, SocketAddr) {
     (rt, rec, addr)
 }
 
-/// A SIP request with a body and Content-Length.
-pub fn sip(n: usize, body: &str) -> Vec<u8> {
-    format!(
-        "OPTIONS sip:b@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bK{n}\r\n\
-         Call-ID: c{n}@test\r\nCSeq: {n} OPTIONS\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
-}
-
+/// A blocking client connection whose reads time out after [`WAIT`].
 pub fn connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(WAIT)).unwrap();
     s
 }
 
-/// Reads until EOF or error; true when the server closed the connection within `WAIT`.
+/// Writes all of `b`.
+pub fn send(s: &mut TcpStream, b: &[u8]) {
+    s.write_all(b).unwrap();
+}
+
+/// Reads until EOF or error; true when the server closed the connection within [`WAIT`].
 pub fn wait_closed(s: &mut TcpStream) -> bool {
     let mut buf = [0u8; 4096];
-    let deadline = Instant::now() + WAIT;
-    while Instant::now() < deadline {
+    let deadline = Deadline::after(WAIT);
+    while !deadline.passed() {
         match s.read(&mut buf) {
             Ok(0) => return true,
             Ok(_) => {}
@@ -156,13 +161,4 @@ pub fn wait_closed(s: &mut TcpStream) -> bool {
         }
     }
     false
-}
-
-/// Waits for a runtime condition with a deadline.
-pub fn wait_for(t: &Transport, what: &str, cond: impl FnMut(&Transport) -> bool) {
-    assert!(t.wait_until(WAIT, cond), "timed out waiting for: {what}");
-}
-
-pub fn send(s: &mut TcpStream, b: &[u8]) {
-    s.write_all(b).unwrap();
 }

@@ -1,10 +1,10 @@
-//! SIPp helpers shared by the sipp and Kamailio tests: a UAS, a UAC run, its final screen.
+//! SIPp (Debian's `sip-tester`) for the end-to-end suites: a UAS, a UAC run, its final screen.
 
 use std::fs;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::*;
+use crate::process::{free_port, Proc, TempDir};
 
 /// SIPp from Debian's `sip-tester`.
 pub const SIPP: &str = "/usr/bin/sipp";
@@ -39,7 +39,8 @@ pub fn sipp_counter(screen: &str, name: &str) -> Option<u64> {
 
 /// Starts a SIPp UAS on `port` (transport `t1`), waiting until it listens.
 pub fn start_uas(dir: &TempDir, port: u16) -> Proc {
-    let log = fs::File::create(dir.join("uas.out")).unwrap();
+    let out = dir.join("uas.out");
+    let log = fs::File::create(&out).unwrap();
     let mut cmd = Command::new(SIPP);
     cmd.args(["-sn", "uas", "-t", "t1", "-i", "127.0.0.1", "-p"])
         .arg(port.to_string())
@@ -49,18 +50,12 @@ pub fn start_uas(dir: &TempDir, port: u16) -> Proc {
         .stdout(log)
         .stderr(Stdio::null());
     let mut uas = Proc::spawn("sipp uas", &mut cmd);
-    wait_for("the SIPp UAS to listen", WAIT, || {
-        assert!(
-            uas.wait_timeout(Duration::ZERO).is_none(),
-            "sipp uas exited: {}",
-            fs::read_to_string(dir.join("uas.out")).unwrap_or_default()
-        );
-        is_listening(port)
-    });
+    uas.wait_listening(port, &out);
     uas
 }
 
-/// Runs a SIPp UAC against `target` and waits for it to finish.
+/// Runs a SIPp UAC against `target` (`calls` calls at `rate` per second) and waits for it
+/// to finish.
 pub fn run_uac(dir: &TempDir, target: &str, transport: &str, calls: u32, rate: u32) -> UacResult {
     let out_path = dir.join(&format!("uac-{transport}.out"));
     let log = fs::File::create(&out_path).unwrap();

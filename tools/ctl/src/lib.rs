@@ -1,0 +1,263 @@
+//! `sipwire-ctl` as a library: the kamcmd-style client for sipwired's JSON-RPC 2.0 control
+//! socket (connect, send one request, read the reply, print it kamcmd-style). The binary is a
+//! thin `main` over [`main_with`]; tests drive [`main_with`] or [`client::call`] in-process.
+//!
+//! `sipwire-ctl [-s PATH] [--json] <method> [args...]`, e.g.
+//! `sipwire-ctl cfg.set_now_int tcp no_connect 1`. Integers become JSON numbers, other words
+//! strings, `s:WORD` forces a string. Exit status: 0 success, 1 the server answered with an
+//! error, 2 usage or connection problem. The methods are listed in `docs/control.md`.
+#![forbid(unsafe_code)]
+
+pub mod args;
+pub mod client;
+pub mod output;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Exit status: the call succeeded.
+pub const EXIT_OK: u8 = 0;
+/// Exit status: the server answered with a JSON-RPC error.
+pub const EXIT_RPC_ERROR: u8 = 1;
+/// Exit status: bad usage, or the server could not be reached or answered nonsense.
+pub const EXIT_USAGE: u8 = 2;
+
+/// How long a call waits for the answer unless `-t` says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The `--help` text.
+pub fn usage() -> String {
+    format!(
+        "sipwire-ctl {version} — control client for sipwired (JSON-RPC 2.0 over a unix socket)
+
+Usage: sipwire-ctl [OPTIONS] <method> [args...]
+
+Options (before the method):
+  -s, --socket PATH    Control socket; default $XDG_RUNTIME_DIR/sipwired/ctl.sock,
+                       else /tmp/sipwired-UID/ctl.sock (now: {default})
+      --json           Print the result as one line of JSON instead of text
+  -t, --timeout SECS   Wait this long for the answer (default {timeout})
+  -h, --help           This help
+  -V, --version        Version
+
+Arguments: integers are sent as JSON numbers, other words as strings;
+s:WORD forces a string (s:123).
+
+Examples:
+  sipwire-ctl core.tcp_info
+  sipwire-ctl core.tcp_list
+  sipwire-ctl cfg.set_now_int tcp no_connect 1
+  sipwire-ctl cfg.get tcp connection_lifetime
+  sipwire-ctl tcp.close_connection 3
+  sipwire-ctl system.listMethods
+
+Exit status: 0 success, 1 the server answered with an error (printed as
+\"error: CODE MESSAGE\"), 2 usage or connection problem.
+",
+        version = env!("CARGO_PKG_VERSION"),
+        default = client::default_socket_path().display(),
+        timeout = DEFAULT_TIMEOUT.as_secs(),
+    )
+}
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq)]
+pub enum Command {
+    /// `-h`, `--help`.
+    Help,
+    /// `-V`, `--version`.
+    Version,
+    /// A method call.
+    Call(Call),
+}
+
+/// One method call to make.
+#[derive(Debug, PartialEq)]
+pub struct Call {
+    /// The control socket.
+    pub socket: PathBuf,
+    /// `--json`: print the result as one line of JSON.
+    pub json: bool,
+    /// How long to wait for the answer.
+    pub timeout: Duration,
+    /// The method name.
+    pub method: String,
+    /// Its params, converted by [`args::to_param`].
+    pub params: Vec<Value>,
+}
+
+/// Parses the command line (without the program name).
+pub fn parse(argv: Vec<String>) -> Result<Command, String> {
+    let mut socket = None;
+    let mut json = false;
+    let mut timeout = DEFAULT_TIMEOUT;
+    let mut it = argv.into_iter();
+    let method = loop {
+        let Some(arg) = it.next() else {
+            return Err("no method given (try --help; system.listMethods lists them)".into());
+        };
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |what: &str| {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| format!("{name} needs a value ({what})"))
+        };
+        match name.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "-V" | "--version" => return Ok(Command::Version),
+            "-s" | "--socket" => socket = Some(PathBuf::from(value("PATH")?)),
+            "--json" => json = true,
+            "-t" | "--timeout" => {
+                let v = value("SECS")?;
+                let secs: f64 = v
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s > 0.0)
+                    .ok_or_else(|| format!("{name}: {v:?} is not a positive number of seconds"))?;
+                timeout = Duration::from_secs_f64(secs);
+            }
+            "--" => match it.next() {
+                Some(m) => break m,
+                None => return Err("no method given after --".into()),
+            },
+            s if s.starts_with('-') && s.len() > 1 => {
+                return Err(format!("unknown option {s:?} (try --help)"));
+            }
+            _ => break arg,
+        }
+        if inline.is_some() && name == "--json" {
+            return Err("--json takes no value".into());
+        }
+    };
+    Ok(Command::Call(Call {
+        socket: socket.unwrap_or_else(client::default_socket_path),
+        json,
+        timeout,
+        method,
+        params: it.map(|a| args::to_param(&a)).collect(),
+    }))
+}
+
+/// Makes `call`, writes the result to `out` (errors to `err`) and returns the exit status.
+pub fn run(call: Call, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let answer = match client::call(&call.socket, &call.method, call.params, call.timeout) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = writeln!(err, "sipwire-ctl: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if let Some(e) = answer.get("error") {
+        let code = e.get("code").map_or_else(|| "?".into(), Value::to_string);
+        let message = e.get("message").and_then(Value::as_str).unwrap_or("");
+        let _ = writeln!(err, "error: {code} {message}");
+        if let Some(data) = e.get("data") {
+            let _ = writeln!(err, "{}", output::human(data).trim_end());
+        }
+        return EXIT_RPC_ERROR;
+    }
+    let result = answer.get("result").unwrap_or(&Value::Null);
+    let text = if call.json {
+        format!("{result}\n")
+    } else {
+        output::human(result)
+    };
+    if out
+        .write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .is_err()
+    {
+        // stdout closed (a pipe to `head`): nothing more to say.
+        return EXIT_USAGE;
+    }
+    EXIT_OK
+}
+
+/// The whole program on `argv` (without the program name): parse, call, print; returns the
+/// exit status. `main` passes the process's stdout and stderr.
+pub fn main_with(argv: Vec<String>, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    match parse(argv) {
+        Ok(Command::Help) => {
+            let _ = out.write_all(usage().as_bytes());
+            EXIT_OK
+        }
+        Ok(Command::Version) => {
+            let _ = writeln!(out, "sipwire-ctl {}", env!("CARGO_PKG_VERSION"));
+            EXIT_OK
+        }
+        Ok(Command::Call(call)) => run(call, out, err),
+        Err(e) => {
+            let _ = writeln!(err, "sipwire-ctl: {e}");
+            EXIT_USAGE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn argv(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    fn call(s: &str) -> Call {
+        match parse(argv(s)).unwrap() {
+            Command::Call(c) => c,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn options_before_the_method_args_after() {
+        let c = call("-s /x.sock --json cfg.set_now_int tcp no_connect 1");
+        assert_eq!(c.socket, PathBuf::from("/x.sock"));
+        assert!(c.json);
+        assert_eq!(c.method, "cfg.set_now_int");
+        assert_eq!(c.params, vec![json!("tcp"), json!("no_connect"), json!(1)]);
+        // After the method everything is an argument, even things that look like options.
+        let c = call("--socket=/y cfg.set_now_int tcp x -5 --json");
+        assert_eq!(c.socket, PathBuf::from("/y"));
+        assert!(!c.json);
+        assert_eq!(
+            c.params,
+            vec![json!("tcp"), json!("x"), json!(-5), json!("--json")]
+        );
+        let c = call("-t 2.5 -- core.version");
+        assert_eq!(c.timeout, Duration::from_millis(2500));
+        assert_eq!(c.method, "core.version");
+        assert_eq!(call("core.tcp_list").socket, client::default_socket_path());
+    }
+
+    #[test]
+    fn usage_errors() {
+        assert_eq!(parse(argv("-h")).unwrap(), Command::Help);
+        assert_eq!(parse(argv("--version")).unwrap(), Command::Version);
+        assert!(parse(argv("")).unwrap_err().contains("no method"));
+        assert!(parse(argv("--json")).unwrap_err().contains("no method"));
+        assert!(parse(argv("-s")).unwrap_err().contains("needs a value"));
+        assert!(parse(argv("--bogus x"))
+            .unwrap_err()
+            .contains("unknown option"));
+        assert!(parse(argv("-t 0 x")).unwrap_err().contains("positive"));
+        assert!(parse(argv("--json=1 x")).unwrap_err().contains("no value"));
+    }
+
+    #[test]
+    fn default_socket_follows_xdg_runtime_dir_rule() {
+        let p = client::default_socket_path();
+        assert!(p.ends_with("ctl.sock"), "{}", p.display());
+        match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+            Some(d) => assert_eq!(p, PathBuf::from(d).join("sipwired/ctl.sock")),
+            None => assert!(p.starts_with("/tmp"), "{}", p.display()),
+        }
+    }
+}

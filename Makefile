@@ -3,7 +3,7 @@ CARGO ?= cargo
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= $(shell ls fuzz/fuzz_targets 2>/dev/null | sed 's/\.rs$$//')
 
-.PHONY: run test build lint fmt bench fuzz fuzz-tool clean test-deps peer-bench
+.PHONY: run test build lint fmt bench fuzz fuzz-tool clean test-deps peer-bench check-bsd
 
 ## run: start sipwired on its embedded default config (TCP on 127.0.0.1:5060); extra flags
 ## in ARGS, e.g. make run ARGS="--forward tcp:127.0.0.1:5070" (see docs/sipwired.md)
@@ -35,6 +35,18 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	tools/check-layers.sh
+
+## check-bsd: type-check and lint the library crates and the daemon for FreeBSD and macOS
+## (rustup targets; no linker needed). Not part of `make test`: it needs the targets' std.
+BSD_TARGETS ?= x86_64-unknown-freebsd x86_64-apple-darwin
+BSD_CRATES = -p sipwire-sys -p sipwire-poll -p sipwire-frame -p sipwire-config -p sipwire \
+	-p sipwire-control -p sipwired
+check-bsd:
+	@set -e; for t in $(BSD_TARGETS); do \
+	  rustup target add $$t >/dev/null; \
+	  echo "== clippy --target $$t"; \
+	  $(CARGO) clippy --target $$t $(BSD_CRATES) --all-targets -- -D warnings; \
+	done
 
 fmt:
 	$(CARGO) fmt --all

@@ -145,24 +145,14 @@ impl Transport {
     pub fn conn_info(&self, id: ConId) -> Option<ConnInfo> {
         let c = self.shared.table.get(id)?;
         let fd = c.stream.as_raw_fd();
-        let opt = |level, name| {
-            sys::get_int_opt(fd, level, name)
-                .ok()
-                .and_then(|v| u32::try_from(v).ok())
-                .unwrap_or(0)
-        };
         Some(ConnInfo {
             conid: c.id,
             state: self.conid_state(id),
             peer: c.peer,
             local: c.local,
             source: c.source(),
-            keepalive: opt(libc::SOL_SOCKET, libc::SO_KEEPALIVE) != 0,
-            keepalive_params: (
-                opt(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE),
-                opt(libc::IPPROTO_TCP, libc::TCP_KEEPCNT),
-                opt(libc::IPPROTO_TCP, libc::TCP_KEEPINTVL),
-            ),
+            keepalive: sys::get_keepalive(fd).unwrap_or(false),
+            keepalive_params: sys::get_keepalive_params(fd).unwrap_or((0, 0, 0)),
             lifetime_override: c.lifetime_override_ms().map(Duration::from_millis),
             idle_for: Duration::from_millis(
                 self.shared.now_ms().saturating_sub(c.last_activity_ms()),

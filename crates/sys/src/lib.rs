@@ -20,8 +20,9 @@ pub use socket::{
     to_sockaddr, ListenOptions,
 };
 pub use sockopt::{
-    get_int_opt, set_defer_accept, set_int_opt, set_keepalive, set_keepalive_params, set_linger2,
-    set_linger_abort, set_quickack, set_syncnt, take_socket_error,
+    get_int_opt, get_keepalive, get_keepalive_params, set_defer_accept, set_int_opt, set_keepalive,
+    set_keepalive_params, set_linger2, set_linger_abort, set_quickack, set_syncnt,
+    take_socket_error,
 };
 pub use wait::{wait_fd, wait_writable, WaitFor};
 

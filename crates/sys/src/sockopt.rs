@@ -82,6 +82,27 @@ pub fn set_keepalive_params(
     Ok(())
 }
 
+/// `SO_KEEPALIVE` as the kernel has it.
+pub fn get_keepalive(fd: RawFd) -> io::Result<bool> {
+    Ok(get_int_opt(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE)? != 0)
+}
+
+/// Keepalive probe timing as the kernel has it: (idle seconds, probe count, interval seconds);
+/// 0 for a value the OS does not expose.
+pub fn get_keepalive_params(fd: RawFd) -> io::Result<(u32, u32, u32)> {
+    let read = |name: Option<libc::c_int>| -> io::Result<u32> {
+        match name {
+            Some(n) => Ok(u32::try_from(get_int_opt(fd, libc::IPPROTO_TCP, n)?).unwrap_or(0)),
+            None => Ok(0),
+        }
+    };
+    #[cfg(not(target_os = "openbsd"))]
+    let (count, interval) = (Some(libc::TCP_KEEPCNT), Some(libc::TCP_KEEPINTVL));
+    #[cfg(target_os = "openbsd")]
+    let (count, interval) = (None, None);
+    Ok((read(KEEPIDLE)?, read(count)?, read(interval)?))
+}
+
 fn clamp_i32(v: u32) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }

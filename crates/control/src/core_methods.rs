@@ -49,14 +49,31 @@ pub(crate) fn tcp_info(ctx: &Ctx<'_>, _: &Params<'_>) -> Result<Value, RpcError>
     }))
 }
 
-pub(crate) fn tcp_list(ctx: &Ctx<'_>, _: &Params<'_>) -> Result<Value, RpcError> {
+/// Most connections one `core.tcp_list` answers; the next page starts after the last id.
+pub(crate) const TCP_LIST_MAX: usize = 1000;
+
+pub(crate) fn tcp_list(ctx: &Ctx<'_>, p: &Params<'_>) -> Result<Value, RpcError> {
+    let after = if p.is_empty() { 0 } else { p.u64(0)? };
+    let limit = match p.get(1) {
+        None => TCP_LIST_MAX,
+        Some(v) => match p.u64(1).map(usize::try_from) {
+            Ok(Ok(n)) if (1..=TCP_LIST_MAX).contains(&n) => n,
+            _ => {
+                return Err(RpcError::invalid_params(format!(
+                    "param 2 (limit) of core.tcp_list must be 1..={TCP_LIST_MAX}, got {v}"
+                )))
+            }
+        },
+    };
     let t = ctx.transport;
     let mut ids = t.connection_ids();
+    ids.retain(|id| id.0 > after);
     ids.sort();
     let list: Vec<Value> = ids
         .into_iter()
         // A connection that closed since the ids were read is simply not listed.
         .filter_map(|id| t.conn_info(id))
+        .take(limit)
         .map(|c| {
             let (idle, cnt, intvl) = c.keepalive_params;
             json!({

@@ -19,6 +19,9 @@ pub const INTERNAL_ERROR: i64 = -32603;
 pub const OPERATION_FAILED: i64 = -32000;
 /// -32001: the control server is busy (too many clients at once).
 pub const SERVER_BUSY: i64 = -32001;
+/// -32002: the answer would be larger than [`crate::MAX_RESPONSE`]; the call's result is
+/// dropped (and later calls of the batch are not run).
+pub const RESPONSE_TOO_LARGE: i64 = -32002;
 
 /// A JSON-RPC error: code, message a person can act on, optional data.
 #[derive(Debug, Clone, PartialEq)]

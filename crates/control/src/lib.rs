@@ -37,9 +37,10 @@ mod values;
 pub use context::RpcExtension;
 pub use error::{
     RpcError, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, OPERATION_FAILED,
-    PARSE_ERROR, SERVER_BUSY,
+    PARSE_ERROR, RESPONSE_TOO_LARGE, SERVER_BUSY,
 };
 pub use params::Params;
+pub use protocol::{MAX_BATCH, MAX_RESPONSE, MAX_VALUES};
 pub use serde_json::Value;
 pub use server::{spawn, spawn_with, CtlServer};
 

@@ -116,10 +116,11 @@ pub(crate) static TABLE: &[MethodDef] = &[
     ),
     m(
         "core.tcp_list",
-        &[],
+        &["after", "limit"],
         0,
-        "One entry per open TCP connection: id, state, addresses, keepalive, lifetime \
-         override, idle time.",
+        "One entry per open TCP connection, in id order: id, state, addresses, keepalive, \
+         lifetime override, idle time. At most limit (default and most 1000) entries with \
+         an id above after (default 0); a full page means: ask again after its last id.",
         core_methods::tcp_list,
     ),
     m(

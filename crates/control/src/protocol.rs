@@ -1,11 +1,12 @@
 //! The JSON-RPC 2.0 envelope: parsing, validation, batches, notifications, responses.
 
+use std::io::{self, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use serde_json::{json, Value};
 
 use super::context::Ctx;
-use super::error::RpcError;
+use super::error::{RpcError, RESPONSE_TOO_LARGE};
 use super::methods;
 
 /// Serialises a response (compact: one line, strings escape their newlines).
@@ -28,7 +29,20 @@ fn result_response(id: Value, result: Value) -> Value {
     json!({ "jsonrpc": "2.0", "result": result, "id": id })
 }
 
+/// Most calls in one batch; a larger batch is refused whole with `-32600`.
+pub const MAX_BATCH: usize = 100;
+/// Largest answer (one response line, or a batch's array), in bytes. A call whose result
+/// does not fit gets a [`RESPONSE_TOO_LARGE`] error instead, and the calls after it in the
+/// batch are not run (each gets the same code).
+pub const MAX_RESPONSE: usize = 4 * 1024 * 1024;
+/// Most JSON values (array items, object members, containers) in one request; checked before
+/// parsing, so a small request cannot make a large tree of values.
+pub const MAX_VALUES: usize = 10_000;
+
 pub(crate) fn handle_bytes(ctx: &Ctx<'_>, bytes: &[u8]) -> Vec<u8> {
+    if let Err(e) = precheck(bytes) {
+        return encode(&error_response(Value::Null, &e));
+    }
     let v: Value = match serde_json::from_slice(bytes) {
         Ok(v) => v,
         Err(e) => {
@@ -41,16 +55,156 @@ pub(crate) fn handle_bytes(ctx: &Ctx<'_>, bytes: &[u8]) -> Vec<u8> {
             let err = RpcError::invalid_request("empty batch");
             encode(&error_response(Value::Null, &err))
         }
-        Value::Array(items) => {
-            let out: Vec<Value> = items.iter().filter_map(|item| one(ctx, item)).collect();
-            if out.is_empty() {
-                Vec::new()
-            } else {
-                encode(&Value::Array(out))
+        Value::Array(items) => batch(ctx, &items),
+        single => {
+            let Some(r) = one(ctx, &single) else {
+                return Vec::new();
+            };
+            let mut out = Vec::new();
+            if encode_within(&mut out, &r, MAX_RESPONSE) {
+                return out;
             }
+            let id = r.get("id").cloned().unwrap_or(Value::Null);
+            encode(&error_response(id, &too_large(false)))
         }
-        single => one(ctx, &single).map(|r| encode(&r)).unwrap_or_default(),
     }
+}
+
+/// Counts what a request holds without building it: the members of a top-level array and
+/// all values. Refuses a batch over [`MAX_BATCH`] or a request over [`MAX_VALUES`].
+fn precheck(bytes: &[u8]) -> Result<(), RpcError> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let mut batch = false;
+    let (mut members, mut values) = (0usize, 0usize);
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                if depth == 0 && b == b'[' {
+                    batch = true;
+                    members = 1;
+                }
+                depth += 1;
+                values += 1;
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b',' => {
+                values += 1;
+                if depth == 1 && batch {
+                    members += 1;
+                }
+            }
+            _ => {}
+        }
+        if values > MAX_VALUES {
+            return Err(RpcError::invalid_request(format!(
+                "request holds more than {MAX_VALUES} JSON values"
+            )));
+        }
+    }
+    if members > MAX_BATCH {
+        return Err(RpcError::invalid_request(format!(
+            "batch of {members} calls; at most {MAX_BATCH} calls per batch"
+        )));
+    }
+    Ok(())
+}
+
+/// The error of a call whose result did not fit in [`MAX_RESPONSE`] (`skipped`: it was not
+/// run, an earlier call of the batch filled the answer).
+fn too_large(skipped: bool) -> RpcError {
+    let why = if skipped {
+        "not run: the calls before it in the batch filled the answer"
+    } else {
+        "the result does not fit in the answer"
+    };
+    RpcError::new(
+        RESPONSE_TOO_LARGE,
+        format!("{why} (answers are limited to {MAX_RESPONSE} bytes)"),
+    )
+}
+
+/// The id a response to `item` carries, or `None` for a notification (no response).
+fn response_id(item: &Value) -> Option<Value> {
+    match item.as_object().map(|o| o.get("id")) {
+        Some(None) => None,
+        Some(Some(id @ (Value::Null | Value::String(_) | Value::Number(_)))) => Some(id.clone()),
+        _ => Some(Value::Null),
+    }
+}
+
+/// Runs a batch, writing each response as it comes, within [`MAX_RESPONSE`]: room is kept for
+/// a [`too_large`] error for each call still to come.
+fn batch(ctx: &Ctx<'_>, items: &[Value]) -> Vec<u8> {
+    // reserve[i]: the bytes the error responses of items i.. need (with their commas).
+    let mut reserve = vec![0usize; items.len() + 1];
+    for (i, item) in items.iter().enumerate().rev() {
+        let own = response_id(item).map_or(0, |id| {
+            encode(&error_response(id, &too_large(true))).len() + 1
+        });
+        reserve[i] = reserve[i + 1] + own;
+    }
+    let mut out = vec![b'['];
+    let mut full = false;
+    for (i, item) in items.iter().enumerate() {
+        let resp = if full {
+            response_id(item).map(|id| error_response(id, &too_large(true)))
+        } else {
+            one(ctx, item)
+        };
+        let Some(resp) = resp else { continue };
+        let start = out.len();
+        if start > 1 {
+            out.push(b',');
+        }
+        // What is left once the later calls' errors and the closing bracket have their room.
+        let limit = MAX_RESPONSE.saturating_sub(reserve[i + 1] + 1);
+        if !encode_within(&mut out, &resp, limit) {
+            out.truncate(start);
+            if start > 1 {
+                out.push(b',');
+            }
+            let id = resp.get("id").cloned().unwrap_or(Value::Null);
+            out.extend_from_slice(&encode(&error_response(id, &too_large(full))));
+            full = true;
+        }
+    }
+    if out.len() == 1 {
+        return Vec::new();
+    }
+    out.push(b']');
+    out
+}
+
+/// Appends `v` to `out` as JSON if `out` stays within `limit` bytes; else leaves `out` longer
+/// than it was only by a partial write the caller truncates, and answers `false`.
+fn encode_within(out: &mut Vec<u8>, v: &Value, limit: usize) -> bool {
+    struct Capped<'a> {
+        out: &'a mut Vec<u8>,
+        limit: usize,
+    }
+    impl Write for Capped<'_> {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            if self.out.len() + b.len() > self.limit {
+                return Err(io::Error::other("answer limit reached"));
+            }
+            self.out.extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    serde_json::to_writer(Capped { out, limit }, v).is_ok()
 }
 
 /// One request: its response, or `None` for a notification.

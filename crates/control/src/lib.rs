@@ -42,7 +42,10 @@ pub use error::{
 pub use params::Params;
 pub use protocol::{MAX_BATCH, MAX_RESPONSE, MAX_VALUES};
 pub use serde_json::Value;
-pub use server::{spawn, spawn_with, CtlServer};
+pub use server::{
+    spawn, spawn_with, CtlServer, EVICT_GRACE, IDLE_TIMEOUT, MAX_CLIENTS, MAX_REQUEST,
+    WRITE_TIMEOUT,
+};
 
 use context::Ctx;
 use sipwire::Transport;

@@ -4,11 +4,15 @@
 //!   with mode 0700. A socket file that is left over (nothing answers on it) is replaced; one a
 //!   live server answers on, or a path that is not a socket, is an error.
 //! - One thread accepts; each client is served on a short-lived thread of its own, at most
-//!   [`MAX_CLIENTS`] at once (the next one gets a `-32001` error and is closed).
+//!   [`MAX_CLIENTS`] at once. When all are taken, the client that has gone longest without a
+//!   request, if that is over [`EVICT_GRACE`] and it has no call in hand, is closed (with a
+//!   `-32001` notice) to make room; if every client is busy or fresh, the newcomer gets the
+//!   `-32001` error and is closed. So silent connections cannot lock the owner out.
 //! - Framing: newline-delimited JSON, one request (or batch) per line, one response line per
 //!   answered request (notifications get none). A last request without a newline is answered
 //!   when the client shuts down its write half. A request over [`MAX_REQUEST`] bytes gets a
-//!   `-32600` error and the connection is closed. A client silent for [`IDLE_TIMEOUT`] is closed.
+//!   `-32600` error and the connection is closed. A client silent for [`IDLE_TIMEOUT`] is closed,
+//!   and so is one that does not take an answer within [`WRITE_TIMEOUT`] (all of it).
 //! - [`CtlServer::shutdown`] stops the accept thread at once (it polls a wake-up socket beside
 //!   the listener), closes the clients' connections and removes the socket file.
 //!
@@ -38,8 +42,11 @@ pub const MAX_REQUEST: usize = 1024 * 1024;
 pub const MAX_CLIENTS: usize = 16;
 /// A client that sends nothing for this long is disconnected.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// A response that cannot be written within this time closes the client.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// An answer not taken whole by the client within this time closes the client.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// When all slots are taken, a client without a request for longer than this may be closed
+/// to make room for a new one.
+pub const EVICT_GRACE: Duration = Duration::from_secs(1);
 /// How long `shutdown` waits for client threads to finish the call in hand.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// Read size per `read` call.
@@ -51,13 +58,35 @@ struct Shared {
     clients: Mutex<Clients>,
     /// Signalled when a client thread ends.
     client_done: Condvar,
+    /// [`EVICT_GRACE`] and [`WRITE_TIMEOUT`], shorter or longer in tests.
+    grace: Duration,
+    write_timeout: Duration,
 }
 
 #[derive(Default)]
 struct Clients {
     next_id: u64,
-    /// A handle on each open client connection, so `shutdown` can close them.
-    open: HashMap<u64, UnixStream>,
+    /// Each open client connection, so `shutdown` can close them and `admit` evict one.
+    open: HashMap<u64, Slot>,
+}
+
+struct Slot {
+    stream: UnixStream,
+    /// A call is being read, run or answered.
+    busy: bool,
+    /// When the client connected or was last answered.
+    since: Instant,
+}
+
+impl Clients {
+    /// The client that has gone longest without a request, if it is idle past the grace.
+    fn evictable(&self, grace: Duration) -> Option<u64> {
+        self.open
+            .iter()
+            .filter(|(_, c)| !c.busy && c.since.elapsed() >= grace)
+            .min_by_key(|(_, c)| c.since)
+            .map(|(&id, _)| id)
+    }
 }
 
 impl Shared {
@@ -105,9 +134,9 @@ impl CtlServer {
         // No new client can appear now; close the open ones and give their threads a moment
         // to finish the call in hand.
         let mut clients = self.shared.clients();
-        for s in clients.open.values() {
+        for c in clients.open.values() {
             // Already closed by the peer is fine.
-            let _ = s.shutdown(Shutdown::Both);
+            let _ = c.stream.shutdown(Shutdown::Both);
         }
         let deadline = Instant::now() + DRAIN_TIMEOUT;
         while !clients.open.is_empty() {
@@ -159,6 +188,16 @@ pub fn spawn_with(
     transport: Transport,
     ext: Option<Arc<dyn RpcExtension>>,
 ) -> io::Result<CtlServer> {
+    spawn_inner(path, transport, ext, (EVICT_GRACE, WRITE_TIMEOUT))
+}
+
+/// `timeouts`: the eviction grace and the write timeout.
+fn spawn_inner(
+    path: &Path,
+    transport: Transport,
+    ext: Option<Arc<dyn RpcExtension>>,
+    (grace, write_timeout): (Duration, Duration),
+) -> io::Result<CtlServer> {
     let in_context = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
     let listener = bind(path)?;
     let meta = fs::symlink_metadata(path).map_err(in_context)?;
@@ -174,6 +213,8 @@ pub fn spawn_with(
         stopping: AtomicBool::new(false),
         clients: Mutex::new(Clients::default()),
         client_done: Condvar::new(),
+        grace,
+        write_timeout,
     });
     let server = Server {
         listener,
@@ -297,34 +338,49 @@ impl Server {
         }
     }
 
-    /// Starts a thread for a new client, or turns it away when `MAX_CLIENTS` are connected.
+    /// Starts a thread for a new client, making room by closing an idle one when
+    /// `MAX_CLIENTS` are connected, or turns the newcomer away if none is idle.
     fn admit(&self, mut stream: UnixStream) {
         // The listener is non-blocking; the client's socket must not be.
         if stream.set_nonblocking(false).is_err()
             || stream.set_read_timeout(Some(IDLE_TIMEOUT)).is_err()
-            || stream.set_write_timeout(Some(WRITE_TIMEOUT)).is_err()
         {
             return;
         }
         let mut clients = self.shared.clients();
         if clients.open.len() >= MAX_CLIENTS {
-            drop(clients);
-            log::warn!("control socket: {MAX_CLIENTS} clients connected; turning one away");
-            let e = RpcError::new(
-                rpc::SERVER_BUSY,
-                format!("too many control clients ({MAX_CLIENTS}); try again later"),
-            );
-            let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-            // The client may be gone already; nothing to do about it.
-            let _ = write_line(&mut stream, rpc::error_response(&e));
-            return;
+            match clients.evictable(self.shared.grace) {
+                Some(old) => {
+                    if let Some(c) = clients.open.remove(&old) {
+                        log::info!("control socket: closing idle client {old} to make room");
+                        // Its thread reads EOF, sees it was evicted and says so.
+                        let _ = c.stream.shutdown(Shutdown::Read);
+                    }
+                }
+                None => {
+                    drop(clients);
+                    log::warn!("control socket: {MAX_CLIENTS} clients busy; turning one away");
+                    let e = RpcError::new(
+                        rpc::SERVER_BUSY,
+                        format!("too many control clients ({MAX_CLIENTS}); try again later"),
+                    );
+                    // The client may be gone already; nothing to do about it.
+                    let _ = write_line(&mut stream, rpc::error_response(&e), NOTICE_TIMEOUT);
+                    return;
+                }
+            }
         }
         let Ok(handle) = stream.try_clone() else {
             return;
         };
         let id = clients.next_id;
         clients.next_id += 1;
-        clients.open.insert(id, handle);
+        let slot = Slot {
+            stream: handle,
+            busy: false,
+            since: Instant::now(),
+        };
+        clients.open.insert(id, slot);
         drop(clients);
 
         let client = Client {
@@ -360,15 +416,67 @@ impl Drop for Client {
     }
 }
 
-fn write_line(stream: &mut UnixStream, mut bytes: Vec<u8>) -> io::Result<()> {
+/// How long a refused or evicted client gets to take its error.
+const NOTICE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Writes `bytes` and a newline, all of it within `limit` (however slowly the peer reads).
+fn write_line(stream: &mut UnixStream, mut bytes: Vec<u8>, limit: Duration) -> io::Result<()> {
     bytes.push(b'\n');
-    stream.write_all(&bytes)
+    let deadline = Instant::now() + limit;
+    let mut rest = &bytes[..];
+    while !rest.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client does not take its answer",
+            ));
+        }
+        stream.set_write_timeout(Some(left))?;
+        match stream.write(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => rest = &rest[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 impl Client {
     fn run(mut self) {
         if let Err(e) = self.serve() {
             log::debug!("control client {}: {e}", self.id);
+        }
+        if !self.shared.clients().open.contains_key(&self.id) {
+            let e = RpcError::new(
+                rpc::SERVER_BUSY,
+                format!(
+                    "closed to make room for a new client: all {MAX_CLIENTS} slots were taken \
+                     and this client had no request for over {} ms",
+                    self.shared.grace.as_millis()
+                ),
+            );
+            // The client may be gone already.
+            let _ = write_line(&mut self.stream, rpc::error_response(&e), NOTICE_TIMEOUT);
+        }
+    }
+
+    /// Marks a call in hand (not evictable); `false` if the client was evicted meanwhile.
+    fn begin(&self) -> bool {
+        match self.shared.clients().open.get_mut(&self.id) {
+            Some(c) => {
+                c.busy = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn end(&self) {
+        if let Some(c) = self.shared.clients().open.get_mut(&self.id) {
+            c.busy = false;
+            c.since = Instant::now();
         }
     }
 
@@ -412,14 +520,20 @@ impl Client {
         if line.iter().all(u8::is_ascii_whitespace) {
             return Ok(());
         }
+        if !self.begin() {
+            return Err(io::Error::other("evicted"));
+        }
         let out = match &self.ext {
             Some(ext) => rpc::handle_with(&self.transport, ext.as_ref(), line),
             None => rpc::handle(&self.transport, line),
         };
-        if out.is_empty() {
-            return Ok(());
-        }
-        write_line(&mut self.stream, out)
+        let written = if out.is_empty() {
+            Ok(())
+        } else {
+            write_line(&mut self.stream, out, self.shared.write_timeout)
+        };
+        self.end();
+        written
     }
 
     fn too_large(&mut self) -> io::Result<()> {
@@ -430,7 +544,7 @@ impl Client {
         let e = RpcError::invalid_request(format!(
             "request larger than {MAX_REQUEST} bytes; closing the connection"
         ));
-        write_line(&mut self.stream, rpc::error_response(&e))?;
+        write_line(&mut self.stream, rpc::error_response(&e), NOTICE_TIMEOUT)?;
         // Stop sending, then drop what the client is still sending for a moment, so closing
         // with unread data does not reset the connection before it reads the error.
         self.stream.shutdown(Shutdown::Write)?;

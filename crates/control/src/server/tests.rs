@@ -185,40 +185,246 @@ fn stale_socket_is_replaced_but_a_live_one_or_a_file_is_not() {
     rt.shutdown();
 }
 
+/// Test methods: `test.block` waits until released, `test.big N` answers a string of N bytes;
+/// both count their calls.
+#[derive(Default)]
+struct Slow {
+    blocked: AtomicUsize,
+    big_calls: AtomicUsize,
+    released: Mutex<bool>,
+    release: Condvar,
+}
+
+impl Slow {
+    fn release(&self) {
+        *self.released.lock().unwrap() = true;
+        self.release.notify_all();
+    }
+}
+
+impl RpcExtension for Slow {
+    fn call(&self, method: &str, params: &[Value]) -> Option<Result<Value, RpcError>> {
+        match method {
+            "test.block" => {
+                self.blocked.fetch_add(1, Ordering::SeqCst);
+                let mut done = self.released.lock().unwrap();
+                while !*done {
+                    done = self.release.wait(done).unwrap();
+                }
+                Some(Ok(json!("released")))
+            }
+            "test.big" => {
+                self.big_calls.fetch_add(1, Ordering::SeqCst);
+                let n = params[0].as_u64().unwrap() as usize;
+                Some(Ok(Value::String("x".repeat(n))))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A server with the test methods, the given eviction grace and write timeout.
+fn slow_server(
+    rt: &Runtime,
+    path: &Path,
+    grace: Duration,
+    write_timeout: Duration,
+) -> (CtlServer, Arc<Slow>) {
+    let ext = Arc::new(Slow::default());
+    let server = spawn_inner(
+        path,
+        rt.transport(),
+        Some(ext.clone()),
+        (grace, write_timeout),
+    );
+    (server.unwrap(), ext)
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+const PING: &[u8] = b"{\"jsonrpc\":\"2.0\",\"method\":\"core.version\",\"id\":1}\n";
+
 #[test]
-fn clients_over_the_cap_are_turned_away() {
+fn clients_over_the_cap_are_turned_away_when_all_are_busy() {
     let rt = runtime();
     let dir = temp_dir();
     let path = dir.join("ctl.sock");
-    let server = spawn(&path, rt.transport()).unwrap();
-    let ping = b"{\"jsonrpc\":\"2.0\",\"method\":\"core.version\",\"id\":1}\n";
+    // Even with no grace at all, a client with a call in hand is never evicted.
+    let (server, ext) = slow_server(&rt, &path, Duration::ZERO, WRITE_TIMEOUT);
     let mut held = Vec::new();
     for _ in 0..MAX_CLIENTS {
-        let (mut s, mut r) = connect(&path);
-        // An answer proves the client is registered before the next connects.
-        s.write_all(ping).unwrap();
-        assert_eq!(read_json(&mut r)["id"], 1);
+        let (mut s, r) = connect(&path);
+        s.write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"test.block\",\"id\":5}\n")
+            .unwrap();
         held.push((s, r));
     }
+    wait_until("16 blocked calls", || {
+        ext.blocked.load(Ordering::SeqCst) == MAX_CLIENTS
+    });
     let (_s, mut r) = connect(&path);
     let v = read_json(&mut r);
     assert_eq!(v["error"]["code"], rpc::SERVER_BUSY);
     let mut rest = String::new();
     assert_eq!(r.read_line(&mut rest).unwrap(), 0);
 
-    // A freed slot is usable again.
+    // Released, each gets its answer; a freed slot is usable again.
+    ext.release();
+    for (_, r) in &mut held {
+        assert_eq!(read_json(r)["result"], "released");
+    }
     drop(held.pop());
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let (mut s, mut r) = connect(&path);
+    s.write_all(PING).unwrap();
+    assert_eq!(read_json(&mut r)["id"], 1);
+    server.shutdown();
+    fs::remove_dir_all(&dir).unwrap();
+    rt.shutdown();
+}
+
+#[test]
+fn silent_clients_make_room_for_the_owner() {
+    let rt = runtime();
+    let dir = temp_dir();
+    let path = dir.join("ctl.sock");
+    let grace = Duration::from_millis(200);
+    let (server, _ext) = slow_server(&rt, &path, grace, WRITE_TIMEOUT);
+    let mut silent = Vec::new();
+    for _ in 0..MAX_CLIENTS {
+        let (mut s, mut r) = connect(&path);
+        // An answer proves the client is registered before the next connects.
+        s.write_all(PING).unwrap();
+        assert_eq!(read_json(&mut r)["id"], 1);
+        silent.push((s, r));
+    }
+    // The owner: answered as soon as the oldest silent client passes the grace (until then,
+    // it is told to try again).
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(10);
     loop {
         let (mut s, mut r) = connect(&path);
-        let _ = s.write_all(ping);
+        let _ = s.write_all(PING);
         let v = read_json(&mut r);
         if v["id"] == 1 {
             break;
         }
-        assert!(Instant::now() < deadline, "slot never freed: {v}");
-        std::thread::sleep(Duration::from_millis(10));
+        assert_eq!(v["error"]["code"], rpc::SERVER_BUSY, "{v}");
+        assert!(Instant::now() < deadline, "the owner was locked out");
+        std::thread::sleep(Duration::from_millis(20));
     }
+    // The oldest silent client was told why, then closed; the others are still served.
+    let (_, r) = &mut silent[0];
+    let v = read_json(r);
+    assert_eq!(v["error"]["code"], rpc::SERVER_BUSY);
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with("closed to make room for a new client"),
+        "{msg}"
+    );
+    let mut rest = String::new();
+    assert_eq!(r.read_line(&mut rest).unwrap(), 0);
+    let (s, r) = &mut silent[MAX_CLIENTS - 1];
+    s.write_all(PING).unwrap();
+    assert_eq!(read_json(r)["id"], 1);
+    server.shutdown();
+    fs::remove_dir_all(&dir).unwrap();
+    rt.shutdown();
+}
+
+/// A batch of `n` calls of `method` with `params`, ids 0..n, as one line.
+fn batch_line(n: usize, method: &str, params: Value) -> Vec<u8> {
+    let calls: Vec<Value> = (0..n)
+        .map(|i| json!({"jsonrpc":"2.0","method":method,"params":params,"id":i}))
+        .collect();
+    let mut line = serde_json::to_vec(&calls).unwrap();
+    line.push(b'\n');
+    line
+}
+
+#[test]
+fn batches_are_limited_in_calls_and_answers_in_size() {
+    let rt = runtime();
+    let dir = temp_dir();
+    let path = dir.join("ctl.sock");
+    let (server, ext) = slow_server(&rt, &path, EVICT_GRACE, WRITE_TIMEOUT);
+    let (mut s, mut r) = connect(&path);
+
+    // One call over the limit: one error naming it; the connection goes on.
+    s.write_all(&batch_line(rpc::MAX_BATCH + 1, "core.version", json!([])))
+        .unwrap();
+    let v = read_json(&mut r);
+    assert_eq!(v["error"]["code"], rpc::INVALID_REQUEST);
+    assert_eq!(v["id"], Value::Null);
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("at most 100 calls per batch"), "{msg}");
+    // At the limit: every call answered.
+    s.write_all(&batch_line(rpc::MAX_BATCH, "core.version", json!([])))
+        .unwrap();
+    let v = read_json(&mut r);
+    assert_eq!(v.as_array().unwrap().len(), rpc::MAX_BATCH);
+    assert_eq!(v[99]["id"], 99);
+
+    // A single answer over the cap: the error, with the call's id.
+    let too_big = rpc::MAX_RESPONSE + 1;
+    let req = json!({"jsonrpc":"2.0","method":"test.big","params":[too_big],"id":"b"});
+    s.write_all(format!("{req}\n").as_bytes()).unwrap();
+    let v = read_json(&mut r);
+    assert_eq!(v["id"], "b");
+    assert_eq!(v["error"]["code"], rpc::RESPONSE_TOO_LARGE);
+
+    // Many large calls: the answer stops at the cap; the calls after the one that did not
+    // fit are not run.
+    ext.big_calls.store(0, Ordering::SeqCst);
+    let mib = 1024 * 1024;
+    s.write_all(&batch_line(rpc::MAX_BATCH, "test.big", json!([mib])))
+        .unwrap();
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert!(line.len() <= rpc::MAX_RESPONSE + 1, "{} bytes", line.len());
+    let v: Value = serde_json::from_str(&line).unwrap();
+    let out = v.as_array().unwrap();
+    assert_eq!(out.len(), rpc::MAX_BATCH, "one response per call");
+    for (i, o) in out.iter().enumerate() {
+        assert_eq!(o["id"], i);
+    }
+    assert_eq!(out[2]["result"].as_str().unwrap().len(), mib);
+    assert_eq!(out[3]["error"]["code"], rpc::RESPONSE_TOO_LARGE);
+    let msg = out[3]["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("does not fit") && msg.contains("4194304 bytes"),
+        "{msg}"
+    );
+    assert_eq!(out[99]["error"]["code"], rpc::RESPONSE_TOO_LARGE);
+    let msg = out[99]["error"]["message"].as_str().unwrap();
+    assert!(msg.starts_with("not run"), "{msg}");
+    assert_eq!(ext.big_calls.load(Ordering::SeqCst), 4);
+
+    // Still the same connection.
+    s.write_all(PING).unwrap();
+    assert_eq!(read_json(&mut r)["id"], 1);
+    server.shutdown();
+    fs::remove_dir_all(&dir).unwrap();
+    rt.shutdown();
+}
+
+#[test]
+fn a_client_that_does_not_read_its_answer_is_closed() {
+    let rt = runtime();
+    let dir = temp_dir();
+    let path = dir.join("ctl.sock");
+    let (server, _ext) = slow_server(&rt, &path, EVICT_GRACE, Duration::from_millis(300));
+    let (mut s, _r) = connect(&path);
+    // Far more than the socket buffers hold, and never read.
+    let req = json!({"jsonrpc":"2.0","method":"test.big","params":[3 * 1024 * 1024],"id":1});
+    s.write_all(format!("{req}\n").as_bytes()).unwrap();
+    wait_until("the slow reader to be closed", || {
+        server.shared.clients().open.is_empty()
+    });
     server.shutdown();
     fs::remove_dir_all(&dir).unwrap();
     rt.shutdown();

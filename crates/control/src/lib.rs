@@ -21,6 +21,10 @@
 //! with -32602. Errors use the JSON-RPC codes ([`PARSE_ERROR`], [`INVALID_REQUEST`],
 //! [`METHOD_NOT_FOUND`], [`INVALID_PARAMS`], [`INTERNAL_ERROR`]) and [`OPERATION_FAILED`] for
 //! refusals and failures of the runtime, whose message is the library's own reason.
+//!
+//! A request's work is bounded: at most [`MAX_BATCH`] calls per batch and [`MAX_VALUES`] JSON
+//! values (checked before parsing, `-32600`), answers of at most [`MAX_RESPONSE`] bytes
+//! ([`RESPONSE_TOO_LARGE`] for a call that does not fit; later calls of its batch do not run).
 #![forbid(unsafe_code)]
 
 mod cfg_methods;

@@ -648,3 +648,53 @@ fn error_response_helper_is_a_valid_reply() {
     let e = reply(&r, Value::Null).unwrap_err();
     assert_eq!(e, (rpc::INVALID_REQUEST, "too big".into()));
 }
+
+#[test]
+fn tcp_list_pages() {
+    let (rt, _rec, addr) = start("");
+    let t = rt.transport();
+    let _clients = two_clients(&t, addr);
+    let all = ok(&t, "core.tcp_list", json!([]));
+    let all = all.as_array().unwrap();
+    assert_eq!(all.len(), 2);
+    let first = ok(&t, "core.tcp_list", json!([0, 1]));
+    assert_eq!(first.as_array().unwrap().len(), 1);
+    assert_eq!(first[0]["id"], all[0]["id"]);
+    let next = ok(&t, "core.tcp_list", json!([all[0]["id"], 1]));
+    assert_eq!(next[0]["id"], all[1]["id"]);
+    let end = ok(&t, "core.tcp_list", json!([all[1]["id"]]));
+    assert_eq!(end, json!([]));
+    for bad in [json!(0), json!(1001), json!("many")] {
+        let e = err(&t, "core.tcp_list", json!([0, bad]));
+        assert_eq!(e.0, rpc::INVALID_PARAMS);
+        assert!(e.1.contains("must be 1..=1000"), "{}", e.1);
+    }
+    rt.shutdown();
+}
+
+#[test]
+fn request_size_limits_are_checked_before_parsing() {
+    let (rt, _rec, _addr) = start("");
+    let t = rt.transport();
+    let call = r#"{"jsonrpc":"2.0","method":"core.version","id":1}"#;
+    let batch = |n: usize| format!("[{}]", vec![call; n].join(","));
+    let v: Value = serde_json::from_slice(&raw(&t, &batch(rpc::MAX_BATCH))).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), rpc::MAX_BATCH);
+    let e = reply(&raw(&t, &batch(rpc::MAX_BATCH + 1)), Value::Null).unwrap_err();
+    assert_eq!(e.0, rpc::INVALID_REQUEST);
+    assert_eq!(e.1, "batch of 101 calls; at most 100 calls per batch");
+    // Commas and brackets inside strings are not calls.
+    let text = format!(
+        r#"[{{"jsonrpc":"2.0","method":"system.methodHelp","params":["{}"],"id":1}}]"#,
+        "[,]".repeat(500)
+    );
+    let v: Value = serde_json::from_slice(&raw(&t, &text)).unwrap();
+    assert_eq!(v[0]["error"]["code"], rpc::INVALID_PARAMS);
+    // A small request cannot make a large tree of values.
+    let params = vec![json!({}); rpc::MAX_VALUES];
+    let req = json!({"jsonrpc":"2.0","method":"stats.get","params":params,"id":1});
+    let e = reply(&raw(&t, &req.to_string()), Value::Null).unwrap_err();
+    assert_eq!(e.0, rpc::INVALID_REQUEST);
+    assert!(e.1.contains("more than 10000 JSON values"), "{}", e.1);
+    rt.shutdown();
+}

@@ -176,9 +176,7 @@ impl Table {
         if t.count >= max {
             return Err(InsertError::AtLimit);
         }
-        t.alloc(build)
-            .map(|c| (c, true))
-            .ok_or(InsertError::NoSlot)
+        t.alloc(build).map(|c| (c, true)).ok_or(InsertError::NoSlot)
     }
 
     /// The connection with this id, if it is still open.
@@ -340,7 +338,10 @@ mod tests {
         let (again, inserted) = t
             .insert_unless_present(&a.peer, None, 1, |_| unreachable!("present"))
             .unwrap();
-        assert!(!inserted && again.id == a.id, "an existing connection is joined");
+        assert!(
+            !inserted && again.id == a.id,
+            "an existing connection is joined"
+        );
         assert_eq!(t.len(), 1);
     }
 

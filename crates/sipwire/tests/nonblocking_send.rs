@@ -219,3 +219,42 @@ fn max_connections_counts_inbound_and_outbound_at_the_edge() {
     l2.set_nonblocking(false).unwrap();
     let (_s2, _) = l2.accept().unwrap();
 }
+
+#[test]
+#[ignore = "needs the TCP main try_lock patch (tcp_main/mod.rs, timers.rs, lifecycle.rs) from the wt-rtsend report"]
+fn a_blocked_blocking_mode_sender_does_not_stall_tcp_main() {
+    let (rt, rec, addr) = start("tcp_async=no\ntcp_send_timeout=2");
+    let t = rt.transport();
+    *rec.on_msg.lock() = Some(Box::new(|ctx, got| {
+        if got.bytes.ends_with(b"ping") {
+            ctx.reply(b"pong\n").unwrap();
+        }
+    }));
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let id = t.send(l.local_addr().unwrap(), b"x").unwrap();
+    let (mut peer, _) = l.accept().unwrap(); // never reads
+    let t2 = t.clone();
+    let blocker = std::thread::spawn(move || {
+        let big = vec![b'y'; 65536];
+        loop {
+            if let Err(e) = t2.send(id, &big) {
+                return e;
+            }
+        }
+    });
+    // Let the sender fill the socket and block in its write, then make the connection
+    // readable while it sits idle in TCP main: main must not wait for its write lock.
+    std::thread::sleep(Duration::from_millis(300));
+    send(&mut peer, &options(1, ""));
+    std::thread::sleep(Duration::from_millis(100));
+    let t0 = Instant::now();
+    let mut c = connect(addr);
+    send(&mut c, &options(2, "ping"));
+    let mut pong = [0u8; 5];
+    c.read_exact(&mut pong).unwrap();
+    let rtt = t0.elapsed();
+    println!("new client's first round trip while a blocking send is stuck: {rtt:?}");
+    assert!(rtt < Duration::from_millis(500), "TCP main stalled {rtt:?}");
+    let e = blocker.join().unwrap();
+    assert!(matches!(e, SendError::SendTimeout(x) if x == id), "{e}");
+}

@@ -127,6 +127,15 @@ impl Inner {
     }
 }
 
+/// Why a connection was not inserted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InsertError {
+    /// The table holds `tcp_max_connections` connections.
+    AtLimit,
+    /// The table cannot grow (2³² − 1 slots).
+    NoSlot,
+}
+
 /// Every open connection, by id and by address.
 #[derive(Debug, Default)]
 pub(crate) struct Table {
@@ -134,26 +143,40 @@ pub(crate) struct Table {
 }
 
 impl Table {
-    /// Allocates an id, builds the connection with it and inserts it. `None` when the table
-    /// cannot grow (2³² − 1 slots).
-    pub fn insert(&self, build: impl FnOnce(ConId) -> Conn) -> Option<Arc<Conn>> {
-        self.inner.write().alloc(build)
+    /// Allocates an id, builds the connection with it and inserts it, unless the table holds
+    /// `max` connections already (`tcp_max_connections`, inbound and outbound alike: checked
+    /// under the write lock, so accepts and connects racing cannot pass it).
+    pub fn insert(
+        &self,
+        max: usize,
+        build: impl FnOnce(ConId) -> Conn,
+    ) -> Result<Arc<Conn>, InsertError> {
+        let mut t = self.inner.write();
+        if t.count >= max {
+            return Err(InsertError::AtLimit);
+        }
+        t.alloc(build).ok_or(InsertError::NoSlot)
     }
 
     /// Inserts an outbound connection to `addr` unless one already exists (found the way a send
     /// finds one); returns `(connection, inserted)`. This is what makes several sends to an
-    /// unconnected destination open one connection, not several.
+    /// unconnected destination open one connection, not several. The limit is as in
+    /// [`insert`](Self::insert); joining an existing connection is never refused.
     pub fn insert_unless_present(
         &self,
         addr: &SocketAddr,
         local: Option<SocketAddr>,
+        max: usize,
         build: impl FnOnce(ConId) -> Conn,
-    ) -> Option<(Arc<Conn>, bool)> {
+    ) -> Result<(Arc<Conn>, bool), InsertError> {
         let mut t = self.inner.write();
         if let Some(c) = t.find(addr, local) {
-            return Some((c, false));
+            return Ok((c, false));
         }
-        t.alloc(build).map(|c| (c, true))
+        if t.count >= max {
+            return Err(InsertError::AtLimit);
+        }
+        t.alloc(build).map(|c| (c, true)).ok_or(InsertError::NoSlot)
     }
 
     /// The connection with this id, if it is still open.
@@ -252,7 +275,8 @@ mod tests {
 
     fn conn(t: &Table) -> Arc<Conn> {
         let (s, peer, local) = pair();
-        t.insert(|id| Conn::new(id, s, peer, local, 0)).unwrap()
+        t.insert(usize::MAX, |id| Conn::new(id, s, peer, local, 0))
+            .unwrap()
     }
 
     #[test]
@@ -300,6 +324,28 @@ mod tests {
     }
 
     #[test]
+    fn inserts_stop_at_the_limit_but_joining_does_not() {
+        let t = Table::default();
+        let a = conn(&t);
+        let (s, peer, local) = pair();
+        assert_eq!(
+            t.insert(1, |id| Conn::new(id, s, peer, local, 0)).err(),
+            Some(InsertError::AtLimit)
+        );
+        let (s, peer, local) = pair();
+        let r = t.insert_unless_present(&peer, None, 1, |id| Conn::new(id, s, peer, local, 0));
+        assert_eq!(r.err(), Some(InsertError::AtLimit));
+        let (again, inserted) = t
+            .insert_unless_present(&a.peer, None, 1, |_| unreachable!("present"))
+            .unwrap();
+        assert!(
+            !inserted && again.id == a.id,
+            "an existing connection is joined"
+        );
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
     fn connection_match_filters_by_local_address() {
         let t = Table::default();
         let a = conn(&t);
@@ -308,7 +354,7 @@ mod tests {
             .find(&a.peer, Some("127.0.0.1:1".parse().unwrap()))
             .is_none());
         let (again, inserted) = t
-            .insert_unless_present(&a.peer, None, |_| unreachable!("present"))
+            .insert_unless_present(&a.peer, None, 0, |_| unreachable!("present"))
             .unwrap();
         assert!(!inserted);
         assert_eq!(again.id, a.id);

@@ -24,6 +24,14 @@ fn accept(l: &TcpListener) -> TcpStream {
     s
 }
 
+/// Waits until a connection a send opened is up: in async mode the send returns with the
+/// connect started, and tests that fill the socket need it connected first.
+fn wait_up(t: &sipwire::Transport, id: sipwire::ConId) {
+    wait_for("connected", WAIT, || {
+        t.conid_state(id) == sipwire::ConnState::Ok
+    });
+}
+
 fn read_exact_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
     let mut b = vec![0u8; n];
     s.read_exact(&mut b).unwrap();
@@ -211,6 +219,8 @@ fn slow_peer_hits_conn_wq_max_and_is_closed_while_a_healthy_one_carries_on() {
     let _slow = accept(&slow_l); // never read
     let ok_id = t.send(ok_a, b"0\n").unwrap();
     let ok = accept(&ok_l);
+    wait_up(&t, slow_id);
+    wait_up(&t, ok_id);
     let healthy = std::thread::spawn(move || {
         let mut r = BufReader::new(ok);
         let mut line = String::new();
@@ -245,6 +255,7 @@ fn postponed_chunks_limit_counts_messages() {
     let (l, a) = peer();
     let id = t.send(a, b"x").unwrap();
     let _s = accept(&l);
+    wait_up(&t, id);
     let e = fill_until_error(&t, id);
     assert!(
         matches!(e, SendError::QueueFull(_, QueueLimit::Messages)),
@@ -264,6 +275,7 @@ fn global_wq_max_holds_with_many_slow_peers() {
         let (l, a) = peer();
         let id = t.send(a, b"x").unwrap();
         keep.push((l.accept().unwrap(), l));
+        wait_up(&t, id);
         // Queue about 600 KB on this slow peer (below its own limit), then go to the next.
         let before = t.stats().queued_bytes;
         let deadline = Deadline::after(WAIT);
@@ -295,6 +307,7 @@ fn send_timeout_closes_a_stuck_queue_in_async_mode() {
     let (l, a) = peer();
     let id = t.send(a, b"x").unwrap();
     let _s = accept(&l); // never read
+    wait_up(&t, id);
     let big = vec![b'y'; 65536];
     while t.stats().queued_bytes == 0 {
         t.send(id, &big).unwrap();
@@ -324,7 +337,25 @@ fn send_timeout_fails_a_blocking_send() {
 
 #[test]
 fn connect_refused_is_reported() {
-    let (rt, _rec, _) = start("");
+    // Async mode: the send returns once the connect is started; the refusal closes the
+    // connection, and its close event reports the reason and the queued message.
+    let (rt, rec, _) = start("");
+    let t = rt.transport();
+    let (l, a) = peer();
+    drop(l);
+    let id = t.send(a, b"x").unwrap();
+    let ev = rec.wait_events(1);
+    assert_eq!(ev[0].conid, id);
+    assert_eq!(ev[0].remote, a);
+    assert_eq!(ev[0].reason, CloseReason::ConnectRefused);
+    assert_eq!((ev[0].unsent_msgs, ev[0].unsent_bytes), (1, 1));
+    wait_for("no connection left", WAIT, || t.connection_count() == 0);
+    assert_eq!(t.stats().connect_failures, 1);
+}
+
+#[test]
+fn connect_refused_fails_a_blocking_send() {
+    let (rt, rec, _) = start("tcp_async=no");
     let t = rt.transport();
     let (l, a) = peer();
     drop(l);
@@ -332,6 +363,8 @@ fn connect_refused_is_reported() {
     assert!(matches!(e, SendError::ConnectRefused(x) if x == a), "{e}");
     wait_for("no connection left", WAIT, || t.connection_count() == 0);
     assert_eq!(t.stats().connect_failures, 1);
+    let ev = rec.wait_events(1);
+    assert_eq!(ev[0].reason, CloseReason::ConnectRefused);
 }
 
 /// A listener whose accept queue is full: further SYNs are dropped, so connects hang.
@@ -511,8 +544,8 @@ fn connection_match_requires_the_local_address() {
     );
     assert_eq!(read_exact_n(&mut c, 2), b"ok");
     // From the other local address: no match, so a connect is tried (and refused: nobody
-    // listens on the client's port).
-    let e = t
+    // listens on the client's port), on a new connection: its close event says so.
+    let other = t
         .send(
             Target::AddrFrom {
                 dst: me,
@@ -520,11 +553,19 @@ fn connection_match_requires_the_local_address() {
             },
             b"no",
         )
-        .unwrap_err();
+        .unwrap();
+    assert_ne!(other, id);
+    let ev = rec.wait_events(1);
+    assert_eq!(ev[0].conid, other);
     assert!(
-        matches!(e, SendError::ConnectRefused(_) | SendError::Connect(..)),
-        "{e}"
+        matches!(
+            ev[0].reason,
+            CloseReason::ConnectRefused | CloseReason::ConnectFailed
+        ),
+        "{:?}",
+        ev[0].reason
     );
+    assert_eq!((ev[0].unsent_msgs, ev[0].unsent_bytes), (1, 2));
 }
 
 #[test]
@@ -560,6 +601,7 @@ fn queued_memory_is_bounded_and_released() {
     let (l, a) = peer();
     let id = t.send(a, b"x").unwrap();
     let s = accept(&l);
+    wait_up(&t, id);
     let _ = fill_until_error(&t, id);
     drop(s);
     wait_for("queue released", WAIT, || {

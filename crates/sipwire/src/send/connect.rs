@@ -1,6 +1,15 @@
-//! Opening a connection for a send: one connect per destination (a striped lock), the source
-//! address (`tcp_source_ipv4/6`, `tcp_reuse_port`), the wait for the connect (short in async
-//! mode, then TCP main takes over), and what happens once it is up (`finish_connect`).
+//! Opening a connection for a send: one connect per destination (a striped lock), the limit
+//! (`tcp_max_connections`, counting inbound and outbound), the source address
+//! (`tcp_source_ipv4/6`, `tcp_reuse_port`), and what happens once it is up (`finish_connect`).
+//!
+//! Async mode (`tcp_async`): the sender only starts the non-blocking connect, queues its
+//! message on the connection (state `Connecting`) and hands it to TCP main, which completes
+//! it (or aborts it at `tcp_connect_timeout`); the sender never waits, whatever thread it is
+//! (a reader, TCP main in `on_event`, an application thread), so
+//! `tcp_async_local_connect_timeout` is not used. A connect that fails later closes the
+//! connection; its close event carries the reason and the queued messages (`unsent_*`).
+//! Blocking mode (`tcp_async = no`): the sender waits up to `tcp_connect_timeout`, holding
+//! no lock.
 
 use std::io;
 use std::net::SocketAddr;
@@ -10,6 +19,7 @@ use std::time::Instant;
 
 use crate::config::Config;
 use crate::conn::{CloseReason, ConId, Conn, ConnState};
+use crate::conn_table::InsertError;
 use crate::handoff::MainMsg;
 use crate::shared::Shared;
 use crate::stats::{add, bump};
@@ -73,9 +83,23 @@ pub(super) fn connect(
         return Err(SendError::NoConnect(dst));
     }
     let started = Instant::now();
-    let (conn, done) = match open(shared, cfg, dst, local)? {
-        Opened::Existing(conn) => return write_msg(shared, cfg, &conn, bytes).map(|()| conn.id),
-        Opened::New { conn, done } => (conn, done),
+    let (conn, done) = match open(shared, cfg, dst, local) {
+        Ok(Opened::Existing(conn)) => {
+            return write_msg(shared, cfg, &conn, bytes).map(|()| conn.id)
+        }
+        Ok(Opened::New { conn, done }) => (conn, done),
+        Err(e) => {
+            if matches!(e, SendError::TooManyConnections(_)) {
+                bump(&shared.stats.refused_max_connections);
+                log::warn!(
+                    "no connect to {dst}: tcp_max_connections ({}) reached",
+                    cfg.tcp.max_connections
+                );
+            } else {
+                bump(&shared.stats.connect_failures);
+            }
+            return Err(e);
+        }
     };
     bump(&shared.stats.connects);
     log::debug!("conid {}: connecting to {dst} from {}", conn.id, conn.local);
@@ -88,7 +112,14 @@ pub(super) fn connect(
             return Err(SendError::QueueFull(conn.id, limit));
         }
     }
-    let r = complete(shared, cfg, &conn, done, dst);
+    let r = if !cfg.tcp.asynchronous {
+        complete_blocking(shared, cfg, &conn, done, dst)
+    } else if done {
+        // Connected at once: flush without waiting (async), as TCP main would.
+        finish_connect(shared, cfg, &conn)
+    } else {
+        Ok(())
+    };
     shared.tell_main(MainMsg::Outbound(conn.clone(), started));
     r.map(|()| conn.id)
 }
@@ -107,6 +138,11 @@ fn open(
     if let Some(conn) = shared.table.find(&dst, match_local) {
         return Ok(Opened::Existing(conn));
     }
+    let max = cfg.tcp.max_connections as usize;
+    // Checked again atomically with the insert; this one saves a socket and a SYN.
+    if shared.table.len() >= max {
+        return Err(SendError::TooManyConnections(dst));
+    }
     let bind = local.or_else(|| source_for(shared, cfg, dst));
     let (stream, done) = match sys::start_connect(dst, bind, cfg.tcp.reuse_port) {
         Ok(v) => v,
@@ -122,14 +158,17 @@ fn open(
         .local_addr()
         .map_err(|e| SendError::Connect(dst, e))?;
     let now_ms = shared.now_ms();
-    let Some((conn, inserted)) = shared.table.insert_unless_present(&dst, match_local, |id| {
-        Conn::new_outbound(id, stream, dst, local_addr, now_ms)
-    }) else {
-        return Err(SendError::Connect(
-            dst,
-            io::Error::other("connection table full"),
-        ));
-    };
+    let (conn, inserted) = shared
+        .table
+        .insert_unless_present(&dst, match_local, max, |id| {
+            Conn::new_outbound(id, stream, dst, local_addr, now_ms)
+        })
+        .map_err(|e| match e {
+            InsertError::AtLimit => SendError::TooManyConnections(dst),
+            InsertError::NoSlot => {
+                SendError::Connect(dst, io::Error::other("connection table full"))
+            }
+        })?;
     Ok(if inserted {
         Opened::New { conn, done }
     } else {
@@ -137,27 +176,18 @@ fn open(
     })
 }
 
-/// Waits for our connect (briefly in async mode: then TCP main takes it over and
-/// `tcp_connect_timeout` runs from the start) and finishes it. The caller hands the
-/// connection to TCP main whatever happened.
-fn complete(
+/// Blocking mode: waits up to `tcp_connect_timeout` for our connect (no lock held) and
+/// finishes it. The caller hands the connection to TCP main whatever happened.
+fn complete_blocking(
     shared: &Shared,
     cfg: &Config,
     conn: &Conn,
     done: bool,
     dst: SocketAddr,
 ) -> Result<(), SendError> {
-    let wait = if cfg.tcp.asynchronous {
-        cfg.tcp.async_local_connect_timeout
-    } else {
-        cfg.tcp.connect_timeout
-    };
     let fd = conn.stream.as_raw_fd();
-    let ready = done || sys::wait_writable(fd, wait).unwrap_or(true);
+    let ready = done || sys::wait_writable(fd, cfg.tcp.connect_timeout).unwrap_or(true);
     if !ready {
-        if cfg.tcp.asynchronous {
-            return Ok(());
-        }
         bump(&shared.stats.connect_failures);
         conn.request_close(CloseReason::ConnectTimeout);
         return Err(SendError::ConnectTimeout(dst));

@@ -1,5 +1,6 @@
 //! The send path: find the connection (`lookup`: by id, `otcpid`, address or alias, through
-//! the thread's fd cache), connect when there is none (`connect`), and write (`write`) —
+//! the thread's fd cache), connect when there is none (`connect`: started here, finished by
+//! TCP main in async mode, so no sender ever waits for it), and write (`write`) —
 //! directly when the socket takes it, through the async write queue when it does not
 //! (`queue`, `tcp_async`), or blocking up to `tcp_send_timeout` (`tcp_async = no`). A reader's
 //! sends during one read pass are gathered and written once per connection (`batch`).
@@ -59,7 +60,12 @@ impl From<SocketAddr> for Target {
 }
 
 /// Why a send failed. Every variant that involves a connection names it.
+///
+/// In async mode (`tcp_async`) a send that opens a connection returns once the connect is
+/// started; a connect that fails later is reported by the close event (reason, and the
+/// messages queued meanwhile in `unsent_msgs`/`unsent_bytes`), not here.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum SendError {
     /// No open connection has this id.
     NoSuchConnection(ConId),
@@ -71,6 +77,8 @@ pub enum SendError {
     ConnectTimeout(SocketAddr),
     /// The connect failed otherwise.
     Connect(SocketAddr, io::Error),
+    /// A new connection would exceed `tcp_max_connections` (inbound and outbound count).
+    TooManyConnections(SocketAddr),
     /// A blocking write made no progress within `tcp_send_timeout`; the connection was closed.
     SendTimeout(ConId),
     /// The message would exceed a write-queue limit; the connection was closed (too slow).
@@ -91,6 +99,9 @@ impl fmt::Display for SendError {
                 write!(f, "connect to {a} timed out (tcp_connect_timeout)")
             }
             SendError::Connect(a, e) => write!(f, "connect to {a} failed: {e}"),
+            SendError::TooManyConnections(a) => {
+                write!(f, "no connect to {a}: tcp_max_connections reached")
+            }
             SendError::SendTimeout(id) => {
                 write!(f, "conid {id}: send timed out (tcp_send_timeout); closed")
             }

@@ -1,4 +1,5 @@
-//! TCP main's listeners: accepting (with `tcp_max_connections` and `tcp_accept_unique`),
+//! TCP main's listeners: accepting (with `tcp_max_connections`, which counts outbound
+//! connections too, and `tcp_accept_unique`),
 //! accept-side options and timers, and the pause after EMFILE/ENFILE.
 
 use std::io;
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 use sipwire_poll::Interest;
 
 use crate::conn::{ConId, Conn};
+use crate::conn_table::InsertError;
 use crate::handoff::ReadSide;
 use crate::lifecycle::{Entry, TimerKind};
 use crate::stats::bump;
@@ -101,13 +103,23 @@ impl TcpMain {
         }
         crate::sockopt::apply(&stream, &cfg, crate::sockopt::Side::Accepted);
         let now_ms = self.shared.now_ms();
-        let Some(conn) = self
+        // The limit again, atomically with the insert: a send may have connected meanwhile.
+        let max = tcp.max_connections as usize;
+        let conn = match self
             .shared
             .table
-            .insert(|id| Conn::new(id, stream, peer, local, now_ms))
-        else {
-            log::error!("connection table full; refusing {peer}");
-            return;
+            .insert(max, |id| Conn::new(id, stream, peer, local, now_ms))
+        {
+            Ok(conn) => conn,
+            Err(InsertError::AtLimit) => {
+                bump(&self.shared.stats.refused_max_connections);
+                log::warn!("refusing connection from {peer}: tcp_max_connections ({max}) reached");
+                return;
+            }
+            Err(InsertError::NoSlot) => {
+                log::error!("connection table full; refusing {peer}");
+                return;
+            }
         };
         bump(&self.shared.stats.accepted);
         log::debug!("conid {}: accepted from {peer} on {local}", conn.id);

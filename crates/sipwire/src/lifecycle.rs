@@ -157,7 +157,11 @@ impl Entry {
     /// What main must watch: writability while connecting or while the write queue waits
     /// for room, readability while idle here.
     pub fn wanted(&self) -> Option<Interest> {
-        let watched = !self.connecting() && self.conn.write.lock().is_watched();
+        // Never wait for the write lock: a blocking-mode sender holds it up to
+        // `tcp_send_timeout`. Busy: assume watched; a writability event with nothing queued
+        // drops it again (`flush`), and a full socket gives no such event.
+        let watched =
+            !self.connecting() && self.conn.write.try_lock().is_none_or(|q| q.is_watched());
         self.life.wanted(watched)
     }
 

@@ -221,7 +221,6 @@ fn max_connections_counts_inbound_and_outbound_at_the_edge() {
 }
 
 #[test]
-#[ignore = "needs the TCP main try_lock patch (tcp_main/mod.rs, timers.rs, lifecycle.rs) from the wt-rtsend report"]
 fn a_blocked_blocking_mode_sender_does_not_stall_tcp_main() {
     let (rt, rec, addr) = start("tcp_async=no\ntcp_send_timeout=2");
     let t = rt.transport();

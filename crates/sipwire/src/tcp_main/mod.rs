@@ -191,7 +191,10 @@ impl TcpMain {
 
     /// Writes queued data while the socket takes it.
     fn flush(&mut self, conn: &Arc<Conn>) {
-        let mut q = conn.write.lock();
+        // A sender holds the lock: it writes now; the (level-triggered) event comes again.
+        let Some(mut q) = conn.write.try_lock() else {
+            return;
+        };
         if q.is_empty() {
             q.unwatch();
             drop(q);
@@ -226,7 +229,7 @@ impl TcpMain {
     /// Once a connection is open: lifetime timer, and writability if its queue waits.
     fn opened(&mut self, conn: &Conn) {
         self.arm_lifetime(conn.id);
-        if conn.write.lock().is_watched() {
+        if conn.write.try_lock().is_none_or(|q| q.is_watched()) {
             self.want_write(conn.id);
         } else {
             self.sync_interest(conn.id);
@@ -404,12 +407,14 @@ impl TcpMain {
             return;
         }
         conn.set_close_reason(reason);
+        // Shut the socket before taking the write lock: a sender blocked in a write on it
+        // fails at once and lets go of the lock.
+        let _ = conn.stream.shutdown(std::net::Shutdown::Both);
         let (unsent_bytes, unsent_msgs) = conn.write.lock().clear(&self.shared.stats.queued_bytes);
         if unsent_msgs > 0 {
             log::info!("conid {id}: {unsent_msgs} queued messages ({unsent_bytes} bytes) not sent: {reason}");
         }
         conn.set_state(lifecycle::final_state(reason));
-        let _ = conn.stream.shutdown(std::net::Shutdown::Both);
         self.count_close(reason);
         log::debug!("conid {id}: closed ({reason})");
         let mode = self.shared.config.snapshot().tcpops.closed_event;

@@ -20,8 +20,8 @@ impl TcpMain {
             let since = e
                 .conn
                 .write
-                .lock()
-                .last_progress
+                .try_lock()
+                .and_then(|q| q.last_progress)
                 .unwrap_or_else(Instant::now);
             let h = self
                 .timers
@@ -113,9 +113,12 @@ impl TcpMain {
             }
             TimerKind::SendTimeout => {
                 e.timers.send = None;
-                let queued_since = {
-                    let q = conn.write.lock();
-                    (!q.is_empty()).then(|| q.last_progress.unwrap_or_else(Instant::now))
+                // A sender holding the lock is writing: count from now.
+                let queued_since = match conn.write.try_lock() {
+                    Some(q) => {
+                        (!q.is_empty()).then(|| q.last_progress.unwrap_or_else(Instant::now))
+                    }
+                    None => Some(Instant::now()),
                 };
                 let a = lifecycle::on_send_timeout(queued_since, Instant::now(), send_timeout);
                 if let TimerAction::Close(_) = a {

@@ -402,6 +402,13 @@ impl Pass<'_> {
         self.batch.cork();
         let delivered = env.deliver(conn, dec);
         self.batch.uncork(self.shared, cfg);
+        // `tcp_msg_read_timeout` counts from the read that started the message in progress
+        // (a message that started in this read has one chunk so far).
+        match dec.pending_chunks() {
+            0 => conn.set_msg_started_ms(None),
+            1 => conn.set_msg_started_ms(Some(self.shared.now_ms())),
+            _ => {}
+        }
         delivered
     }
 }
@@ -475,6 +482,9 @@ impl Env<'_> {
         let tcp = &self.cfg.tcp;
         let stats = &self.shared.stats;
         conn.touch(now_ms);
+        if !conn.got_message.load(Ordering::Relaxed) {
+            conn.got_message.store(true, Ordering::Relaxed);
+        }
         bump(&stats.messages);
         let bytes = if tcp.clone_rcvbuf {
             Cow::Owned(frame.bytes.to_vec())

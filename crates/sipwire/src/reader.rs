@@ -45,6 +45,7 @@ const BYTES_PER_PASS: usize = 64 * 1024;
 /// Framing errors and read errors, logged at most this often per second over all readers.
 static FRAMING_LOG: RateLimit = RateLimit::new(10);
 static READ_ERROR_LOG: RateLimit = RateLimit::new(10);
+static HANDLER_LOG: RateLimit = RateLimit::new(10);
 
 /// Reader poller tokens: the waker is 0, a connection is its slab key + 1.
 fn conn_token(key: usize) -> Token {
@@ -317,7 +318,9 @@ fn read_conn(rs: &mut ReadSide, pass: &mut Pass<'_>) -> Outcome {
             Ok(Fill::Eof) => conn.close_reason().unwrap_or(CloseReason::PeerClosed),
             Ok(Fill::Full) => {
                 // The framer reports oversize messages itself; a full buffer means it could not.
-                log::warn!(
+                limited_log!(
+                    FRAMING_LOG,
+                    Warn,
                     "conid {}: read buffer full ({} bytes buffered, tcp_rd_buf_size)",
                     conn.id,
                     dec.buffered()
@@ -437,7 +440,9 @@ impl Env<'_> {
             if frame.chunks > tcp.max_msg_chunks {
                 bump(&stats.chunks_exceeded);
                 bump(&stats.parse_errors);
-                log::warn!(
+                limited_log!(
+                    FRAMING_LOG,
+                    Warn,
                     "conid {}: message arrived in {} reads, more than tcp_max_msg_chunks {}; closing",
                     conn.id,
                     frame.chunks,
@@ -459,7 +464,9 @@ impl Env<'_> {
         if dec.pending_chunks() > tcp.max_msg_chunks {
             bump(&stats.chunks_exceeded);
             bump(&stats.parse_errors);
-            log::warn!(
+            limited_log!(
+                FRAMING_LOG,
+                Warn,
                 "conid {}: partial message already took {} reads, more than tcp_max_msg_chunks {}; closing",
                 conn.id,
                 dec.pending_chunks(),
@@ -513,7 +520,9 @@ impl Env<'_> {
         if let Err(e) = result {
             bump(&stats.handler_errors);
             if !tcp.script_mode {
-                log::info!(
+                limited_log!(
+                    HANDLER_LOG,
+                    Info,
                     "conid {}: on_message failed ({e}); closing (tcp_script_mode = 0)",
                     conn.id
                 );

@@ -73,6 +73,12 @@ pub struct TcpConfig {
     pub linger2: Option<Duration>,
     /// `tcp_max_connections`.
     pub max_connections: u32,
+    /// `tcp_accept_iplimit`: most open accepted connections from one IP (0 = no limit).
+    pub accept_iplimit: u32,
+    /// `tcp_msg_read_timeout`: a started message must complete within it (0 = off).
+    pub msg_read_timeout: Duration,
+    /// `tcp_msg_data_timeout`: an accepted connection must send a message within it (0 = off).
+    pub msg_data_timeout: Duration,
     /// `tcp_no_connect`.
     pub no_connect: bool,
     /// `tcp_poll_method`.
@@ -193,6 +199,9 @@ impl Default for TcpConfig {
             keepintvl: None,
             linger2: None,
             max_connections: 2048,
+            accept_iplimit: 1024,
+            msg_read_timeout: Duration::from_secs(20),
+            msg_data_timeout: Duration::from_secs(20),
             no_connect: false,
             poll_method: PollMethod::None,
             rd_buf_size: 4096,

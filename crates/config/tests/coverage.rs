@@ -54,6 +54,7 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
         &[
             "options::wait_data_closes_a_silent_proxy_connection",
             "options::haproxy_on_rejects_a_connection_without_a_header",
+            "haproxy_outbound::with_haproxy_on_an_outbound_connections_reply_is_delivered",
             "options::closed_connections_leave_no_timers",
         ],
     ),
@@ -263,6 +264,33 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
     ("tcp_source_ipv6", Built, &["source_ip_family"]),
     ("tcp_syncnt", Built, &[]),
     (
+        "tcp_msg_read_timeout",
+        Built,
+        &[
+            "slot_timeouts::msg_read_timeout_closes_an_unfinished_message_and_spares_one_finished_in_time",
+            "slot_timeouts::msg_read_timeout_covers_a_started_body",
+            "slot_timeouts::msg_read_timeout_changes_at_runtime",
+            "lifecycle::tests::timers_decide_from_plain_facts",
+        ],
+    ),
+    (
+        "tcp_msg_data_timeout",
+        Built,
+        &[
+            "slot_timeouts::msg_data_timeout_closes_a_silent_connection_and_keepalives_do_not_count",
+            "slot_timeouts::msg_data_timeout_is_for_accepted_connections_only",
+            "lifecycle::tests::timers_decide_from_plain_facts",
+        ],
+    ),
+    (
+        "tcp_accept_iplimit",
+        Built,
+        &[
+            "slot_timeouts::accept_iplimit_refuses_one_more_from_the_same_ip_only",
+            "tcp_main::iplimit::tests::counts_per_ip_and_forgets_at_zero",
+        ],
+    ),
+    (
         "tcp_wait_data",
         Built,
         &[
@@ -392,10 +420,14 @@ fn read(path: &Path) -> String {
 /// The source file (relative to the workspace) that holds the tests named `file::...`.
 fn runtime_source(file: &str) -> Option<String> {
     Some(match file {
-        "inbound" | "options" | "outbound" | "keepalive_timeout" | "emfile" => {
+        "inbound" | "options" | "outbound" | "keepalive_timeout" | "emfile" | "slot_timeouts"
+        | "haproxy_outbound" => {
             format!("crates/sipwire/tests/{file}.rs")
         }
-        "reader" | "conn_table" | "timer" | "wq" => format!("crates/sipwire/src/{file}.rs"),
+        "reader" | "conn_table" | "timer" | "wq" | "lifecycle" => {
+            format!("crates/sipwire/src/{file}.rs")
+        }
+        "tcp_main" => "crates/sipwire/src/tcp_main/iplimit.rs".to_string(),
         "sys" => "crates/sys/src/socket.rs".to_string(),
         _ => return None,
     })

@@ -124,6 +124,10 @@ pub enum CloseReason {
     /// A send would have exceeded `tcp_conn_wq_max`, `tcp_wq_max` or
     /// `tcp_async_max_postponed_chunks`: the peer is too slow.
     QueueFull = 14,
+    /// A message started but did not complete within `tcp_msg_read_timeout`.
+    MsgReadTimeout = 15,
+    /// An accepted connection sent no complete message within `tcp_msg_data_timeout`.
+    MsgDataTimeout = 16,
 }
 
 impl CloseReason {
@@ -173,6 +177,8 @@ impl CloseReason {
             12 => CloseReason::ConnectFailed,
             13 => CloseReason::SendTimeout,
             14 => CloseReason::QueueFull,
+            15 => CloseReason::MsgReadTimeout,
+            16 => CloseReason::MsgDataTimeout,
             _ => return None,
         })
     }
@@ -195,6 +201,8 @@ impl fmt::Display for CloseReason {
             CloseReason::ConnectFailed => "connect failed",
             CloseReason::SendTimeout => "send timed out (tcp_send_timeout)",
             CloseReason::QueueFull => "write queue full: peer too slow",
+            CloseReason::MsgReadTimeout => "message not complete within tcp_msg_read_timeout",
+            CloseReason::MsgDataTimeout => "no message within tcp_msg_data_timeout",
         })
     }
 }
@@ -230,6 +238,11 @@ pub(crate) struct Conn {
     pub proxy_done: AtomicBool,
     /// We opened it (a send connected), rather than accepted it.
     pub outbound: bool,
+    /// When the message now being read started (ms since the epoch, plus 1); 0 = none.
+    /// Written by the reader, read by TCP main's `tcp_msg_read_timeout` check.
+    msg_started: AtomicU64,
+    /// A complete SIP or HEP3 message arrived (`tcp_msg_data_timeout`; keepalives do not count).
+    pub got_message: AtomicBool,
     /// Async write queue; also the lock that keeps messages from several senders whole.
     pub write: Mutex<WriteQueue>,
     /// Extra addresses this connection answers to (guarded by the table's lock for changes).
@@ -258,6 +271,8 @@ impl Conn {
             closed_event: AtomicBool::new(false),
             proxy_done: AtomicBool::new(false),
             outbound: false,
+            msg_started: AtomicU64::new(0),
+            got_message: AtomicBool::new(false),
             write: Mutex::new(WriteQueue::default()),
             aliases: Mutex::new(Vec::new()),
         }
@@ -320,6 +335,19 @@ impl Conn {
 
     pub fn last_activity_ms(&self) -> u64 {
         self.last_activity_ms.load(Ordering::Relaxed)
+    }
+
+    /// When the message in progress started, if one is.
+    pub fn msg_started_ms(&self) -> Option<u64> {
+        self.msg_started.load(Ordering::Relaxed).checked_sub(1)
+    }
+
+    /// Records that a message started at `at_ms` (`None`: no message in progress).
+    pub fn set_msg_started_ms(&self, at_ms: Option<u64>) {
+        let v = at_ms.map_or(0, |t| t.saturating_add(1));
+        if self.msg_started.load(Ordering::Relaxed) != v {
+            self.msg_started.store(v, Ordering::Relaxed);
+        }
     }
 
     pub fn set_lifetime_ms(&self, ms: u64) {

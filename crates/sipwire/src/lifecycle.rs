@@ -47,6 +47,10 @@ pub(crate) enum TimerKind {
     ConnectTimeout,
     /// `tcp_send_timeout` on the write queue.
     SendTimeout,
+    /// `tcp_msg_read_timeout`: the periodic check of the message in progress.
+    MsgRead,
+    /// `tcp_msg_data_timeout`: a first message is due on an accepted connection.
+    MsgData,
 }
 
 /// The timers armed for one connection.
@@ -56,14 +60,23 @@ pub(crate) struct Timers {
     pub wait_data: Option<TimerHandle>,
     pub connect: Option<TimerHandle>,
     pub send: Option<TimerHandle>,
+    pub msg_read: Option<TimerHandle>,
+    pub msg_data: Option<TimerHandle>,
 }
 
 impl Timers {
     /// Every armed handle (to cancel them at the final close).
     pub fn into_handles(self) -> impl Iterator<Item = TimerHandle> {
-        [self.lifetime, self.wait_data, self.connect, self.send]
-            .into_iter()
-            .flatten()
+        [
+            self.lifetime,
+            self.wait_data,
+            self.connect,
+            self.send,
+            self.msg_read,
+            self.msg_data,
+        ]
+        .into_iter()
+        .flatten()
     }
 }
 
@@ -107,7 +120,13 @@ pub(crate) enum TimerAction {
     RearmLifetime,
     /// Arm the send timer again for this deadline.
     RearmSend(Instant),
+    /// Check the message in progress again at this time (ms since the runtime's epoch).
+    RearmMsgRead(u64),
 }
+
+/// How often a connection is checked while `tcp_msg_read_timeout` is 0 (off), so turning
+/// it on at runtime reaches every connection.
+pub(crate) const MSG_READ_OFF_RECHECK_MS: u64 = 5000;
 
 impl Entry {
     /// An accepted connection, its read side handed to a reader at once (a new connection
@@ -270,6 +289,28 @@ pub(crate) fn on_wait_data(proxy_done: bool) -> TimerAction {
         TimerAction::Nothing
     } else {
         TimerAction::Close(CloseReason::WaitData)
+    }
+}
+
+/// The `tcp_msg_read_timeout` check: `started_ms` is when the message in progress started
+/// (`None`: none), all times in ms since the runtime's epoch; `timeout_ms` 0 is off.
+pub(crate) fn on_msg_read(started_ms: Option<u64>, now_ms: u64, timeout_ms: u64) -> TimerAction {
+    match started_ms {
+        _ if timeout_ms == 0 => TimerAction::RearmMsgRead(now_ms + MSG_READ_OFF_RECHECK_MS),
+        Some(t) if now_ms.saturating_sub(t) >= timeout_ms => {
+            TimerAction::Close(CloseReason::MsgReadTimeout)
+        }
+        Some(t) => TimerAction::RearmMsgRead(t + timeout_ms),
+        None => TimerAction::RearmMsgRead(now_ms + timeout_ms),
+    }
+}
+
+/// The `tcp_msg_data_timeout` timer fired on an accepted connection.
+pub(crate) fn on_msg_data(got_message: bool) -> TimerAction {
+    if got_message {
+        TimerAction::Nothing
+    } else {
+        TimerAction::Close(CloseReason::MsgDataTimeout)
     }
 }
 
@@ -479,6 +520,29 @@ mod tests {
             TimerAction::Close(CloseReason::WaitData)
         );
         assert_eq!(on_wait_data(true), TimerAction::Nothing);
+        assert_eq!(
+            on_msg_read(Some(1000), 2000, 1000),
+            TimerAction::Close(CloseReason::MsgReadTimeout)
+        );
+        assert_eq!(
+            on_msg_read(Some(1500), 2000, 1000),
+            TimerAction::RearmMsgRead(2500),
+            "a message started since the last check gets its full time"
+        );
+        assert_eq!(
+            on_msg_read(None, 2000, 1000),
+            TimerAction::RearmMsgRead(3000)
+        );
+        assert_eq!(
+            on_msg_read(Some(0), 9000, 0),
+            TimerAction::RearmMsgRead(9000 + MSG_READ_OFF_RECHECK_MS),
+            "0 is off"
+        );
+        assert_eq!(
+            on_msg_data(false),
+            TimerAction::Close(CloseReason::MsgDataTimeout)
+        );
+        assert_eq!(on_msg_data(true), TimerAction::Nothing);
         let t0 = Instant::now();
         assert_eq!(on_send_timeout(None, t0 + s(9), s(1)), TimerAction::Nothing);
         assert_eq!(

@@ -3,8 +3,14 @@
 //! connection quiet for [`READER_IDLE`] goes back to main (its decoder and buffer dropped, so
 //! the buffer returns to the pool, unless a partial message is buffered); EOF, errors and
 //! closes go back to main for the final close.
+//!
+//! Fairness: connections with data are served round-robin from a ready list, each at most
+//! [`READS_PER_PASS`] reads or [`BYTES_PER_PASS`] bytes per pass; one with budget used up
+//! stays on the list (so edge-triggered polling needs no new event), and the poller is
+//! checked (without waiting) between passes, so a flooding client cannot starve the others.
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::os::fd::AsRawFd;
 use std::panic::AssertUnwindSafe;
@@ -23,6 +29,7 @@ use crate::handler::{Ctx, Handler, HandlerError, Message, MessageKind};
 use crate::handoff::{MainMsg, ReadSide, ReaderMsg};
 use crate::send::Batch;
 use crate::shared::Shared;
+use crate::stats::ratelimit::{limited_log, RateLimit};
 use crate::stats::{add, bump};
 use crate::transport::Transport;
 
@@ -30,6 +37,15 @@ use crate::transport::Transport;
 pub(crate) const READER_IDLE: Duration = Duration::from_secs(1);
 const WAKER: Token = Token(0);
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
+/// Most reads of one connection per pass of the ready list.
+const READS_PER_PASS: u32 = 16;
+/// Most bytes read from one connection per pass of the ready list.
+const BYTES_PER_PASS: usize = 64 * 1024;
+
+/// Framing errors and read errors, logged at most this often per second over all readers.
+static FRAMING_LOG: RateLimit = RateLimit::new(10);
+static READ_ERROR_LOG: RateLimit = RateLimit::new(10);
+static HANDLER_LOG: RateLimit = RateLimit::new(10);
 
 /// Reader poller tokens: the waker is 0, a connection is its slab key + 1.
 fn conn_token(key: usize) -> Token {
@@ -43,16 +59,27 @@ pub(crate) struct Reader {
     transport: Transport,
     rx: Receiver<ReaderMsg>,
     poller: Poller,
-    conns: Slab<ReadSide>,
+    conns: Slab<Slot>,
+    /// Keys of connections to read, served round-robin (storage reused across passes).
+    ready: VecDeque<usize>,
     cfg: SnapshotCache,
     /// The sends the handler makes during one read pass, written when the pass ends.
     batch: Batch,
+}
+
+/// A connection the reader owns.
+struct Slot {
+    rs: ReadSide,
+    /// On the ready list.
+    queued: bool,
 }
 
 /// What reading a connection ended with.
 enum Outcome {
     /// Drained for now (would block); keep it.
     Keep,
+    /// Its budget for this pass is used up and it may have more: serve it again next pass.
+    More,
     /// Close it for this reason.
     Close(CloseReason),
 }
@@ -94,6 +121,7 @@ impl Reader {
             rx,
             poller,
             conns: Slab::new(),
+            ready: VecDeque::with_capacity(64),
             cfg,
             batch: Batch::default(),
         }
@@ -104,7 +132,12 @@ impl Reader {
         let mut next_sweep = Instant::now() + SWEEP_EVERY;
         let mut stop = false;
         while !stop {
-            let timeout = next_sweep.saturating_duration_since(Instant::now());
+            // Connections left with budget used up: look for new events without waiting.
+            let timeout = if self.ready.is_empty() {
+                next_sweep.saturating_duration_since(Instant::now())
+            } else {
+                Duration::ZERO
+            };
             if let Err(e) = self.poller.wait(&mut events, Some(timeout)) {
                 log::error!("reader {}: poll wait failed: {e}", self.index);
                 std::thread::sleep(Duration::from_millis(10));
@@ -112,7 +145,7 @@ impl Reader {
             for ev in events.iter() {
                 let t = ev.token().0;
                 if t != WAKER.0 {
-                    self.on_readable(t - 1);
+                    self.mark_ready(t - 1);
                 }
             }
             while let Ok(msg) = self.rx.try_recv() {
@@ -121,6 +154,7 @@ impl Reader {
                     ReaderMsg::Stop => stop = true,
                 }
             }
+            self.serve_ready();
             if Instant::now() >= next_sweep {
                 self.sweep_idle();
                 next_sweep = Instant::now() + SWEEP_EVERY;
@@ -136,7 +170,7 @@ impl Reader {
     fn take(&mut self, rs: ReadSide) {
         let fd = rs.conn.stream.as_raw_fd();
         let id = rs.conn.id;
-        let key = self.conns.insert(rs);
+        let key = self.conns.insert(Slot { rs, queued: false });
         if let Err(e) = self
             .poller
             .register(fd, conn_token(key), Interest::READABLE)
@@ -145,23 +179,43 @@ impl Reader {
             self.give_back(key, Some(CloseReason::Error));
             return;
         }
-        // Data may already be waiting (that is why main handed it over): read now.
-        self.on_readable(key);
+        // Data may already be waiting (that is why main handed it over): read this pass.
+        self.mark_ready(key);
     }
 
-    fn on_readable(&mut self, key: usize) {
-        let Some(rs) = self.conns.get_mut(key) else {
-            return;
-        };
-        let mut pass = Pass {
-            shared: &self.shared,
-            handler: &*self.handler,
-            transport: &self.transport,
-            snapshots: &mut self.cfg,
-            batch: &mut self.batch,
-        };
-        if let Outcome::Close(reason) = read_conn(rs, &mut pass) {
-            self.give_back(key, Some(reason));
+    /// Puts a connection on the ready list, once.
+    fn mark_ready(&mut self, key: usize) {
+        if let Some(slot) = self.conns.get_mut(key) {
+            if !slot.queued {
+                slot.queued = true;
+                self.ready.push_back(key);
+            }
+        }
+    }
+
+    /// One pass over the ready list: each connection on it gets one budget; those that used
+    /// it up go to the back for the next pass.
+    fn serve_ready(&mut self) {
+        for _ in 0..self.ready.len() {
+            let Some(key) = self.ready.pop_front() else {
+                return;
+            };
+            // A stale key (its connection left and the slot was reused) is skipped.
+            let Some(slot) = self.conns.get_mut(key).filter(|s| s.queued) else {
+                continue;
+            };
+            let mut pass = Pass {
+                shared: &self.shared,
+                handler: &*self.handler,
+                transport: &self.transport,
+                snapshots: &mut self.cfg,
+                batch: &mut self.batch,
+            };
+            match read_conn(&mut slot.rs, &mut pass) {
+                Outcome::Keep => slot.queued = false,
+                Outcome::More => self.ready.push_back(key),
+                Outcome::Close(reason) => self.give_back(key, Some(reason)),
+            }
         }
     }
 
@@ -172,7 +226,9 @@ impl Reader {
         let quiet: Vec<usize> = self
             .conns
             .iter()
-            .filter(|(_, rs)| now_ms.saturating_sub(rs.conn.last_activity_ms()) >= idle_ms)
+            .filter(|(_, s)| {
+                !s.queued && now_ms.saturating_sub(s.rs.conn.last_activity_ms()) >= idle_ms
+            })
             .map(|(k, _)| k)
             .collect();
         for k in quiet {
@@ -186,7 +242,7 @@ impl Reader {
 
     /// Returns a connection to main: released (idle) or closed with a reason.
     fn give_back(&mut self, key: usize, close: Option<CloseReason>) {
-        let Some(mut rs) = self.conns.try_remove(key) else {
+        let Some(Slot { mut rs, .. }) = self.conns.try_remove(key) else {
             return;
         };
         if let Err(e) = self.poller.deregister(rs.conn.stream.as_raw_fd()) {
@@ -208,7 +264,8 @@ impl Reader {
     }
 }
 
-/// Reads a connection until it would block, delivering every complete frame.
+/// Reads a connection until it would block or its budget for this pass is used up,
+/// delivering every complete frame.
 fn read_conn(rs: &mut ReadSide, pass: &mut Pass<'_>) -> Outcome {
     let ReadSide { conn, dec } = rs;
     // Nothing buffered: read into a small stack buffer first, so a connection that wakes up
@@ -237,22 +294,33 @@ fn read_conn(rs: &mut ReadSide, pass: &mut Pass<'_>) -> Outcome {
             }
         }
     }
-    // The one read-and-frame loop: read what the socket has, deliver, until it would block.
+    // The one read-and-frame loop: read what the socket has, deliver, until it would block
+    // or the budget is used up.
+    let (mut reads, mut bytes) = (u32::from(first_len > 0), first_len);
     loop {
         if let Some(reason) = conn.close_reason() {
             return Outcome::Close(reason);
         }
+        if reads >= READS_PER_PASS || bytes >= BYTES_PER_PASS {
+            return Outcome::More;
+        }
         let read = dec.fill_from(&mut &conn.stream);
         let reason = match read {
             Ok(Fill::Data(n)) => match pass.deliver_read(conn, dec, n) {
-                Ok(()) => continue,
+                Ok(()) => {
+                    reads += 1;
+                    bytes += n;
+                    continue;
+                }
                 Err(reason) => reason,
             },
             Ok(Fill::WouldBlock) => return Outcome::Keep,
             Ok(Fill::Eof) => conn.close_reason().unwrap_or(CloseReason::PeerClosed),
             Ok(Fill::Full) => {
                 // The framer reports oversize messages itself; a full buffer means it could not.
-                log::warn!(
+                limited_log!(
+                    FRAMING_LOG,
+                    Warn,
                     "conid {}: read buffer full ({} bytes buffered, tcp_rd_buf_size)",
                     conn.id,
                     dec.buffered()
@@ -270,7 +338,8 @@ fn read_conn(rs: &mut ReadSide, pass: &mut Pass<'_>) -> Outcome {
 /// one was read.
 fn new_decoder(conn: &Conn, snapshots: &mut SnapshotCache) -> Box<StreamDecoder> {
     let mut c = snapshots.get().decoder_config();
-    c.haproxy &= !conn.proxy_done.load(Ordering::Acquire);
+    // PROXY headers come only on accepted connections: one we opened never carries one.
+    c.haproxy &= !conn.outbound && !conn.proxy_done.load(Ordering::Acquire);
     Box::new(StreamDecoder::new(c))
 }
 
@@ -308,7 +377,7 @@ fn read_error(conn: &Conn, e: &io::Error) -> CloseReason {
         .close_reason()
         .unwrap_or_else(|| CloseReason::from_io_error(e));
     if reason == CloseReason::Error {
-        log::info!("conid {}: read error: {e}", conn.id);
+        limited_log!(READ_ERROR_LOG, Info, "conid {}: read error: {e}", conn.id);
     }
     reason
 }
@@ -336,6 +405,13 @@ impl Pass<'_> {
         self.batch.cork();
         let delivered = env.deliver(conn, dec);
         self.batch.uncork(self.shared, cfg);
+        // `tcp_msg_read_timeout` counts from the read that started the message in progress
+        // (a message that started in this read has one chunk so far).
+        match dec.pending_chunks() {
+            0 => conn.set_msg_started_ms(None),
+            1 => conn.set_msg_started_ms(Some(self.shared.now_ms())),
+            _ => {}
+        }
         delivered
     }
 }
@@ -351,14 +427,22 @@ impl Env<'_> {
                 Ok(None) => break,
                 Err(e) => {
                     bump(&stats.parse_errors);
-                    log::warn!("conid {} from {}: closing: {e}", conn.id, conn.source());
+                    limited_log!(
+                        FRAMING_LOG,
+                        Warn,
+                        "conid {} from {}: closing: {e}",
+                        conn.id,
+                        conn.source()
+                    );
                     return Err(CloseReason::Protocol);
                 }
             };
             if frame.chunks > tcp.max_msg_chunks {
                 bump(&stats.chunks_exceeded);
                 bump(&stats.parse_errors);
-                log::warn!(
+                limited_log!(
+                    FRAMING_LOG,
+                    Warn,
                     "conid {}: message arrived in {} reads, more than tcp_max_msg_chunks {}; closing",
                     conn.id,
                     frame.chunks,
@@ -380,7 +464,9 @@ impl Env<'_> {
         if dec.pending_chunks() > tcp.max_msg_chunks {
             bump(&stats.chunks_exceeded);
             bump(&stats.parse_errors);
-            log::warn!(
+            limited_log!(
+                FRAMING_LOG,
+                Warn,
                 "conid {}: partial message already took {} reads, more than tcp_max_msg_chunks {}; closing",
                 conn.id,
                 dec.pending_chunks(),
@@ -403,6 +489,9 @@ impl Env<'_> {
         let tcp = &self.cfg.tcp;
         let stats = &self.shared.stats;
         conn.touch(now_ms);
+        if !conn.got_message.load(Ordering::Relaxed) {
+            conn.got_message.store(true, Ordering::Relaxed);
+        }
         bump(&stats.messages);
         let bytes = if tcp.clone_rcvbuf {
             Cow::Owned(frame.bytes.to_vec())
@@ -431,7 +520,9 @@ impl Env<'_> {
         if let Err(e) = result {
             bump(&stats.handler_errors);
             if !tcp.script_mode {
-                log::info!(
+                limited_log!(
+                    HANDLER_LOG,
+                    Info,
                     "conid {}: on_message failed ({e}); closing (tcp_script_mode = 0)",
                     conn.id
                 );

@@ -10,6 +10,8 @@ crate::counters! {
         refused_max_connections,
         /// Connections refused by `tcp_accept_unique`.
         refused_unique,
+        /// Connections refused by `tcp_accept_iplimit`.
+        refused_iplimit,
         /// accept(2) failures other than "no connection waiting".
         accept_errors,
         /// Connections closed, whatever the reason.
@@ -24,6 +26,10 @@ crate::counters! {
         lifetime_expired,
         /// Closes because no PROXY header came within `tcp_wait_data`.
         wait_data_expired,
+        /// Closes because a started message did not complete within `tcp_msg_read_timeout`.
+        msg_read_timeouts,
+        /// Closes because an accepted connection sent no message within `tcp_msg_data_timeout`.
+        msg_data_timeouts,
         /// Closes on malformed input (framing errors, too many chunks, oversize messages).
         parse_errors,
         /// Closes because a message needed more than `tcp_max_msg_chunks` reads.
@@ -77,3 +83,6 @@ crate::counters! {
 }
 
 pub(crate) use crate::counters::{add, bump};
+
+#[path = "ratelimit.rs"]
+pub(crate) mod ratelimit;

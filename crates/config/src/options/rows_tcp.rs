@@ -38,6 +38,13 @@ pub(super) static TCP: &[OptionDef] = &[
               after the headers start the next message), instead of treating them as an \
               error. A `Transfer-Encoding` header is refused either way (no chunked bodies).",
     }),
+    opt!(tcp.accept_iplimit => Count {
+        name: "tcp_accept_iplimit", cfg_name: "accept_iplimit", runtime: true,
+        kind: int(0, i32::MAX as i64),
+        doc: "Most open accepted connections from one IP address (0 = no limit); beyond it \
+              a new connection is closed at once, without an event. Outgoing connections \
+              are not counted.",
+    }),
     opt!(tcp.accept_unique => Flag {
         name: "tcp_accept_unique", cfg_name: "accept_unique",
         doc: "1: refuse a new connection from a source IP and port that already has one.",
@@ -137,6 +144,20 @@ pub(super) static TCP: &[OptionDef] = &[
               accepts are checked: outgoing connects are not refused (Kamailio refuses them \
               too). Kamailio caps runtime raises at the startup value; sipwire's table grows, \
               so it does not.",
+    }),
+    opt!(tcp.msg_data_timeout => Secs {
+        name: "tcp_msg_data_timeout", cfg_name: "msg_data_timeout", runtime: true,
+        kind: int(0, MAX_TIMEOUT_S),
+        doc: "An accepted connection that has sent no complete SIP (or HEP3) message this \
+              long after it was accepted is closed (CRLF keepalives do not count; 0 = off). \
+              A change applies to connections accepted after it.",
+    }),
+    opt!(tcp.msg_read_timeout => Secs {
+        name: "tcp_msg_read_timeout", cfg_name: "msg_read_timeout", runtime: true,
+        kind: int(0, MAX_TIMEOUT_S),
+        doc: "A message whose first bytes arrived must be complete this long after them, \
+              or the connection is closed (0 = off). Each connection is checked once per \
+              period, so a change applies to it from its next check.",
     }),
     opt!(tcp.no_connect => Flag {
         name: "tcp_no_connect", cfg_name: "no_connect", runtime: true,

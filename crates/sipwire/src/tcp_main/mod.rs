@@ -24,6 +24,7 @@ use crate::timer::TimerWheel;
 use sipwire_sys as sys;
 
 mod accept;
+mod iplimit;
 mod timers;
 
 use accept::Listener;
@@ -38,6 +39,8 @@ pub(crate) struct TcpMain {
     listeners: Vec<Listener>,
     entries: Vec<Option<Entry>>,
     timers: TimerWheel<(ConId, TimerKind)>,
+    /// Open accepted connections per peer IP (`tcp_accept_iplimit`).
+    per_ip: iplimit::IpCounts,
     stopping: bool,
 }
 
@@ -71,6 +74,7 @@ impl TcpMain {
             poller,
             listeners: ls,
             entries: Vec::new(),
+            per_ip: iplimit::IpCounts::default(),
             stopping: false,
         };
         for (i, l) in m.listeners.iter().enumerate() {
@@ -126,13 +130,32 @@ impl TcpMain {
             .filter(|e| e.conn.id == id)
     }
 
-    /// Puts a new entry in its slot.
+    /// Puts a new entry in its slot and arms its read timers. An accepted connection over
+    /// `tcp_accept_iplimit` is refused instead: out of the table, no event (its hand-off
+    /// then finds no entry and drops it).
     fn insert_entry(&mut self, e: Entry) {
-        let idx = e.conn.id.index() as usize;
+        let accepted = !e.conn.outbound;
+        let id = e.conn.id;
+        if accepted {
+            let ip = e.conn.peer.ip();
+            if self.refused_by_iplimit(ip) {
+                for h in e.timers.into_handles() {
+                    self.timers.cancel(h);
+                }
+                self.shared.table.remove(id);
+                let _ = e.conn.stream.shutdown(std::net::Shutdown::Both);
+                return;
+            }
+            self.per_ip.add(ip);
+        }
+        let idx = id.index() as usize;
         if self.entries.len() <= idx {
             self.entries.resize_with(idx + 1, || None);
         }
-        self.entries[idx] = Some(e);
+        if let Some(slot) = self.entries.get_mut(idx) {
+            *slot = Some(e);
+        }
+        self.arm_msg_timers(id, accepted);
     }
 
     fn on_conn_ready(&mut self, id: ConId, readable: bool, writable: bool, error: bool) {
@@ -288,6 +311,9 @@ impl TcpMain {
 
     /// Gives a connection's read side to the least-busy reader.
     fn hand_off(&mut self, rs: ReadSide) {
+        if self.entry(rs.conn.id).is_none() {
+            return; // refused on registration (tcp_accept_iplimit)
+        }
         let readers = &self.shared.readers;
         let Some((i, r)) = readers
             .iter()
@@ -442,6 +468,9 @@ impl TcpMain {
             return;
         }
         if let Some(e) = slot.take() {
+            if !e.conn.outbound {
+                self.per_ip.remove(e.conn.peer.ip());
+            }
             if e.interest.is_some() {
                 let _ = self.poller.deregister(conn.stream.as_raw_fd());
             }

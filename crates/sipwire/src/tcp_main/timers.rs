@@ -8,6 +8,10 @@ use std::time::{Duration, Instant};
 use crate::conn::ConId;
 use crate::lifecycle::{self, TimerAction, TimerKind};
 use crate::stats::bump;
+use crate::stats::ratelimit::{limited_log, RateLimit};
+
+/// Timeout closes a flood of slow clients causes, logged at most this often per second.
+static TIMEOUT_LOG: RateLimit = RateLimit::new(10);
 
 use super::TcpMain;
 
@@ -31,6 +35,26 @@ impl TcpMain {
             }
         }
         self.sync_interest(id);
+    }
+
+    /// The read timers of a new connection: the `tcp_msg_read_timeout` check, and for an
+    /// accepted one the `tcp_msg_data_timeout` deadline.
+    pub(super) fn arm_msg_timers(&mut self, id: ConId, accepted: bool) {
+        let tcp = &self.shared.config.snapshot().tcp;
+        let now = Instant::now();
+        let check = match tcp.msg_read_timeout {
+            Duration::ZERO => Duration::from_millis(lifecycle::MSG_READ_OFF_RECHECK_MS),
+            t => t,
+        };
+        let read = self.timers.insert(now + check, (id, TimerKind::MsgRead));
+        let data = (accepted && !tcp.msg_data_timeout.is_zero()).then(|| {
+            self.timers
+                .insert(now + tcp.msg_data_timeout, (id, TimerKind::MsgData))
+        });
+        if let Some(e) = self.entry(id) {
+            e.timers.msg_read = Some(read);
+            e.timers.msg_data = data;
+        }
     }
 
     /// (Re)arms the lifetime timer from the connection's last activity.
@@ -127,12 +151,44 @@ impl TcpMain {
                 }
                 a
             }
+            TimerKind::MsgRead => {
+                e.timers.msg_read = None;
+                let timeout_ms =
+                    u64::try_from(cfg.tcp.msg_read_timeout.as_millis()).unwrap_or(u64::MAX);
+                let a = lifecycle::on_msg_read(conn.msg_started_ms(), now_ms, timeout_ms);
+                if let TimerAction::Close(_) = a {
+                    bump(&self.shared.stats.msg_read_timeouts);
+                    limited_log!(TIMEOUT_LOG, Info, "conid {id} from {}: message not complete within tcp_msg_read_timeout; closing", conn.source());
+                }
+                a
+            }
+            TimerKind::MsgData => {
+                e.timers.msg_data = None;
+                let a = lifecycle::on_msg_data(conn.got_message.load(Ordering::Relaxed));
+                if let TimerAction::Close(_) = a {
+                    bump(&self.shared.stats.msg_data_timeouts);
+                    limited_log!(
+                        TIMEOUT_LOG,
+                        Info,
+                        "conid {id} from {}: no message within tcp_msg_data_timeout; closing",
+                        conn.source()
+                    );
+                }
+                a
+            }
             TimerKind::AcceptResume(_) => TimerAction::Nothing,
         };
         match action {
             TimerAction::Nothing => {}
             TimerAction::Close(reason) => self.close_from_main(conn, reason),
             TimerAction::RearmLifetime => self.arm_lifetime(id),
+            TimerAction::RearmMsgRead(at_ms) => {
+                let at = self.shared.epoch + Duration::from_millis(at_ms);
+                let h = self.timers.insert(at, (id, TimerKind::MsgRead));
+                if let Some(e) = self.entry(id) {
+                    e.timers.msg_read = Some(h);
+                }
+            }
             TimerAction::RearmSend(at) => {
                 let h = self.timers.insert(at, (id, TimerKind::SendTimeout));
                 if let Some(e) = self.entry(id) {

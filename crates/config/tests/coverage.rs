@@ -355,7 +355,7 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
         Built,
         &["outbound::postponed_chunks_limit_counts_messages"],
     ),
-    ("tcp_async_local_connect_timeout", Built, &[]),
+    ("tcp_async_local_connect_timeout", Parsed, &[]),
     ("tcp_async_local_write_timeout", Built, &[]),
     (
         "tcpops.closed_event",

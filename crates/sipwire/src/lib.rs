@@ -18,6 +18,7 @@ mod fdcache;
 mod handler;
 mod handoff;
 mod lifecycle;
+mod ratelimit;
 mod reader;
 mod runtime;
 mod send;

@@ -63,7 +63,7 @@ impl RateLimit {
 macro_rules! limited_log {
     ($limit:expr, $level:ident, $($arg:tt)+) => {
         if log::log_enabled!(log::Level::$level) {
-            if let Some(k) = $limit.check($crate::stats::ratelimit::mono_ms()) {
+            if let Some(k) = $limit.check($crate::ratelimit::mono_ms()) {
                 if k > 0 {
                     log::log!(log::Level::$level, "{} ({k} similar lines suppressed)", format_args!($($arg)+));
                 } else {

@@ -27,9 +27,9 @@ use crate::config::{Config, SnapshotCache};
 use crate::conn::{CloseReason, Conn, ProxyAddrs};
 use crate::handler::{Ctx, Handler, HandlerError, Message, MessageKind};
 use crate::handoff::{MainMsg, ReadSide, ReaderMsg};
+use crate::ratelimit::{limited_log, RateLimit};
 use crate::send::Batch;
 use crate::shared::Shared;
-use crate::stats::ratelimit::{limited_log, RateLimit};
 use crate::stats::{add, bump};
 use crate::transport::Transport;
 

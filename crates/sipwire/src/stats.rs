@@ -83,6 +83,3 @@ crate::counters! {
 }
 
 pub(crate) use crate::counters::{add, bump};
-
-#[path = "ratelimit.rs"]
-pub(crate) mod ratelimit;

@@ -67,7 +67,9 @@ pub(super) static PROTO_TCP: &[OptionDef] = &[
         name: "tcp_async_local_connect_timeout", module: PROTO_TCP_MOD, cfg_group: "proto_tcp",
         cfg_name: "async_local_connect_timeout", runtime: true, kind: int(0, 60_000),
         doc: "How long a sender tries a connect itself before handing it to the TCP main \
-              thread to finish asynchronously.",
+              thread to finish asynchronously. sipwire hands every async connect over at once \
+              (as if 0): no sender, a reader least of all, waits for a connect; the value is \
+              accepted and shown but not waited.",
     }),
     opt!(tcp.async_local_write_timeout => Millis {
         name: "tcp_async_local_write_timeout", module: PROTO_TCP_MOD, cfg_group: "proto_tcp",

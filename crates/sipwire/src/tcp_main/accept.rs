@@ -1,6 +1,6 @@
 //! TCP main's listeners: accepting (with `tcp_max_connections`, which counts outbound
-//! connections too, and `tcp_accept_unique`),
-//! accept-side options and timers, and the pause after EMFILE/ENFILE.
+//! connections too, `tcp_accept_unique` and `tcp_accept_iplimit`), accept-side options and
+//! timers, and the pause after a persistent accept error.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
@@ -13,13 +13,18 @@ use crate::conn::{ConId, Conn};
 use crate::conn_table::InsertError;
 use crate::handoff::ReadSide;
 use crate::lifecycle::{Entry, TimerKind};
+use crate::ratelimit::{limited_log, RateLimit};
 use crate::stats::bump;
 use sipwire_sys as sys;
 
 use super::{listener_token, TcpMain};
 
-/// How long accepting pauses after EMFILE/ENFILE, so a full fd table does not spin main.
+/// How long accepting pauses after a persistent accept error (EMFILE, ENFILE, ENOMEM, ...), so
+/// main does not spin on it.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// Accept-side warnings (errors, refusals): a flood of connections cannot fill the log.
+static ACCEPT_LOG: RateLimit = RateLimit::new(10);
 
 /// A listening socket.
 pub(super) struct Listener {
@@ -50,16 +55,19 @@ impl TcpMain {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     bump(&self.shared.stats.accept_errors);
-                    if is_resource_exhaustion(&e) {
-                        log::warn!(
-                            "accept on {}: {e}; pausing accepts for {ACCEPT_PAUSE:?}",
-                            l.addr
-                        );
-                        self.pause_accept(li);
-                        return;
+                    if is_transient(&e) {
+                        // That connection is gone (ECONNABORTED and friends): keep accepting.
+                        limited_log!(ACCEPT_LOG, Debug, "accept on {}: {e}", l.addr);
+                        continue;
                     }
-                    // ECONNABORTED and friends: that connection is gone, keep accepting.
-                    log::debug!("accept on {}: {e}", l.addr);
+                    limited_log!(
+                        ACCEPT_LOG,
+                        Warn,
+                        "accept on {}: {e}; pausing accepts for {ACCEPT_PAUSE:?}",
+                        l.addr
+                    );
+                    self.pause_accept(li);
+                    return;
                 }
             }
         }
@@ -90,7 +98,9 @@ impl TcpMain {
         let tcp = &cfg.tcp;
         if self.shared.table.len() >= tcp.max_connections as usize {
             bump(&self.shared.stats.refused_max_connections);
-            log::warn!(
+            limited_log!(
+                ACCEPT_LOG,
+                Warn,
                 "refusing connection from {peer}: tcp_max_connections ({}) reached",
                 tcp.max_connections
             );
@@ -98,7 +108,14 @@ impl TcpMain {
         }
         if tcp.accept_unique && self.shared.table.by_peer(&peer).is_some() {
             bump(&self.shared.stats.refused_unique);
-            log::info!("refusing duplicate connection from {peer} (tcp_accept_unique)");
+            limited_log!(
+                ACCEPT_LOG,
+                Info,
+                "refusing duplicate connection from {peer} (tcp_accept_unique)"
+            );
+            return;
+        }
+        if self.refused_by_iplimit(peer.ip()) {
             return;
         }
         crate::sockopt::apply(&stream, &cfg, crate::sockopt::Side::Accepted);
@@ -113,11 +130,15 @@ impl TcpMain {
             Ok(conn) => conn,
             Err(InsertError::AtLimit) => {
                 bump(&self.shared.stats.refused_max_connections);
-                log::warn!("refusing connection from {peer}: tcp_max_connections ({max}) reached");
+                limited_log!(
+                    ACCEPT_LOG,
+                    Warn,
+                    "refusing connection from {peer}: tcp_max_connections ({max}) reached"
+                );
                 return;
             }
             Err(InsertError::NoSlot) => {
-                log::error!("connection table full; refusing {peer}");
+                limited_log!(ACCEPT_LOG, Error, "connection table full; refusing {peer}");
                 return;
             }
         };
@@ -154,10 +175,25 @@ impl TcpMain {
     }
 }
 
-/// Accept errors that mean "out of fds or memory": pause accepting instead of spinning.
-fn is_resource_exhaustion(e: &io::Error) -> bool {
+/// Accept errors about the one connection being accepted (accept(2) says to retry them);
+/// anything else is persistent and pauses accepting.
+fn is_transient(e: &io::Error) -> bool {
+    let Some(code) = e.raw_os_error() else {
+        return false;
+    };
+    #[cfg(target_os = "linux")]
+    if code == libc::ENONET {
+        return true;
+    }
     matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOBUFS)
+        code,
+        libc::ECONNABORTED
+            | libc::EPROTO
+            | libc::ENETDOWN
+            | libc::ENOPROTOOPT
+            | libc::EHOSTDOWN
+            | libc::EHOSTUNREACH
+            | libc::EOPNOTSUPP
+            | libc::ENETUNREACH
     )
 }

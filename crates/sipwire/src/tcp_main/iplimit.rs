@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use crate::ratelimit::{limited_log, RateLimit};
 use crate::stats::bump;
-use crate::stats::ratelimit::{limited_log, RateLimit};
 
 use super::TcpMain;
 

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use crate::conn::ConId;
 use crate::lifecycle::{self, TimerAction, TimerKind};
+use crate::ratelimit::{limited_log, RateLimit};
 use crate::stats::bump;
-use crate::stats::ratelimit::{limited_log, RateLimit};
 
 /// Timeout closes a flood of slow clients causes, logged at most this often per second.
 static TIMEOUT_LOG: RateLimit = RateLimit::new(10);

@@ -247,7 +247,8 @@ fn max_forwards_zero_gets_483_and_the_request_goes_nowhere() {
 #[test]
 fn routes_by_request_uri_and_loose_route_without_forward() {
     let uas = Uas::new();
-    let d = Daemon::start(SIPWIRED, &[]);
+    // Loopback destinations allowed (the UAS, and the dead port of the 503 case).
+    let d = Daemon::start(SIPWIRED, &["--relay-allow", "127.0.0.0/8"]);
     let mut uac = SipConn::connect(d.addr);
 
     // Request-URI host:port.

@@ -144,7 +144,7 @@ impl AllowList {
     pub fn allows_name(&self, host: &[u8], port: u16) -> bool {
         self.domains
             .iter()
-            .any(|(d, p)| d.as_bytes().eq_ignore_ascii_case(host) && p.map_or(true, |p| p == port))
+            .any(|(d, p)| d.as_bytes().eq_ignore_ascii_case(host) && !p.is_some_and(|p| p != port))
     }
 }
 

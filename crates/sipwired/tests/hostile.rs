@@ -404,3 +404,39 @@ fn a_bystander_is_served_while_forged_responses_flood_in() {
     assert_eq!(counter(&c, "runtime.connects"), 1);
     uas_thread.join().unwrap();
 }
+
+#[test]
+fn a_next_hop_that_fails_at_once_gets_a_503() {
+    // Refused at once (nobody listens): the send fails inside the handler, a 503 goes back
+    // and both counters move. (Failures the runtime learns later — an asynchronous connect
+    // to a black hole, a queued write — are not seen by the handler: docs/sipwired.md.)
+    let dead = free_port();
+    let fwd = format!("tcp:127.0.0.1:{dead}");
+    let d = Daemon::start(SIPWIRED, &["--forward", &fwd]);
+    let mut c = SipConn::connect(d.addr);
+    let me = c.local().to_string();
+    for i in 1..=3 {
+        c.send(&options(
+            &me,
+            "sip:b@example.com",
+            &format!("z9hG4bK-d{i}"),
+            i,
+        ));
+        let r = c.recv();
+        assert!(start_line(&r).starts_with("SIP/2.0 503 "), "{r}");
+        assert_eq!(header(&r, "CSeq"), Some(format!("{i} OPTIONS").as_str()));
+    }
+    // An ACK gets nothing.
+    c.send(
+        &options(&me, "sip:b@example.com", "z9hG4bK-d9", 9)
+            .replace("OPTIONS sip", "ACK sip")
+            .replace("9 OPTIONS", "9 ACK"),
+    );
+    wait_counter(&d, "send_failures", 4);
+    assert_silent(&mut c, QUIET);
+    let (st, counters) = d.stop();
+    assert!(st.success());
+    assert_eq!(counter(&counters, "replies_other"), 3);
+    assert_eq!(counter(&counters, "send_failures"), 4);
+    assert_eq!(counter(&counters, "requests_relayed"), 0);
+}

@@ -402,6 +402,20 @@ fn command_line_and_exit_codes() {
         run(&["--listen", "tcp:localhost:5060", "--check-config"]).0,
         2
     );
+    // Bad --relay-allow entries and secrets: exit 2; good ones pass the check.
+    assert_eq!(
+        run(&["--relay-allow", "10.0.0.0/33", "--check-config"]).0,
+        2
+    );
+    assert_eq!(run(&["--relay-secret", "abc", "--check-config"]).0, 2);
+    let (code, out, _) = run(&[
+        "--relay-allow",
+        "127.0.0.0/8,[::1]:5060",
+        "--relay-secret",
+        "00112233445566778899aabbccddeeff",
+        "--check-config",
+    ]);
+    assert_eq!((code, out.as_str()), (0, "config OK\n"));
 
     // Bind failure: exit 3.
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -129,5 +129,16 @@ mod tests {
         assert_eq!(v("dropped_not_ours"), 1);
         assert_eq!(v("send_failures"), 1);
         assert_eq!(s.dropped_total(), 2);
+        // A 403 is a stateless reply and a refused destination; a refused ACK only the latter.
+        s.replied(403);
+        s.dropped(DropReason::Refused);
+        s.dropped(DropReason::BadMac);
+        s.dropped(DropReason::Loop);
+        let f = s.fields();
+        let v = |n: &str| f.iter().find(|(k, _)| *k == n).unwrap().1;
+        assert_eq!(v("replies_other"), 2);
+        assert_eq!(v("refused_destinations"), 2);
+        assert_eq!(v("dropped_bad_mac"), 1);
+        assert_eq!(v("dropped_loop"), 1);
     }
 }

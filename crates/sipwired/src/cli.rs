@@ -35,6 +35,10 @@ pub struct Options {
     pub listen: Vec<String>,
     /// `--forward tcp:HOST:PORT`: send every request there.
     pub forward: Option<String>,
+    /// `--relay-allow LIST`, repeatable: destinations requests may be routed to.
+    pub relay_allow: Vec<String>,
+    /// `--relay-secret HEX|FILE`: the MAC key of our Vias (shared by instances).
+    pub relay_secret: Option<String>,
     /// `--ctl PATH`: the control socket.
     pub ctl: Option<PathBuf>,
     /// `--check-config`: parse, report, exit.
@@ -56,6 +60,13 @@ Options:
       --forward tcp:HOST:PORT
                            Send every request to this next hop instead of routing by
                            Route / Request-URI (a host name is resolved once, at start)
+      --relay-allow NET[:PORT],...
+                           Without --forward, relay only to these destinations (repeatable,
+                           comma separated): 127.0.0.0/8, 10.1.2.3:5060, [::1]/128,
+                           pbx.example.com[:PORT]; others get 403. Default: none
+      --relay-secret HEX|FILE
+                           128-bit key (32 hex digits, or a file holding them) of the MACs in
+                           our Vias; instances behind one balancer share it. Default: random
       --ctl PATH           Control socket (JSON-RPC 2.0); default
                            $XDG_RUNTIME_DIR/sipwired/ctl.sock, else /tmp/sipwired-UID/ctl.sock
       --check-config       Parse the configuration, print warnings and \"config OK\", exit
@@ -111,6 +122,8 @@ where
             "-f" | "--config" => opts.file = Some(PathBuf::from(value("FILE")?)),
             "--listen" => opts.listen.push(value("tcp:IP:PORT")?),
             "--forward" => opts.forward = Some(value("tcp:HOST:PORT")?),
+            "--relay-allow" => opts.relay_allow.push(value("NET[:PORT],...")?),
+            "--relay-secret" => opts.relay_secret = Some(value("HEX|FILE")?),
             "--ctl" => opts.ctl = Some(PathBuf::from(value("PATH")?)),
             "--check-config" => opts.check_config = true,
             other => return Err(format!("unknown argument {other:?} (try --help)")),
@@ -192,6 +205,11 @@ mod tests {
             "--forward",
             "tcp:127.0.0.1:5080",
             "--ctl=/tmp/x.sock",
+            "--relay-allow",
+            "127.0.0.0/8",
+            "--relay-allow=10.0.0.1:5060,[::1]/128",
+            "--relay-secret",
+            "00112233445566778899aabbccddeeff",
             "--check-config",
         ])
         .unwrap() else {
@@ -201,6 +219,11 @@ mod tests {
         assert_eq!(o.listen, ["tcp:127.0.0.1:0", "tcp:[::1]:5070"]);
         assert_eq!(o.forward.as_deref(), Some("tcp:127.0.0.1:5080"));
         assert_eq!(o.ctl, Some(PathBuf::from("/tmp/x.sock")));
+        assert_eq!(o.relay_allow, ["127.0.0.0/8", "10.0.0.1:5060,[::1]/128"]);
+        assert_eq!(
+            o.relay_secret.as_deref(),
+            Some("00112233445566778899aabbccddeeff")
+        );
         assert!(o.check_config);
         assert!(args(&["--bogus"]).unwrap_err().contains("unknown"));
         assert!(args(&["--listen"]).unwrap_err().contains("needs a value"));

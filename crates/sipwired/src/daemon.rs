@@ -14,7 +14,7 @@ use sipwire::{Runtime, StartError};
 
 use crate::cli::{self, Options, EXIT_BIND, EXIT_CONFIG, EXIT_OK, EXIT_START};
 use crate::handler::RelayHandler;
-use crate::relay::{Relay, RelayStats, Resolve, SystemResolver};
+use crate::relay::{AllowList, MacKey, Relay, RelayStats, Resolve, SystemResolver};
 use sipwire_control::{RpcError, RpcExtension};
 
 /// Everything a run needs, checked.
@@ -22,6 +22,10 @@ use sipwire_control::{RpcError, RpcExtension};
 struct Setup {
     config: Config,
     forward: Option<SocketAddr>,
+    /// `--relay-allow` (the `--forward` target needs no entry: it is always allowed).
+    allow: AllowList,
+    /// `--relay-secret`; `None`: a random key per start.
+    key: Option<MacKey>,
 }
 
 /// Reads the configuration and applies the command line; errors are for the user.
@@ -47,7 +51,24 @@ fn setup(opts: &Options) -> Result<(Setup, Vec<Warning>), String> {
         Some(f) => Some(cli::parse_forward(f, |h, p| SystemResolver.resolve(h, p))?),
         None => None,
     };
-    Ok((Setup { config, forward }, warnings))
+    let mut allow = AllowList::default();
+    for a in &opts.relay_allow {
+        allow.add(a)?;
+    }
+    let key = opts
+        .relay_secret
+        .as_deref()
+        .map(MacKey::parse_secret)
+        .transpose()?;
+    Ok((
+        Setup {
+            config,
+            forward,
+            allow,
+            key,
+        },
+        warnings,
+    ))
 }
 
 /// The default control socket: `$XDG_RUNTIME_DIR/sipwired/ctl.sock`, else
@@ -120,6 +141,12 @@ pub fn run(opts: &Options) -> u8 {
     for w in &warnings {
         eprintln!("sipwired: {w}");
     }
+    if setup.forward.is_none() && setup.allow.is_empty() {
+        eprintln!(
+            "sipwired: warning: no --forward and no --relay-allow: every request will be \
+             refused (403); allow destinations with --relay-allow"
+        );
+    }
     if opts.check_config {
         println!("config OK");
         return EXIT_OK;
@@ -140,8 +167,17 @@ pub fn run(opts: &Options) -> u8 {
         return EXIT_START;
     }
 
+    let key = match setup.key.map_or_else(MacKey::random, Ok) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("sipwired: cannot read a random key from /dev/urandom: {e}");
+            return EXIT_START;
+        }
+    };
     let stats = Arc::new(RelayStats::default());
-    let relay = Relay::new(setup.forward, SystemResolver);
+    let relay = Relay::new(setup.forward, SystemResolver)
+        .with_key(key)
+        .with_allow(setup.allow.clone());
     let handler = Arc::new(RelayHandler::new(relay, stats.clone()));
     let poll = setup.config.tcp.poll_method;
     let children = setup.config.tcp.children.max(1);
@@ -183,7 +219,15 @@ pub fn run(opts: &Options) -> u8 {
     println!("control socket: {}", ctl_path.display());
     match setup.forward {
         Some(f) => println!("routing: every request to tcp:{f} (--forward)"),
-        None => println!("routing: by Route (loose routing) and Request-URI"),
+        None if opts.relay_allow.is_empty() => {
+            println!(
+                "routing: by Route (loose routing) and Request-URI, to nowhere (no --relay-allow)"
+            )
+        }
+        None => println!(
+            "routing: by Route (loose routing) and Request-URI, to {}",
+            opts.relay_allow.join(",")
+        ),
     }
     println!("ready");
 

@@ -5,7 +5,17 @@ use std::sync::Arc;
 
 use sipwire::{Ctx, Handler, HandlerError, Message, MessageKind};
 
-use crate::relay::{Action, Context, Direction, DropReason, Relay, RelayStats, Resolve};
+use crate::relay::{Action, Conns, Context, Direction, DropReason, Relay, RelayStats, Resolve};
+
+/// The runtime's connection table as the relay sees it: the peer of a connection id.
+#[derive(Debug)]
+struct RuntimeConns<'a>(&'a sipwire::Transport);
+
+impl Conns for RuntimeConns<'_> {
+    fn peer(&self, conid: u64) -> Option<std::net::SocketAddr> {
+        self.0.conn_peer(sipwire::ConId(conid))
+    }
+}
 
 /// The relay as a sipwire [`Handler`].
 #[derive(Debug)]
@@ -29,11 +39,14 @@ impl<R: Resolve + 'static> Handler for RelayHandler<R> {
             return Ok(());
         }
         let transport = ctx.transport();
+        let conns = RuntimeConns(transport);
         let context = Context {
             source: msg.source,
             local: msg.local,
             listen: transport.listen_addrs(),
             conid: msg.conid.0,
+            peer: msg.peer,
+            conns: &conns,
         };
         match self.relay.process(&msg.bytes, &context) {
             Action::Forward {
@@ -102,8 +115,11 @@ impl<R: Resolve> RelayHandler<R> {
     }
 }
 
-/// Sends a response over the connection its request came in on while that connection is open
-/// and still leads to the response's next-hop IP; to the next-hop address otherwise.
+/// Sends a response over the connection its request came in on (`via_conn`: the relay has
+/// checked its `cid` MAC against that connection's peer) while it is open; to `to` (the
+/// MAC-checked `received` and sent-by port of the next Via) once it is gone. Requests have no
+/// `via_conn` and go to `to`. A send error is returned at once; failures the runtime only
+/// learns later (a corked or queued write, an asynchronous connect) are not seen here.
 fn send_back(
     transport: &sipwire::Transport,
     via_conn: Option<u64>,
@@ -111,14 +127,9 @@ fn send_back(
     bytes: &[u8],
 ) -> Result<sipwire::ConId, sipwire::SendError> {
     if let Some(id) = via_conn.map(sipwire::ConId) {
-        if transport
-            .conn_peer(id)
-            .is_some_and(|p| p.ip().to_canonical() == to.ip().to_canonical())
-        {
-            match transport.send(id, bytes) {
-                Err(sipwire::SendError::NoSuchConnection(_) | sipwire::SendError::Closed(_)) => {}
-                other => return other,
-            }
+        match transport.send(id, bytes) {
+            Err(sipwire::SendError::NoSuchConnection(_) | sipwire::SendError::Closed(_)) => {}
+            other => return other,
         }
     }
     transport.send(to, bytes)

@@ -247,7 +247,8 @@ fn max_forwards_zero_gets_483_and_the_request_goes_nowhere() {
 #[test]
 fn routes_by_request_uri_and_loose_route_without_forward() {
     let uas = Uas::new();
-    let d = Daemon::start(SIPWIRED, &[]);
+    // Loopback destinations allowed (the UAS, and the dead port of the 503 case).
+    let d = Daemon::start(SIPWIRED, &["--relay-allow", "127.0.0.0/8"]);
     let mut uac = SipConn::connect(d.addr);
 
     // Request-URI host:port.
@@ -401,6 +402,20 @@ fn command_line_and_exit_codes() {
         run(&["--listen", "tcp:localhost:5060", "--check-config"]).0,
         2
     );
+    // Bad --relay-allow entries and secrets: exit 2; good ones pass the check.
+    assert_eq!(
+        run(&["--relay-allow", "10.0.0.0/33", "--check-config"]).0,
+        2
+    );
+    assert_eq!(run(&["--relay-secret", "abc", "--check-config"]).0, 2);
+    let (code, out, _) = run(&[
+        "--relay-allow",
+        "127.0.0.0/8,[::1]:5060",
+        "--relay-secret",
+        "00112233445566778899aabbccddeeff",
+        "--check-config",
+    ]);
+    assert_eq!((code, out.as_str()), (0, "config OK\n"));
 
     // Bind failure: exit 3.
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -1,9 +1,10 @@
-//! FNV-1a (64 bit) and the branch parameter of the Via sipwired inserts.
+//! FNV-1a (64 bit): the transaction hash in the branch of the Via sipwired inserts.
 //!
 //! A stateless relay keeps no transactions, so the branch must be a pure function of the
 //! request (RFC 3261 §16.11): a retransmission, and the CANCEL of an INVITE, get the branch
 //! the original got. FNV-1a is not a cryptographic hash; it only has to spread well and be
-//! the same in every process, which it is (no random seed).
+//! the same in every process, which it is (no random seed). What makes a branch ours is the
+//! keyed MAC next to it (`mac.rs`), not this hash.
 
 /// RFC 3261's magic cookie followed by sipwired's marker. A response whose top Via branch
 /// does not start with this was not produced by a sipwired relay.
@@ -44,12 +45,7 @@ impl Fnv1a {
     }
 }
 
-/// The branch value for a hash: prefix plus 16 lower-case hex digits.
-pub fn branch(hash: u64) -> String {
-    format!("{BRANCH_PREFIX}{hash:016x}")
-}
-
-/// True if `branch` was made by [`branch`].
+/// True if `branch` has our marker (it may still be forged: `mac.rs` decides).
 pub fn is_our_branch(branch: &[u8]) -> bool {
     branch.starts_with(BRANCH_PREFIX.as_bytes())
 }
@@ -78,9 +74,7 @@ mod tests {
 
     #[test]
     fn branch_shape() {
-        let b = branch(0x1234);
-        assert_eq!(b, "z9hG4bKsWd.0000000000001234");
-        assert!(is_our_branch(b.as_bytes()));
+        assert!(is_our_branch(b"z9hG4bKsWd.0000000000001234"));
         assert!(!is_our_branch(b"z9hG4bK-19212-1-0"));
     }
 }

@@ -9,8 +9,10 @@
 //! URI and parameter parsing is `sipwire_frame::sip`'s; the relay keeps only the rules.
 //! The rules and the decisions behind them are in `docs/sipwired.md`.
 
+mod allow;
 mod edit;
 pub mod hash;
+pub mod mac;
 mod reply;
 mod request;
 mod response;
@@ -24,7 +26,27 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 use sipwire_frame::sip::{SipError, SipMessage, StartLine};
 
+pub use allow::AllowList;
+pub use mac::MacKey;
 pub use stats::RelayStats;
+
+/// The runtime's open connections, as far as the relay needs them: the peer address of a
+/// connection id (the runtime's `Transport::conn_peer`; a table in tests). A response's
+/// `cid` is honoured only when its MAC verifies against this address.
+pub trait Conns: fmt::Debug {
+    /// The socket peer of open connection `conid`, or `None` when it is not open.
+    fn peer(&self, conid: u64) -> Option<SocketAddr>;
+}
+
+/// No open connections (for callers without a runtime).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoConns;
+
+impl Conns for NoConns {
+    fn peer(&self, _conid: u64) -> Option<SocketAddr> {
+        None
+    }
+}
 
 /// Name resolution for Request-URI and Route hosts that are not IP literals (and for Via
 /// hosts of responses). Called on a reader thread; it may block.
@@ -56,6 +78,11 @@ pub struct Context<'a> {
     /// Id of the connection the message came in on; written into our Via (`cid`) so the
     /// responses can go back over exactly that connection.
     pub conid: u64,
+    /// The socket peer of that connection as the runtime sees it (not PROXY-provided): the
+    /// `cid` MAC binds the id to it.
+    pub peer: SocketAddr,
+    /// Lookup of open connections, for the `cid` of responses.
+    pub conns: &'a dyn Conns,
 }
 
 impl Context<'_> {
@@ -79,30 +106,24 @@ impl Context<'_> {
         listen().find(|l| !l.ip().is_unspecified()).unwrap_or(local)
     }
 
-    /// True if `addr` (from a Route URI or a routing decision) is one of our listening
-    /// addresses. A wildcard listener (`0.0.0.0:5060`) matches its port on the connection's
-    /// local IP and on loopback.
+    /// True if `addr` (from a Route URI, a routing decision or a response's next hop) means
+    /// us: one of our listening addresses; a wildcard listener's port on the connection's
+    /// local IP or on loopback; a loopback IP with the port of a loopback listener (any
+    /// `127.x` reaches the loopback interface); or an unspecified IP (`0.0.0.0`, `[::]`,
+    /// which a connect turns into a local address). IPv4-mapped IPv6 counts as IPv4.
     pub fn is_own(&self, addr: SocketAddr) -> bool {
         let addr = canonical(addr);
+        if addr.ip().is_unspecified() {
+            return true;
+        }
         let local_ip = canonical(self.local).ip();
         self.listen.iter().map(|a| canonical(*a)).any(|l| {
             l == addr
-                || (l.ip().is_unspecified()
-                    && l.port() == addr.port()
-                    && l.is_ipv4() == addr.is_ipv4()
-                    && (addr.ip() == local_ip || addr.ip().is_loopback()))
-        })
-    }
-
-    /// True if a response's top Via sent-by could be ours: one of our listening addresses,
-    /// or any IP with the port of a wildcard listener (the branch marker is checked too).
-    pub fn is_own_via(&self, addr: SocketAddr) -> bool {
-        let addr = canonical(addr);
-        self.listen.iter().map(|a| canonical(*a)).any(|l| {
-            l == addr
-                || (l.ip().is_unspecified()
-                    && l.port() == addr.port()
-                    && l.is_ipv4() == addr.is_ipv4())
+                || (l.port() == addr.port()
+                    && ((l.ip().is_unspecified()
+                        && l.is_ipv4() == addr.is_ipv4()
+                        && (addr.ip() == local_ip || addr.ip().is_loopback()))
+                        || (l.ip().is_loopback() && addr.ip().is_loopback())))
         })
     }
 }
@@ -162,12 +183,20 @@ pub enum DropReason {
     BadVia,
     /// A SIP start line but a malformed header block.
     ParseError,
-    /// A response whose next hop (Via `received` or host) cannot be resolved.
+    /// A response whose next hop cannot be resolved (no longer produced: a response's next
+    /// hop is the MAC-checked IP of its next Via, never a name).
     Unroutable,
     /// Not SIP/2.0 at all (no SIP start line): the handler closes the connection.
     NotSip,
     /// An ACK that cannot be forwarded (Max-Forwards 0, no route): ACKs get no reply.
     AckNotForwarded,
+    /// A response with our branch marker whose MACs do not verify (forged, altered, or
+    /// made with another key), or whose `cid` is missing or malformed.
+    BadMac,
+    /// A response whose next hop is this relay itself (it would loop through us).
+    Loop,
+    /// An ACK to a destination `--relay-allow` does not allow (other requests get a 403).
+    Refused,
     /// A HEP3 packet (`tcp_accept_hep3`): sipwired does not relay HEP.
     Hep3,
 }
@@ -183,6 +212,9 @@ impl DropReason {
             DropReason::Unroutable => "unroutable",
             DropReason::NotSip => "not_sip",
             DropReason::AckNotForwarded => "ack",
+            DropReason::BadMac => "bad_mac",
+            DropReason::Loop => "loop",
+            DropReason::Refused => "refused",
             DropReason::Hep3 => "hep3",
         }
     }
@@ -198,28 +230,60 @@ impl fmt::Display for DropReason {
             DropReason::Unroutable => "response whose next hop cannot be resolved",
             DropReason::NotSip => "not a SIP/2.0 message",
             DropReason::AckNotForwarded => "ACK that cannot be forwarded",
+            DropReason::BadMac => "response whose Via MAC does not verify",
+            DropReason::Loop => "response whose next hop is ourselves",
+            DropReason::Refused => "ACK to a destination not allowed",
             DropReason::Hep3 => "HEP3 packet",
         })
     }
 }
 
-/// The relay: its only settings are the optional fixed next hop and the resolver.
+/// The relay: the optional fixed next hop, the resolver, the MAC key of our Vias and the
+/// destinations requests may go to.
 #[derive(Debug, Clone)]
 pub struct Relay<R = SystemResolver> {
     forward: Option<SocketAddr>,
     resolver: R,
+    key: MacKey,
+    allow: AllowList,
 }
 
 impl<R: Resolve> Relay<R> {
     /// A relay sending every request to `forward` when set, else routing by Route and
-    /// Request-URI.
+    /// Request-URI to destinations allowed by [`Relay::with_allow`] (none by default). The
+    /// MAC key is random ([`MacKey::random`]; see [`Relay::with_key`]).
     pub fn new(forward: Option<SocketAddr>, resolver: R) -> Self {
-        Relay { forward, resolver }
+        Relay {
+            forward,
+            resolver,
+            key: MacKey::random().unwrap_or_else(|_| MacKey::from_random_state()),
+            allow: AllowList::default(),
+        }
+    }
+
+    /// The MAC key of our Vias (`--relay-secret`, or a random one per start).
+    pub fn with_key(mut self, key: MacKey) -> Self {
+        self.key = key;
+        self
+    }
+
+    /// The destinations requests may be routed to without `--forward` (`--relay-allow`).
+    pub fn with_allow(mut self, allow: AllowList) -> Self {
+        self.allow = allow;
+        self
     }
 
     /// The fixed next hop, if any.
     pub fn forward(&self) -> Option<SocketAddr> {
         self.forward
+    }
+
+    pub(crate) fn key(&self) -> &MacKey {
+        &self.key
+    }
+
+    pub(crate) fn allow(&self) -> &AllowList {
+        &self.allow
     }
 
     /// Decides what to do with one message.
@@ -264,6 +328,15 @@ impl<R: Resolve> Relay<R> {
         }
         self.resolver.resolve(bare, port)
     }
+}
+
+/// An IP literal (IPv6 with or without brackets) to an address; `None` for a name.
+pub(crate) fn ip_literal(host: &[u8]) -> Option<IpAddr> {
+    let host = std::str::from_utf8(host).ok()?;
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .ok()
 }
 
 fn classify(e: SipError) -> DropReason {

@@ -10,9 +10,10 @@ use sipwire_frame::sip::{
 };
 
 use super::edit::Edits;
-use super::hash::{branch, Fnv1a};
+use super::hash::{Fnv1a, BRANCH_PREFIX};
+use super::mac::{hex16, MacKey};
 use super::reply::stateless_reply;
-use super::{eol, Action, Context, Direction, DropReason, Relay, Resolve};
+use super::{eol, ip_literal, Action, Context, Direction, DropReason, Relay, Resolve};
 
 /// Max-Forwards added to a request that has none (RFC 3261 §16.6 step 3: "SHOULD be 70").
 pub const DEFAULT_MAX_FORWARDS: u32 = 70;
@@ -22,6 +23,9 @@ const MAGIC_COOKIE: &[u8] = b"z9hG4bK";
 
 /// A stateless reply the request gets instead of being forwarded: status and reason.
 type Refusal = (u16, &'static str);
+
+/// The reply to a request for a destination `--relay-allow` does not allow.
+const FORBIDDEN: Refusal = (403, "Forbidden");
 
 pub(super) fn process<R: Resolve>(
     relay: &Relay<R>,
@@ -37,7 +41,11 @@ pub(super) fn process<R: Resolve>(
     let reply = |(status, reason): Refusal| {
         if is_ack {
             Action::Drop {
-                reason: DropReason::AckNotForwarded,
+                reason: if status == FORBIDDEN.0 {
+                    DropReason::Refused
+                } else {
+                    DropReason::AckNotForwarded
+                },
             }
         } else {
             Action::Reply {
@@ -80,16 +88,22 @@ pub(super) fn process<R: Resolve>(
         .take_while(|r| route_addr(bytes, r).is_some_and(|a| ctx.is_own(a)))
         .count();
     remove_leading_routes(&routes, own, &mut edits);
-    let to = match next_hop(relay, bytes, uri, routes.get(own)) {
-        Ok(to) => to,
+    let (to, allowed) = match next_hop(relay, bytes, uri, routes.get(own)) {
+        Ok(hop) => hop,
         Err(refusal) => return reply(refusal),
     };
     if ctx.is_own(to) {
         return reply((482, "Loop Detected"));
     }
+    if !allowed {
+        return reply(FORBIDDEN);
+    }
 
     // Our Via on top, then Max-Forwards (rewritten in place, or added after our Via).
-    edits.insert(msg.headers_start(), our_via_line(msg, &top, uri, ctx, eol));
+    edits.insert(
+        msg.headers_start(),
+        our_via_line(msg, &top, uri, ctx, relay.key(), eol),
+    );
     match new_max_forwards {
         Some((range, n)) => edits.replace(range, n.to_string().into_bytes()),
         None => {
@@ -115,17 +129,19 @@ pub(super) fn process<R: Resolve>(
     }
 }
 
-/// Where the request goes: `--forward` if set; else the first Route value left when it is a
-/// loose router (`lr`; a strict router is not supported, the Request-URI routes then); else
-/// the Request-URI `ruri`.
+/// Where the request goes, and whether it may: `--forward` if set (always allowed); else the
+/// first Route value left when it is a loose router (`lr`; a strict router is not supported,
+/// the Request-URI routes then); else the Request-URI `ruri`. An IP literal is allowed when
+/// `--relay-allow` names its network; a host name only when it names the domain, and a name
+/// not allowed is refused before any DNS query.
 fn next_hop<R: Resolve>(
     relay: &Relay<R>,
     bytes: &[u8],
     ruri: &[u8],
     next_route: Option<&RouteValue>,
-) -> Result<SocketAddr, Refusal> {
+) -> Result<(SocketAddr, bool), Refusal> {
     if let Some(f) = relay.forward() {
-        return Ok(f);
+        return Ok((f, true));
     }
     let route = match next_route {
         Some(r) => {
@@ -138,28 +154,50 @@ fn next_hop<R: Resolve>(
         Some(t) => t,
         None => parse_sip_uri(ruri).map_err(uri_refusal)?,
     };
+    let port = target.port.unwrap_or(5060);
+    if let Some(ip) = ip_literal(target.host) {
+        let to = SocketAddr::new(ip, port);
+        return Ok((to, relay.allow().allows_addr(to)));
+    }
+    if !relay.allow().allows_name(target.host, port) {
+        return Err(FORBIDDEN);
+    }
     relay
-        .resolve(target.host, target.port.unwrap_or(5060))
+        .resolve(target.host, port)
+        .map(|to| (to, true))
         .ok_or((503, "Service Unavailable (cannot resolve next hop)"))
 }
 
-/// Our Via header line: our address, a branch derived from the transaction and our
-/// address, and `cid` (the connection the request came in on, for the responses).
+/// Our Via header line: our address, a branch of the transaction hash and its MAC, and
+/// `cid` (the connection the request came in on, for the responses) with its MAC
+/// (`mac.rs`). Written into one buffer, no other allocation.
 fn our_via_line(
     msg: &SipMessage<'_>,
     top: &Via<'_>,
     ruri: &[u8],
     ctx: &Context<'_>,
+    key: &MacKey,
     eol: &[u8],
 ) -> Vec<u8> {
-    let our_addr_text = ctx.via_addr().to_string();
-    let mut via_line = Vec::with_capacity(80);
+    use std::io::Write as _;
+    let ours = ctx.via_addr();
+    let mut via_line = Vec::with_capacity(128);
     via_line.extend_from_slice(b"Via: SIP/2.0/TCP ");
-    via_line.extend_from_slice(our_addr_text.as_bytes());
+    let addr_start = via_line.len();
+    // Writing into a Vec cannot fail.
+    let _ = write!(via_line, "{ours}");
+    let tx = branch_hash(msg, top, ruri, via_line.get(addr_start..).unwrap_or(&[]));
+    // Where a response goes when the connection is gone: what the previous hop's Via will
+    // say after `mark_previous_hop` (received = source IP, sent-by port).
+    let fallback = SocketAddr::new(ctx.source.ip().to_canonical(), top.port.unwrap_or(5060));
     via_line.extend_from_slice(b";branch=");
-    via_line.extend_from_slice(branch(branch_hash(msg, top, ruri, &our_addr_text)).as_bytes());
+    via_line.extend_from_slice(BRANCH_PREFIX.as_bytes());
+    via_line.extend_from_slice(&hex16(tx));
+    via_line.extend_from_slice(&hex16(key.branch_mac(tx, ours, fallback)));
     via_line.extend_from_slice(b";cid=");
-    via_line.extend_from_slice(ctx.conid.to_string().as_bytes());
+    let _ = write!(via_line, "{}", ctx.conid);
+    via_line.push(b'.');
+    via_line.extend_from_slice(&hex16(key.cid_mac(tx, ctx.conid, ctx.peer)));
     via_line.extend_from_slice(eol);
     via_line
 }
@@ -243,7 +281,7 @@ fn remove_leading_routes(routes: &[RouteValue], n: usize, edits: &mut Edits) {
 /// The branch hash: from the incoming top Via's branch when it carries the magic cookie
 /// (so retransmissions and the CANCEL of an INVITE hash alike), else from the fields that
 /// identify an RFC 2543 transaction. Our address is mixed in either way.
-fn branch_hash(msg: &SipMessage<'_>, top: &Via<'_>, ruri: &[u8], ours: &str) -> u64 {
+fn branch_hash(msg: &SipMessage<'_>, top: &Via<'_>, ruri: &[u8], ours: &[u8]) -> u64 {
     let mut h = Fnv1a::default();
     match top.branch {
         Some(b) if b.starts_with(MAGIC_COOKIE) => {
@@ -269,7 +307,7 @@ fn branch_hash(msg: &SipMessage<'_>, top: &Via<'_>, ruri: &[u8], ours: &str) -> 
                 .field(top.value);
         }
     }
-    h.field(ours.as_bytes());
+    h.field(ours);
     h.finish()
 }
 
@@ -285,9 +323,11 @@ fn mark_previous_hop(bytes: &[u8], top: &Via<'_>, source: SocketAddr, edits: &mu
         .and_then(|p| p.value_in(section))
         .and_then(|v| std::str::from_utf8(v).ok())
         .and_then(|v| v.parse::<IpAddr>().ok());
+    // A `received` that is not an IP (or has no value) is replaced: the response's fallback
+    // address is read back from it (`response.rs`).
     let received_ok = match received_ip {
         Some(ip) => ip.to_canonical() == src_ip,
-        None => true,
+        None => received.is_none(),
     };
     let sent_by_is_src = top.host_ip().map(|ip| ip.to_canonical()) == Some(src_ip);
     let need_received = !sent_by_is_src || bare_rport.is_some() || !received_ok;

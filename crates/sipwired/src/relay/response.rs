@@ -1,5 +1,7 @@
-//! Responses: the top Via must be ours; it is removed and the response goes to the next Via
-//! (its `received` or host, its `rport` value or port, RFC 3261 §18.2.2 and RFC 3581 §4).
+//! Responses: the top Via must be ours — our branch marker and MACs that verify (`mac.rs`);
+//! it is removed and the response goes back over the request's connection while that lives
+//! (its `cid` MAC verifies against the connection's peer), else to the next Via's `received`
+//! IP and sent-by port (RFC 3261 §18.2.2), an address the branch MAC vouches for.
 
 use std::net::SocketAddr;
 
@@ -7,7 +9,8 @@ use sipwire_frame::sip::SipMessage;
 
 use super::edit::Edits;
 use super::hash::is_our_branch;
-use super::{Action, Context, Direction, DropReason, Relay, Resolve};
+use super::mac::{parse_branch, parse_cid};
+use super::{ip_literal, Action, Context, Direction, DropReason, Relay, Resolve};
 
 pub(super) fn process<R: Resolve>(
     relay: &Relay<R>,
@@ -21,37 +24,63 @@ pub(super) fn process<R: Resolve>(
         Some(Err(_)) => return drop(DropReason::BadVia),
         Some(Ok(v)) => v,
     };
-    let sent_by_ours = top
-        .host_ip()
-        .is_some_and(|ip| ctx.is_own_via(SocketAddr::new(ip, top.port.unwrap_or(5060))));
-    if !sent_by_ours || !top.branch.is_some_and(is_our_branch) {
+    let Some(branch) = top.branch.filter(|b| is_our_branch(b)) else {
         return drop(DropReason::NotOurs);
-    }
+    };
+    // From here on the Via claims to be ours: anything that does not verify is a forgery
+    // (or another key's), never routed.
+    let Some((tx, branch_mac)) = parse_branch(branch) else {
+        return drop(DropReason::BadMac);
+    };
+    let Some(ours) = top
+        .host_ip()
+        .map(|ip| SocketAddr::new(ip, top.port.unwrap_or(5060)))
+    else {
+        return drop(DropReason::BadMac);
+    };
     let next = match vias.next() {
         None => return drop(DropReason::NoVia),
         Some(Err(_)) => return drop(DropReason::BadVia),
         Some(Ok(v)) => v,
     };
-    let host = next.received.filter(|r| !r.is_empty()).unwrap_or(next.host);
-    let port = match next.rport {
-        Some(Some(p)) => p,
-        _ => next.port.unwrap_or(5060),
+    // The fallback: `received` (we always write the source IP there unless the sent-by host
+    // is that IP) and the sent-by port, not `rport` (the client's ephemeral source port).
+    let ip = match next.received.filter(|r| !r.is_empty()) {
+        Some(r) => ip_literal(r),
+        None => next.host_ip(),
     };
-    let Some(to) = relay.resolve(host, port) else {
-        return drop(DropReason::Unroutable);
+    let Some(ip) = ip else {
+        return drop(DropReason::BadMac);
     };
-    // The connection the request came in on, as our Via recorded it.
-    let via_conn = top
+    let fallback = SocketAddr::new(ip, next.port.unwrap_or(5060));
+    let key = relay.key();
+    if key.branch_mac(tx, ours, fallback) != branch_mac {
+        return drop(DropReason::BadMac);
+    }
+    let cid = top
         .params()
         .find(|(name, _)| name.eq_ignore_ascii_case(b"cid"))
         .and_then(|(_, v)| v)
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .and_then(|v| v.parse::<u64>().ok());
+        .and_then(parse_cid);
+    let Some((conid, cid_mac)) = cid else {
+        return drop(DropReason::BadMac);
+    };
+    if ctx.is_own(fallback) {
+        return drop(DropReason::Loop);
+    }
+    // The connection, only if the cid MAC holds for the peer the runtime sees on it now. When
+    // it does not (closed; or an id minted by another instance sharing the key, naming an
+    // unrelated local connection), the authenticated fallback address is used.
+    let via_conn = ctx
+        .conns
+        .peer(conid)
+        .filter(|peer| key.cid_mac(tx, conid, *peer) == cid_mac)
+        .map(|_| conid);
     let mut edits = Edits::default();
     edits.remove(top.removal.clone());
     match edits.apply(msg.bytes()) {
         Some(bytes) => Action::Forward {
-            to,
+            to: fallback,
             bytes,
             direction: Direction::Response,
             via_conn,

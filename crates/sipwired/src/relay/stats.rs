@@ -31,6 +31,12 @@ sipwire::counters! {
         dropped_ack,
         /// HEP3 packets (sipwired does not relay HEP).
         dropped_hep3,
+        /// Responses with our branch marker whose Via MACs do not verify (forged).
+        dropped_bad_mac,
+        /// Responses whose next hop is this relay itself.
+        dropped_loop,
+        /// Requests to destinations `--relay-allow` does not allow (403s and dropped ACKs).
+        refused_destinations,
         /// Sends (forward or reply) that failed.
         send_failures,
     }
@@ -49,12 +55,15 @@ impl RelayStats {
         bump(&self.responses_relayed);
     }
 
-    /// A stateless reply with this status was sent.
+    /// A stateless reply with this status was sent (a 403 is a refused destination too).
     pub fn replied(&self, status: u16) {
         if status == 483 {
             bump(&self.replies_483);
         } else {
             bump(&self.replies_other);
+        }
+        if status == 403 {
+            bump(&self.refused_destinations);
         }
     }
 
@@ -69,6 +78,9 @@ impl RelayStats {
             DropReason::NotSip => &self.dropped_not_sip,
             DropReason::AckNotForwarded => &self.dropped_ack,
             DropReason::Hep3 => &self.dropped_hep3,
+            DropReason::BadMac => &self.dropped_bad_mac,
+            DropReason::Loop => &self.dropped_loop,
+            DropReason::Refused => &self.refused_destinations,
         });
     }
 
@@ -117,5 +129,16 @@ mod tests {
         assert_eq!(v("dropped_not_ours"), 1);
         assert_eq!(v("send_failures"), 1);
         assert_eq!(s.dropped_total(), 2);
+        // A 403 is a stateless reply and a refused destination; a refused ACK only the latter.
+        s.replied(403);
+        s.dropped(DropReason::Refused);
+        s.dropped(DropReason::BadMac);
+        s.dropped(DropReason::Loop);
+        let f = s.fields();
+        let v = |n: &str| f.iter().find(|(k, _)| *k == n).unwrap().1;
+        assert_eq!(v("replies_other"), 2);
+        assert_eq!(v("refused_destinations"), 2);
+        assert_eq!(v("dropped_bad_mac"), 1);
+        assert_eq!(v("dropped_loop"), 1);
     }
 }

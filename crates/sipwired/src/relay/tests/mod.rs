@@ -34,6 +34,44 @@ pub(super) fn relay(forward: Option<&str>) -> Relay<FakeResolver> {
         "198.51.100.7".parse().unwrap(),
     );
     Relay::new(forward.map(sa), FakeResolver(names))
+        .with_key(MacKey::from_bytes([7; 16]))
+        .with_allow(open_allow())
+}
+
+/// Every IP and the two names these tests route by.
+fn open_allow() -> AllowList {
+    let mut a = AllowList::any();
+    a.add("proxy.example.com,nowhere.invalid").unwrap();
+    a
+}
+
+/// Open connections by id, for responses' `cid`.
+#[derive(Debug, Default)]
+pub(super) struct Table(pub Vec<(u64, SocketAddr)>);
+
+impl Conns for Table {
+    fn peer(&self, conid: u64) -> Option<SocketAddr> {
+        self.0.iter().find(|(id, _)| *id == conid).map(|(_, p)| *p)
+    }
+}
+
+/// [`run`] with a table of open connections.
+pub(super) fn run_with(
+    relay: &Relay<FakeResolver>,
+    msg: &str,
+    source: &str,
+    conns: &dyn Conns,
+) -> Action {
+    let listen = [sa(OURS)];
+    let ctx = Context {
+        source: sa(source),
+        local: sa(OURS),
+        listen: &listen,
+        conid: 7,
+        peer: sa(source),
+        conns,
+    };
+    relay.process(msg.as_bytes(), &ctx)
 }
 
 /// Runs `msg` through a relay listening on [`OURS`], as if it came from `source`.
@@ -44,6 +82,8 @@ pub(super) fn run(relay: &Relay<FakeResolver>, msg: &str, source: &str) -> Actio
         local: sa(OURS),
         listen: &listen,
         conid: 7,
+        peer: sa(source),
+        conns: &NoConns,
     };
     relay.process(msg.as_bytes(), &ctx)
 }

@@ -8,7 +8,8 @@ fn our_branch(out: &str) -> String {
     let b = first.split(";branch=").nth(1).unwrap();
     let b = b.split(';').next().unwrap().to_string();
     assert!(b.starts_with(hash::BRANCH_PREFIX), "{b}");
-    assert_eq!(b.len(), hash::BRANCH_PREFIX.len() + 16);
+    // Transaction hash and MAC, 16 hex digits each.
+    assert_eq!(b.len(), hash::BRANCH_PREFIX.len() + 32);
     b
 }
 
@@ -30,11 +31,17 @@ fn invite_gets_our_via_on_top_and_nothing_else_changes() {
     assert_eq!(*via_conn, None);
     let (_, out) = forwarded(&a);
     let branch = our_branch(&out);
+    let cid = header_lines(&out)[0]
+        .split(";cid=")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert!(cid.starts_with("7.") && cid.len() == 2 + 16, "{cid}");
     let expected = INVITE
         .replacen(
             "\r\nVia:",
-            // `cid`: the incoming connection, where the responses will go back.
-            &format!("\r\nVia: SIP/2.0/TCP 192.0.2.1:5060;branch={branch};cid=7\r\nVia:"),
+            // `cid`: the incoming connection, where the responses will go back (and its MAC).
+            &format!("\r\nVia: SIP/2.0/TCP 192.0.2.1:5060;branch={branch};cid={cid}\r\nVia:"),
             1,
         )
         .replacen("Max-Forwards: 70", "Max-Forwards: 69", 1);
@@ -380,6 +387,8 @@ fn body_bytes_pass_unchanged_even_when_not_utf8() {
         local: sa(OURS),
         listen: &listen,
         conid: 7,
+        peer: sa("203.0.113.5:5070"),
+        conns: &NoConns,
     };
     let a = relay(None).process(&m, &ctx);
     let Action::Forward { bytes, .. } = a else {
@@ -404,6 +413,8 @@ fn ipv6_addresses() {
         local: sa("[2001:db8::1]:5060"),
         listen: &listen,
         conid: 7,
+        peer: sa("[2001:db8::5]:40000"),
+        conns: &NoConns,
     };
     let a = relay(None).process(m.as_bytes(), &ctx);
     let (to, out) = forwarded(&a);
@@ -431,6 +442,8 @@ fn via_address_for_requests_on_connections_we_opened() {
         local: sa("192.0.2.1:41000"),
         listen: &listen,
         conid: 7,
+        peer: sa("198.51.100.20:5080"),
+        conns: &NoConns,
     };
     assert_eq!(ctx.via_addr(), sa("192.0.2.1:5060"));
     let (_, out) = forwarded(&relay(None).process(INVITE.as_bytes(), &ctx));
@@ -442,6 +455,8 @@ fn via_address_for_requests_on_connections_we_opened() {
         local: sa("10.1.1.1:5060"),
         listen: &any,
         conid: 7,
+        peer: sa("198.51.100.20:5080"),
+        conns: &NoConns,
     };
     assert_eq!(ctx.via_addr(), sa("10.1.1.1:5060"));
     let ctx = Context {
@@ -452,14 +467,15 @@ fn via_address_for_requests_on_connections_we_opened() {
     assert!(ctx.is_own(sa("10.1.1.1:5060")));
     assert!(ctx.is_own(sa("127.0.0.1:5060")));
     assert!(!ctx.is_own(sa("10.1.1.2:5060")));
-    assert!(ctx.is_own_via(sa("10.1.1.2:5060")));
-    assert!(!ctx.is_own_via(sa("10.1.1.1:5061")));
+    assert!(!ctx.is_own(sa("10.1.1.1:5061")));
     // IPv4-mapped local addresses are written as IPv4.
     let ctx = Context {
         source: sa("198.51.100.20:5080"),
         local: sa("[::ffff:192.0.2.1]:5060"),
         listen: &listen,
         conid: 7,
+        peer: sa("198.51.100.20:5080"),
+        conns: &NoConns,
     };
     assert_eq!(ctx.via_addr(), sa("192.0.2.1:5060"));
 }

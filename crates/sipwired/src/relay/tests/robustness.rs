@@ -9,6 +9,8 @@ fn ctx_run(bytes: &[u8]) -> Action {
         local: sa(OURS),
         listen: &listen,
         conid: 7,
+        peer: sa("203.0.113.5:40000"),
+        conns: &Table(vec![(7, sa("203.0.113.5:40000"))]),
     };
     relay(None).process(bytes, &ctx)
 }
@@ -22,10 +24,18 @@ fn samples() -> Vec<Vec<u8>> {
         "SIP/2.0 180 Ringing\r\nVia: SIP/2.0/TCP 192.0.2.1:5060;branch={}0123456789abcdef, SIP/2.0/TCP 203.0.113.5:5070;rport=9;received=10.0.0.1\r\nt: <sip:b@h>;tag=1\r\nl: 0\r\n\r\n",
         hash::BRANCH_PREFIX
     );
+    // A genuine response too (valid MACs), so mutations hit the verifying code paths.
+    let (_, fwd) = forwarded(&ctx_run(INVITE.as_bytes()));
+    let genuine = fwd.replacen(
+        "INVITE sip:bob@198.51.100.20:5080;transport=tcp SIP/2.0",
+        "SIP/2.0 200 OK",
+        1,
+    );
     vec![
         INVITE.as_bytes().to_vec(),
         route.into_bytes(),
         response.into_bytes(),
+        genuine.into_bytes(),
     ]
 }
 

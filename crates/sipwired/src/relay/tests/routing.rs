@@ -139,3 +139,81 @@ fn a_request_for_ourselves_is_a_loop() {
         482
     );
 }
+
+#[test]
+fn destinations_must_be_allowed() {
+    let mut allow = AllowList::default();
+    allow
+        .add("198.51.100.0/24:5080, proxy.example.com")
+        .unwrap();
+    let r = relay(None).with_allow(allow);
+    // Allowed network and port.
+    assert_eq!(
+        forwarded(&run(&r, INVITE, "203.0.113.5:40000")).0,
+        sa("198.51.100.20:5080")
+    );
+    // Other port, other network: 403, nothing sent.
+    for ruri in [
+        "sip:bob@198.51.100.20:5081",
+        "sip:bob@10.0.0.1",
+        "sip:bob@[2001:db8::1]",
+    ] {
+        let m = INVITE.replacen("sip:bob@198.51.100.20:5080;transport=tcp", ruri, 1);
+        let (status, reply) = replied(&run(&r, &m, "203.0.113.5:40000"));
+        assert_eq!(
+            (status, reply.lines().next().unwrap()),
+            (403, "SIP/2.0 403 Forbidden"),
+            "{ruri}"
+        );
+    }
+    // A listed domain resolves; an unlisted name is refused without a lookup.
+    let m = INVITE.replacen(
+        "sip:bob@198.51.100.20:5080;transport=tcp",
+        "sip:bob@proxy.example.com",
+        1,
+    );
+    assert_eq!(
+        forwarded(&run(&r, &m, "203.0.113.5:40000")).0,
+        sa("198.51.100.7:5060")
+    );
+    let m = INVITE.replacen(
+        "sip:bob@198.51.100.20:5080;transport=tcp",
+        "sip:bob@nowhere.invalid",
+        1,
+    );
+    assert_eq!(replied(&run(&r, &m, "203.0.113.5:40000")).0, 403);
+    // A loose Route is checked the same way.
+    let m = INVITE.replacen(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nRoute: <sip:10.0.0.1;lr>\r\n",
+        1,
+    );
+    assert_eq!(replied(&run(&r, &m, "203.0.113.5:40000")).0, 403);
+    // An ACK is dropped, not answered.
+    let ack = INVITE
+        .replacen(
+            "INVITE sip:bob@198.51.100.20:5080;transport=tcp",
+            "ACK sip:bob@10.0.0.1",
+            1,
+        )
+        .replacen("1 INVITE", "1 ACK", 1);
+    assert_eq!(
+        dropped(&run(&r, &ack, "203.0.113.5:40000")),
+        DropReason::Refused
+    );
+    // Nothing allowed (the default): everything refused; --forward is always allowed.
+    let none = relay(None).with_allow(AllowList::default());
+    assert_eq!(replied(&run(&none, INVITE, "203.0.113.5:40000")).0, 403);
+    let fwd = relay(Some("10.9.9.9:5060")).with_allow(AllowList::default());
+    assert_eq!(
+        forwarded(&run(&fwd, INVITE, "203.0.113.5:40000")).0,
+        sa("10.9.9.9:5060")
+    );
+    // Our own address is a loop (482) before it is a refusal.
+    let m = INVITE.replacen(
+        "sip:bob@198.51.100.20:5080;transport=tcp",
+        "sip:bob@192.0.2.1",
+        1,
+    );
+    assert_eq!(replied(&run(&none, &m, "203.0.113.5:40000")).0, 482);
+}

@@ -39,6 +39,9 @@ sipwire::counters! {
         refused_destinations,
         /// Sends (forward or reply) that failed.
         send_failures,
+        /// Requests queued on a connect whose failure could not be answered with a 503
+        /// (the table of waiting requests was full).
+        unguarded_requests,
     }
 }
 
@@ -87,6 +90,11 @@ impl RelayStats {
     /// A send (forward or reply) failed.
     pub fn send_failed(&self) {
         bump(&self.send_failures);
+    }
+
+    /// A request went out on a connecting connection without a 503 kept for it.
+    pub fn unguarded(&self) {
+        bump(&self.unguarded_requests);
     }
 
     /// Total messages dropped, all reasons.

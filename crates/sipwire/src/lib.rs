@@ -26,7 +26,7 @@ mod shared;
 mod sockopt;
 mod stats;
 mod tcp_main;
-pub mod timer;
+mod timer;
 mod transport;
 mod wq;
 

@@ -75,17 +75,13 @@ impl<T> TimerWheel<T> {
         }
     }
 
-    /// The wheel's resolution.
-    pub fn tick(&self) -> Duration {
-        self.tick
-    }
-
     /// Number of armed timers.
     pub fn len(&self) -> usize {
         self.armed
     }
 
     /// True when no timer is armed.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.armed == 0
     }

@@ -3,6 +3,9 @@
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
+
+use crate::relay::Forward;
 
 /// Exit status: success.
 pub const EXIT_OK: u8 = 0;
@@ -12,6 +15,9 @@ pub const EXIT_CONFIG: u8 = 2;
 pub const EXIT_BIND: u8 = 3;
 /// Exit status: any other failure to start (threads, pollers, control socket).
 pub const EXIT_START: u8 = 4;
+
+/// Seconds between two resolutions of the configured names (`--resolve-interval`).
+pub const DEFAULT_RESOLVE_INTERVAL: u64 = 30;
 
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +43,9 @@ pub struct Options {
     pub forward: Option<String>,
     /// `--relay-allow LIST`, repeatable: destinations requests may be routed to.
     pub relay_allow: Vec<String>,
+    /// `--resolve-interval SECONDS`: how often the configured names are resolved again
+    /// (default [`DEFAULT_RESOLVE_INTERVAL`]; 0: only at start).
+    pub resolve_interval: Option<u64>,
     /// `--relay-secret HEX|FILE`: the MAC key of our Vias (shared by instances).
     pub relay_secret: Option<String>,
     /// `--ctl PATH`: the control socket.
@@ -59,11 +68,16 @@ Options:
                            Port 0 picks a free port; the real address is printed on start
       --forward tcp:HOST:PORT
                            Send every request to this next hop instead of routing by
-                           Route / Request-URI (a host name is resolved once, at start)
+                           Route / Request-URI (a host name is resolved like the
+                           --relay-allow names)
       --relay-allow NET[:PORT],...
                            Without --forward, relay only to these destinations (repeatable,
                            comma separated): 127.0.0.0/8, 10.1.2.3:5060, [::1]/128,
                            pbx.example.com[:PORT]; others get 403. Default: none
+      --resolve-interval SECONDS
+                           The --relay-allow domains and the --forward host are the only
+                           names resolved: at start, then by a background thread this
+                           often (0: at start only). Default: 30
       --relay-secret HEX|FILE
                            128-bit key (32 hex digits, or a file holding them) of the MACs in
                            our Vias; instances behind one balancer share it. Default: random
@@ -124,6 +138,15 @@ where
             "--forward" => opts.forward = Some(value("tcp:HOST:PORT")?),
             "--relay-allow" => opts.relay_allow.push(value("NET[:PORT],...")?),
             "--relay-secret" => opts.relay_secret = Some(value("HEX|FILE")?),
+            "--resolve-interval" => {
+                let v = value("SECONDS")?;
+                let secs = v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|s| *s <= 86_400)
+                    .ok_or_else(|| format!("--resolve-interval {v:?}: seconds, 0 to 86400"))?;
+                opts.resolve_interval = Some(secs);
+            }
             "--ctl" => opts.ctl = Some(PathBuf::from(value("PATH")?)),
             "--check-config" => opts.check_config = true,
             other => return Err(format!("unknown argument {other:?} (try --help)")),
@@ -136,11 +159,8 @@ where
 }
 
 /// Parses `--forward`: `tcp:HOST:PORT`, `tcp:[IPv6]:PORT`, or without `tcp:`; the port
-/// defaults to 5060. Names go through `resolve`.
-pub fn parse_forward(
-    text: &str,
-    resolve: impl Fn(&str, u16) -> Option<SocketAddr>,
-) -> Result<SocketAddr, String> {
+/// defaults to 5060. A host name is kept as a name (the daemon resolves it off the readers).
+pub fn parse_forward_target(text: &str) -> Result<Forward, String> {
     let bad = |why: &str| format!("--forward {text:?}: {why}");
     let rest = match text.split_once(':') {
         Some((proto, rest)) if proto.eq_ignore_ascii_case("tcp") => rest,
@@ -154,7 +174,7 @@ pub fn parse_forward(
         _ => text,
     };
     if let Ok(a) = rest.parse::<SocketAddr>() {
-        return Ok(a);
+        return Ok(Forward::Addr(a));
     }
     let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
         let (h, after) = v6.split_once(']').ok_or_else(|| bad("missing ']'"))?;
@@ -174,9 +194,39 @@ pub fn parse_forward(
         return Err(bad("no host"));
     }
     if let Ok(ip) = host.parse() {
-        return Ok(SocketAddr::new(ip, port));
+        return Ok(Forward::Addr(SocketAddr::new(ip, port)));
     }
-    resolve(host, port).ok_or_else(|| bad("cannot resolve the host name"))
+    let is_name = host.len() <= 253
+        && host.bytes().any(|b| b.is_ascii_alphabetic())
+        && host
+            .split('.')
+            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    if !is_name {
+        return Err(bad("not an IP address or a host name"));
+    }
+    Ok(Forward::Name(host.to_ascii_lowercase(), port))
+}
+
+impl FromStr for Forward {
+    type Err = String;
+
+    /// [`parse_forward_target`].
+    fn from_str(s: &str) -> Result<Forward, String> {
+        parse_forward_target(s)
+    }
+}
+
+/// [`parse_forward_target`], then a host name through `resolve` (once: for embedders that
+/// want an address; the daemon keeps the name).
+pub fn parse_forward(
+    text: &str,
+    resolve: impl Fn(&str, u16) -> Option<SocketAddr>,
+) -> Result<SocketAddr, String> {
+    match parse_forward_target(text)? {
+        Forward::Addr(a) => Ok(a),
+        Forward::Name(host, port) => resolve(&host, port)
+            .ok_or_else(|| format!("--forward {text:?}: cannot resolve the host name")),
+    }
 }
 
 #[cfg(test)]
@@ -210,6 +260,7 @@ mod tests {
             "--relay-allow=10.0.0.1:5060,[::1]/128",
             "--relay-secret",
             "00112233445566778899aabbccddeeff",
+            "--resolve-interval=5",
             "--check-config",
         ])
         .unwrap() else {
@@ -225,6 +276,9 @@ mod tests {
             Some("00112233445566778899aabbccddeeff")
         );
         assert!(o.check_config);
+        assert_eq!(o.resolve_interval, Some(5));
+        assert!(args(&["--resolve-interval", "x"]).is_err());
+        assert!(args(&["--resolve-interval", "-1"]).is_err());
         assert!(args(&["--bogus"]).unwrap_err().contains("unknown"));
         assert!(args(&["--listen"]).unwrap_err().contains("needs a value"));
         assert!(args(&["--check-config=1"]).is_err());
@@ -251,5 +305,16 @@ mod tests {
             parse_forward("tcp:proxy:5099", fake).unwrap(),
             "10.0.0.1:5099".parse().unwrap()
         );
+        // The daemon's form: a name stays a name, nothing is resolved.
+        assert_eq!(
+            parse_forward_target("tcp:Proxy.Example.com").unwrap(),
+            Forward::Name("proxy.example.com".into(), 5060)
+        );
+        assert_eq!(
+            "tcp:127.0.0.1:5080".parse::<Forward>().unwrap(),
+            Forward::Addr("127.0.0.1:5080".parse().unwrap())
+        );
+        assert!(parse_forward_target("tcp:bad_name:5060").is_err());
+        assert!(parse_forward_target("tcp::5060").is_err());
     }
 }

@@ -1,29 +1,36 @@
 //! Running the daemon: configuration (embedded default or `-f`, then command-line
-//! overrides), the control socket path (served by `sipwire_control`), start, the startup
-//! report, signals, shutdown.
+//! overrides), the configured names (resolved before serving, then by a refresh thread),
+//! the control socket path (served by `sipwire_control`), start, the startup report,
+//! signals, shutdown.
 
 use std::fs::DirBuilder;
-use std::net::SocketAddr;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use nix::sys::signal::{SigSet, Signal};
 use sipwire::config::{Config, ListenProto, ParseOptions, Warning};
 use sipwire::{Runtime, StartError};
 
-use crate::cli::{self, Options, EXIT_BIND, EXIT_CONFIG, EXIT_OK, EXIT_START};
+use crate::cli::{
+    self, Options, DEFAULT_RESOLVE_INTERVAL, EXIT_BIND, EXIT_CONFIG, EXIT_OK, EXIT_START,
+};
 use crate::handler::RelayHandler;
-use crate::relay::{AllowList, MacKey, Relay, RelayStats, Resolve, SystemResolver};
+use crate::relay::{system_lookup, AllowList, Forward, MacKey, NameTable, Relay, RelayStats};
 use sipwire_control::{RpcError, RpcExtension};
 
 /// Everything a run needs, checked.
 #[derive(Debug)]
 struct Setup {
     config: Config,
-    forward: Option<SocketAddr>,
+    forward: Option<Forward>,
     /// `--relay-allow` (the `--forward` target needs no entry: it is always allowed).
     allow: AllowList,
+    /// The names that may be resolved: the `--forward` host and the `--relay-allow` domains.
+    names: Vec<String>,
+    /// `--resolve-interval`; zero: at start only.
+    resolve_interval: Duration,
     /// `--relay-secret`; `None`: a random key per start.
     key: Option<MacKey>,
 }
@@ -47,14 +54,24 @@ fn setup(opts: &Options) -> Result<(Setup, Vec<Warning>), String> {
         }
     }
     config.validate().map_err(|e| e.to_string())?;
-    let forward = match &opts.forward {
-        Some(f) => Some(cli::parse_forward(f, |h, p| SystemResolver.resolve(h, p))?),
-        None => None,
-    };
+    let forward = opts
+        .forward
+        .as_deref()
+        .map(cli::parse_forward_target)
+        .transpose()?;
     let mut allow = AllowList::default();
     for a in &opts.relay_allow {
         allow.add(a)?;
     }
+    let names = match &forward {
+        Some(Forward::Name(host, _)) => vec![host.clone()],
+        _ => Vec::new(),
+    }
+    .into_iter()
+    .chain(allow.domain_names().map(str::to_string))
+    .collect();
+    let resolve_interval =
+        Duration::from_secs(opts.resolve_interval.unwrap_or(DEFAULT_RESOLVE_INTERVAL));
     let key = opts
         .relay_secret
         .as_deref()
@@ -65,6 +82,8 @@ fn setup(opts: &Options) -> Result<(Setup, Vec<Warning>), String> {
             config,
             forward,
             allow,
+            names,
+            resolve_interval,
             key,
         },
         warnings,
@@ -147,6 +166,16 @@ pub fn run(opts: &Options) -> u8 {
              refused (403); allow destinations with --relay-allow"
         );
     }
+    // The configured names, resolved before serving; one that does not resolve is not fatal
+    // (requests to it get 503 until a refresh resolves it).
+    let names = NameTable::new(&setup.names, system_lookup);
+    if !names.is_empty() {
+        for n in names.refresh() {
+            eprintln!(
+                "sipwired: warning: {n} does not resolve; requests to it get 503 until it does"
+            );
+        }
+    }
     if opts.check_config {
         println!("config OK");
         return EXIT_OK;
@@ -174,8 +203,21 @@ pub fn run(opts: &Options) -> u8 {
             return EXIT_START;
         }
     };
+    // Dropped on return: the thread stops after its lookup in progress, if any.
+    let _refresher = if names.is_empty() || setup.resolve_interval.is_zero() {
+        None
+    } else {
+        match names.spawn_refresher(setup.resolve_interval) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("sipwired: cannot start the resolver thread: {e}");
+                return EXIT_START;
+            }
+        }
+    };
     let stats = Arc::new(RelayStats::default());
-    let relay = Relay::new(setup.forward, SystemResolver)
+    let relay = Relay::new(None, names.clone())
+        .with_forward(setup.forward.clone())
         .with_key(key)
         .with_allow(setup.allow.clone());
     let handler = Arc::new(RelayHandler::new(relay, stats.clone()));
@@ -217,8 +259,9 @@ pub fn run(opts: &Options) -> u8 {
     );
     println!("readers: {children} (tcp_children)");
     println!("control socket: {}", ctl_path.display());
-    match setup.forward {
-        Some(f) => println!("routing: every request to tcp:{f} (--forward)"),
+    match &setup.forward {
+        Some(Forward::Addr(f)) => println!("routing: every request to tcp:{f} (--forward)"),
+        Some(Forward::Name(h, p)) => println!("routing: every request to tcp:{h}:{p} (--forward)"),
         None if opts.relay_allow.is_empty() => {
             println!(
                 "routing: by Route (loose routing) and Request-URI, to nowhere (no --relay-allow)"
@@ -228,6 +271,24 @@ pub fn run(opts: &Options) -> u8 {
             "routing: by Route (loose routing) and Request-URI, to {}",
             opts.relay_allow.join(",")
         ),
+    }
+    if !names.is_empty() {
+        let table: Vec<String> = names
+            .entries()
+            .iter()
+            .map(|e| match e.ip {
+                Some(ip) => format!("{}={ip}", e.name),
+                None => format!("{}=unresolved", e.name),
+            })
+            .collect();
+        let when = match setup.resolve_interval.as_secs() {
+            0 => "at start only".to_string(),
+            n => format!("at start and every {n} s"),
+        };
+        println!(
+            "names: {} (resolved {when}; no other name is ever resolved)",
+            table.join(", ")
+        );
     }
     println!("ready");
 
@@ -287,6 +348,7 @@ impl RpcExtension for RelayRpc {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::SocketAddr;
 
     #[test]
     fn embedded_default_config_listens_on_localhost_5060() {
@@ -297,6 +359,31 @@ mod tests {
             vec![(ListenProto::Tcp, "127.0.0.1:5060".parse().unwrap())]
         );
         assert_eq!(s.forward, None);
+        assert!(s.names.is_empty());
+        assert_eq!(s.resolve_interval, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn the_names_are_the_forward_host_and_the_allowed_domains() {
+        let opts = Options {
+            forward: Some("tcp:Proxy.example.com:5080".into()),
+            relay_allow: vec![
+                "10.0.0.0/8,pbx.example.com".into(),
+                "gw.example.net:5070".into(),
+            ],
+            resolve_interval: Some(0),
+            ..Options::default()
+        };
+        let (s, _) = setup(&opts).unwrap();
+        assert_eq!(
+            s.forward,
+            Some(Forward::Name("proxy.example.com".into(), 5080))
+        );
+        assert_eq!(
+            s.names,
+            ["proxy.example.com", "pbx.example.com", "gw.example.net"]
+        );
+        assert!(s.resolve_interval.is_zero());
     }
 
     #[test]

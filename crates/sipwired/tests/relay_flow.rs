@@ -310,6 +310,144 @@ fn routes_by_request_uri_and_loose_route_without_forward() {
     assert_eq!(counter(&c, "replies_other"), 1);
 }
 
+/// The `names:` line of the start report: the configured names and their addresses.
+fn names_line(d: &Daemon) -> String {
+    let lines = d.lines.lock().unwrap();
+    let l = lines.iter().find(|l| l.starts_with("names: "));
+    l.cloned().unwrap_or_default()
+}
+
+#[test]
+fn routes_by_an_allowed_name_resolved_at_start() {
+    // `localhost` comes from /etc/hosts; an unresolvable allowed name is not fatal.
+    let d = Daemon::start(
+        SIPWIRED,
+        &[
+            "--relay-allow",
+            "LocalHost,nosuch.invalid",
+            "--resolve-interval",
+            "1",
+        ],
+    );
+    let names = names_line(&d);
+    assert!(names.contains("nosuch.invalid=unresolved"), "{names}");
+    let ip = names
+        .split([' ', ','])
+        .find_map(|w| w.strip_prefix("localhost="))
+        .unwrap_or_else(|| panic!("localhost not resolved: {names}"))
+        .to_string();
+    // The UAS listens where the relay will connect.
+    let listener = TcpListener::bind((ip.parse::<std::net::IpAddr>().unwrap(), 0)).unwrap();
+    let uas = Uas { listener };
+    let mut uac = SipConn::connect(d.addr);
+    let ruri = format!("sip:x@localhost:{};transport=tcp", uas.port());
+    uac.send(&request(
+        "OPTIONS",
+        &uac,
+        &ruri,
+        "z9hG4bK-n-1",
+        "1 OPTIONS",
+        "",
+    ));
+    let mut up = uas.accept();
+    let got = up.recv();
+    assert_eq!(start_line(&got), format!("OPTIONS {ruri} SIP/2.0"));
+    up.send(&response_to(&got, "200 OK", ""));
+    assert_eq!(start_line(&uac.recv()), "SIP/2.0 200 OK");
+
+    // The allowed name that did not resolve: 503, still after refreshes.
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    uac.send(&request(
+        "OPTIONS",
+        &uac,
+        "sip:x@nosuch.invalid",
+        "z9hG4bK-n-2",
+        "2 OPTIONS",
+        "",
+    ));
+    let r = uac.recv();
+    assert_eq!(
+        start_line(&r),
+        "SIP/2.0 503 Service Unavailable (cannot resolve next hop)"
+    );
+    // Names the client made up (not allowed): 403, never looked up; the relay still
+    // routes by the allowed name afterwards.
+    for (i, ruri) in ["sip:x@nosuch2.invalid", "sip:x@localhost.evil.invalid"]
+        .iter()
+        .enumerate()
+    {
+        uac.send(&request(
+            "OPTIONS",
+            &uac,
+            ruri,
+            &format!("z9hG4bK-n-{}", i + 3),
+            &format!("{} OPTIONS", i + 3),
+            "",
+        ));
+        assert_eq!(start_line(&uac.recv()), "SIP/2.0 403 Forbidden", "{ruri}");
+    }
+    let ruri = format!("sip:x@LOCALHOST:{}", uas.port());
+    uac.send(&request(
+        "OPTIONS",
+        &uac,
+        &ruri,
+        "z9hG4bK-n-9",
+        "9 OPTIONS",
+        "",
+    ));
+    let got = up.recv();
+    assert_eq!(header(&got, "CSeq"), Some("9 OPTIONS"));
+    up.send(&response_to(&got, "200 OK", ""));
+    assert_eq!(header(&uac.recv(), "CSeq"), Some("9 OPTIONS"));
+
+    let (st, c) = d.stop();
+    assert!(st.success());
+    assert_eq!(counter(&c, "requests_relayed"), 2);
+    assert_eq!(counter(&c, "refused_destinations"), 2);
+}
+
+#[test]
+fn forward_to_a_name() {
+    let d = Daemon::start(SIPWIRED, &["--forward", "tcp:nosuch.invalid:5060"]);
+    assert!(names_line(&d).contains("nosuch.invalid=unresolved"));
+    let mut uac = SipConn::connect(d.addr);
+    uac.send(&request(
+        "OPTIONS",
+        &uac,
+        "sip:x@10.0.0.1",
+        "z9hG4bK-fn-1",
+        "1 OPTIONS",
+        "",
+    ));
+    assert_eq!(
+        start_line(&uac.recv()),
+        "SIP/2.0 503 Service Unavailable (cannot resolve next hop)"
+    );
+    assert!(d.stop().0.success());
+
+    let uas = Uas::new();
+    let fwd = format!("tcp:localhost:{}", uas.port());
+    let d = Daemon::start(SIPWIRED, &["--forward", &fwd, "--resolve-interval", "0"]);
+    let names = names_line(&d);
+    assert!(names.contains("resolved at start only"), "{names}");
+    if names.contains("localhost=127.0.0.1") {
+        let mut uac = SipConn::connect(d.addr);
+        uac.send(&request(
+            "OPTIONS",
+            &uac,
+            "sip:x@example.com",
+            "z9hG4bK-fn-2",
+            "2 OPTIONS",
+            "",
+        ));
+        let mut up = uas.accept();
+        let got = up.recv();
+        up.send(&response_to(&got, "200 OK", ""));
+        assert_eq!(start_line(&uac.recv()), "SIP/2.0 200 OK");
+    }
+    assert!(d.stop().0.success());
+}
+
 #[test]
 fn foreign_responses_and_garbage_are_dropped_non_sip_closes() {
     let uas = Uas::new();
@@ -408,6 +546,11 @@ fn command_line_and_exit_codes() {
         2
     );
     assert_eq!(run(&["--relay-secret", "abc", "--check-config"]).0, 2);
+    assert_eq!(run(&["--resolve-interval", "soon", "--check-config"]).0, 2);
+    // A configured name that does not resolve is a warning, not an error.
+    let (code, out, err) = run(&["--relay-allow", "nosuch.invalid", "--check-config"]);
+    assert_eq!((code, out.as_str()), (0, "config OK\n"));
+    assert!(err.contains("nosuch.invalid does not resolve"), "{err}");
     let (code, out, _) = run(&[
         "--relay-allow",
         "127.0.0.0/8,[::1]:5060",

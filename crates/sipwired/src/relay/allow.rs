@@ -4,8 +4,9 @@
 //! An entry is a network with an optional port — `127.0.0.0/8`, `10.1.2.3:5060` (a host is a
 //! /32 or /128), `[::1]/128`, `[2001:db8::]/32:5060`, `::1` — or a domain name with an optional
 //! port (`pbx.example.com`, `pbx.example.com:5080`), compared case-insensitively with the
-//! Request-URI or Route host before it is resolved. A host name that no domain entry names is
-//! refused without a DNS query, so a hostile Request-URI cannot stall a reader in the resolver.
+//! Request-URI or Route host before it is looked up. A host name that no domain entry names is
+//! refused (403); the domain names are resolved off the readers (`names.rs`), so no
+//! Request-URI can cause a DNS query.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -140,6 +141,12 @@ impl AllowList {
         self.nets.iter().any(|n| n.contains(to))
     }
 
+    /// The domain names of the entries (lower case; a name may repeat with other ports):
+    /// the names the daemon resolves (`names.rs`).
+    pub fn domain_names(&self) -> impl Iterator<Item = &str> {
+        self.domains.iter().map(|(d, _)| d.as_str())
+    }
+
     /// True if the host name `host` (no brackets) with `port` is an allowed domain.
     pub fn allows_name(&self, host: &[u8], port: u16) -> bool {
         self.domains
@@ -213,6 +220,8 @@ mod tests {
         assert!(!a.allows_name(b"gw.example.net", 5060));
         assert!(!a.allows_name(b"evil.example.com", 5060));
         assert!(!a.allows_addr(sa("127.0.0.1:5060")));
+        let names: Vec<_> = a.domain_names().collect();
+        assert_eq!(names, ["pbx.example.com", "gw.example.net"]);
     }
 
     #[test]

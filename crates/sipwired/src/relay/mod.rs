@@ -1,7 +1,8 @@
 //! The stateless relay (RFC 3261 §16.11) as a pure function: message bytes plus where they
-//! came from in, an [`Action`] out. No I/O happens here except name resolution through the
-//! [`Resolve`] trait (the system resolver in the daemon, a table in tests); sending, replying
-//! and counting are the handler's job (`crate::handler`).
+//! came from in, an [`Action`] out. No I/O happens here: host names go through the
+//! [`Resolve`] trait (in the daemon the [`NameTable`] of configured names, refreshed off the
+//! readers; a fake in tests); sending, replying and counting are the handler's job
+//! (`crate::handler`).
 //!
 //! The outgoing message is built by splicing byte ranges of the original ([`edit::Edits`]):
 //! only our Via, Max-Forwards, the previous hop's `received`/`rport`, our own Route value and
@@ -13,6 +14,7 @@ mod allow;
 mod edit;
 pub mod hash;
 pub mod mac;
+mod names;
 mod reply;
 mod request;
 mod response;
@@ -28,6 +30,7 @@ use sipwire_frame::sip::{SipError, SipMessage, StartLine};
 
 pub use allow::AllowList;
 pub use mac::MacKey;
+pub use names::{system_lookup, Entry, Lookup, NameTable, Refresher};
 pub use stats::RelayStats;
 
 /// The runtime's open connections, as far as the relay needs them: the peer address of a
@@ -48,15 +51,17 @@ impl Conns for NoConns {
     }
 }
 
-/// Name resolution for Request-URI and Route hosts that are not IP literals (and for Via
-/// hosts of responses). Called on a reader thread; it may block.
+/// Name resolution for Request-URI, Route and `--forward` hosts that are not IP literals.
+/// Called on a reader thread: it must not block (the daemon's [`NameTable`] only reads a
+/// table).
 pub trait Resolve: Send + Sync {
     /// One address for `host` (no brackets) and `port`, or `None`.
     fn resolve(&self, host: &str, port: u16) -> Option<SocketAddr>;
 }
 
 /// The system resolver (`getaddrinfo` through `ToSocketAddrs`): blocking, no SRV or NAPTR
-/// (RFC 3263 is not implemented), first address wins.
+/// (RFC 3263 is not implemented), first address wins. Not used by the daemon (a lookup
+/// would block the reader); for embedders and benches that route by IP literals.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemResolver;
 
@@ -238,11 +243,21 @@ impl fmt::Display for DropReason {
     }
 }
 
+/// The fixed next hop of `--forward`: an address, or a configured name looked up through
+/// the relay's [`Resolve`] (the [`NameTable`] in the daemon).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Forward {
+    /// An IP literal and port.
+    Addr(SocketAddr),
+    /// A host name (lower case) and port.
+    Name(String, u16),
+}
+
 /// The relay: the optional fixed next hop, the resolver, the MAC key of our Vias and the
 /// destinations requests may go to.
 #[derive(Debug, Clone)]
 pub struct Relay<R = SystemResolver> {
-    forward: Option<SocketAddr>,
+    forward: Option<Forward>,
     resolver: R,
     key: MacKey,
     allow: AllowList,
@@ -254,7 +269,7 @@ impl<R: Resolve> Relay<R> {
     /// MAC key is random ([`MacKey::random`]; see [`Relay::with_key`]).
     pub fn new(forward: Option<SocketAddr>, resolver: R) -> Self {
         Relay {
-            forward,
+            forward: forward.map(Forward::Addr),
             resolver,
             key: MacKey::random().unwrap_or_else(|_| MacKey::from_random_state()),
             allow: AllowList::default(),
@@ -273,9 +288,16 @@ impl<R: Resolve> Relay<R> {
         self
     }
 
+    /// The fixed next hop (`--forward`), replacing the one given to [`Relay::new`]; a name
+    /// is looked up through the resolver for each request.
+    pub fn with_forward(mut self, forward: Option<Forward>) -> Self {
+        self.forward = forward;
+        self
+    }
+
     /// The fixed next hop, if any.
-    pub fn forward(&self) -> Option<SocketAddr> {
-        self.forward
+    pub fn forward(&self) -> Option<&Forward> {
+        self.forward.as_ref()
     }
 
     pub(crate) fn key(&self) -> &MacKey {
@@ -319,7 +341,7 @@ impl<R: Resolve> Relay<R> {
         }
     }
 
-    /// Host (IP literal or name) and port to an address.
+    /// Host (IP literal or name) and port to an address (a name through the resolver).
     fn resolve(&self, host: &[u8], port: u16) -> Option<SocketAddr> {
         let host = std::str::from_utf8(host).ok()?;
         let bare = host.trim_start_matches('[').trim_end_matches(']');

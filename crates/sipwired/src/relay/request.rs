@@ -13,7 +13,7 @@ use super::edit::Edits;
 use super::hash::{Fnv1a, BRANCH_PREFIX};
 use super::mac::{hex16, MacKey};
 use super::reply::stateless_reply;
-use super::{eol, ip_literal, Action, Context, Direction, DropReason, Relay, Resolve};
+use super::{eol, ip_literal, Action, Context, Direction, DropReason, Forward, Relay, Resolve};
 
 /// Max-Forwards added to a request that has none (RFC 3261 §16.6 step 3: "SHOULD be 70").
 pub const DEFAULT_MAX_FORWARDS: u32 = 70;
@@ -26,6 +26,9 @@ type Refusal = (u16, &'static str);
 
 /// The reply to a request for a destination `--relay-allow` does not allow.
 const FORBIDDEN: Refusal = (403, "Forbidden");
+
+/// The reply to a request whose next hop is a configured name without an address.
+const UNRESOLVED: Refusal = (503, "Service Unavailable (cannot resolve next hop)");
 
 pub(super) fn process<R: Resolve>(
     relay: &Relay<R>,
@@ -133,15 +136,23 @@ pub(super) fn process<R: Resolve>(
 /// first Route value left when it is a loose router (`lr`; a strict router is not supported,
 /// the Request-URI routes then); else the Request-URI `ruri`. An IP literal is allowed when
 /// `--relay-allow` names its network; a host name only when it names the domain, and a name
-/// not allowed is refused before any DNS query.
+/// not allowed is refused before it is looked up. Names are looked up in the resolver's
+/// table (`names.rs`), never in DNS.
 fn next_hop<R: Resolve>(
     relay: &Relay<R>,
     bytes: &[u8],
     ruri: &[u8],
     next_route: Option<&RouteValue>,
 ) -> Result<(SocketAddr, bool), Refusal> {
-    if let Some(f) = relay.forward() {
-        return Ok((f, true));
+    match relay.forward() {
+        Some(Forward::Addr(a)) => return Ok((*a, true)),
+        Some(Forward::Name(host, port)) => {
+            return relay
+                .resolve(host.as_bytes(), *port)
+                .map(|to| (to, true))
+                .ok_or(UNRESOLVED)
+        }
+        None => {}
     }
     let route = match next_route {
         Some(r) => {
@@ -165,7 +176,7 @@ fn next_hop<R: Resolve>(
     relay
         .resolve(target.host, port)
         .map(|to| (to, true))
-        .ok_or((503, "Service Unavailable (cannot resolve next hop)"))
+        .ok_or(UNRESOLVED)
 }
 
 /// Our Via header line: our address, a branch of the transaction hash and its MAC, and

@@ -217,3 +217,67 @@ fn destinations_must_be_allowed() {
     );
     assert_eq!(replied(&run(&none, &m, "203.0.113.5:40000")).0, 482);
 }
+
+/// The daemon's resolver: a [`NameTable`] whose lookups are counted.
+#[test]
+fn names_come_from_the_table_and_client_names_cost_no_lookup() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let names = NameTable::new(["pbx.example.com", "down.example.com"], move |h: &str| {
+        c.fetch_add(1, Ordering::SeqCst);
+        (h == "pbx.example.com").then(|| "198.51.100.9".parse().unwrap())
+    });
+    names.refresh();
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    let mut allow = AllowList::default();
+    allow.add("pbx.example.com:5080,down.example.com").unwrap();
+    let relay = Relay::new(None, names.clone())
+        .with_key(MacKey::from_bytes([7; 16]))
+        .with_allow(allow);
+    let listen = [sa(OURS)];
+    let go = |relay: &Relay<NameTable>, ruri: &str| {
+        let ctx = Context {
+            source: sa("203.0.113.5:40000"),
+            local: sa(OURS),
+            listen: &listen,
+            conid: 7,
+            peer: sa("203.0.113.5:40000"),
+            conns: &NoConns,
+        };
+        let m = INVITE.replacen("sip:bob@198.51.100.20:5080;transport=tcp", ruri, 1);
+        relay.process(m.as_bytes(), &ctx)
+    };
+    assert_eq!(
+        forwarded(&go(&relay, "sip:bob@PBX.example.com:5080")).0,
+        sa("198.51.100.9:5080")
+    );
+    // Allowed but unresolved: 503. Not allowed (another port, another name): 403.
+    let (status, reply) = replied(&go(&relay, "sip:bob@down.example.com"));
+    assert_eq!(status, 503);
+    assert!(reply.contains("cannot resolve next hop"), "{reply}");
+    for ruri in [
+        "sip:bob@pbx.example.com:5060",
+        "sip:bob@evil.example.com",
+        "sip:bob@localhost",
+    ] {
+        assert_eq!(replied(&go(&relay, ruri)).0, 403, "{ruri}");
+    }
+    // --forward by name: the table's address; unresolved: 503.
+    let fwd = |host: &str| {
+        Relay::new(None, names.clone())
+            .with_key(MacKey::from_bytes([7; 16]))
+            .with_forward(Some(Forward::Name(host.into(), 5070)))
+    };
+    assert_eq!(
+        forwarded(&go(&fwd("pbx.example.com"), "sip:bob@evil.example.com")).0,
+        sa("198.51.100.9:5070")
+    );
+    assert_eq!(
+        replied(&go(&fwd("down.example.com"), "sip:bob@10.0.0.1")).0,
+        503
+    );
+    // Not one lookup after the refresh, whatever the requests named.
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}

@@ -19,6 +19,7 @@ test-deps:
 	command -v prlimit >/dev/null 2>&1 || missing="$$missing util-linux"; \
 	command -v sipp >/dev/null 2>&1 || missing="$$missing sip-tester"; \
 	command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ] || missing="$$missing kamailio"; \
+	command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || missing="$$missing nftables"; \
 	if [ -n "$$missing" ]; then apt-get update && apt-get install -y $$missing; fi
 
 ## test: build everything (all targets) and run every test, plus format and lint checks

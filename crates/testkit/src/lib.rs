@@ -10,6 +10,7 @@
 //!   [`require_program`](process::require_program).
 //! - [`daemon`]: a `sipwired` child process (the caller gives the binary path).
 //! - [`sip`]: SIP text builders, header readers, and a SIP peer framed by the real decoder.
+//! - [`netns`]: a private two-host network (network namespaces, veth) for fault tests.
 //! - [`sipp`]: SIPp UAS/UAC runs and their final screen.
 //! - `runtime` (feature `runtime`): an in-process runtime with a recording handler.
 //! - [`prelude`]: the everyday items in one glob import.
@@ -22,6 +23,7 @@
 
 pub mod daemon;
 pub mod fd;
+pub mod netns;
 pub mod process;
 #[cfg(feature = "runtime")]
 pub mod runtime;

@@ -244,6 +244,11 @@ setup() {
 # the benchmark needs (listen and next hop are given on the command line).
 tcp_children=$READERS
 tcp_max_connections=$TCP_MAX_CONNS
+# Kamailio 5.6.3 has none of these three: off, so both relays hold the same connections
+# (every load-tool connection comes from 127.0.0.1, and idle ones never send a message).
+tcp_accept_iplimit=0
+tcp_msg_data_timeout=0
+tcp_msg_read_timeout=0
 EOF
 }
 

@@ -46,8 +46,20 @@ pub(crate) struct WriteQueue {
     head_written: usize,
     /// Bytes queued and not yet written.
     bytes: usize,
-    /// Messages queued (each push is one), until the queue drains completely.
-    msgs: usize,
+    /// Pushes since the queue was last empty (`tcp_async_max_postponed_chunks`; one push may
+    /// hold several corked messages).
+    chunks: usize,
+    /// Cumulative end offsets (in bytes ever pushed) of the messages still (partly) queued.
+    ends: VecDeque<u64>,
+    /// Bytes ever pushed.
+    pushed: u64,
+    /// Bytes ever written (of those pushed).
+    written: u64,
+    /// Accepted messages (and their bytes) dropped outside the queue — a corked batch whose
+    /// write failed — reported by the next [`WriteQueue::clear`].
+    lost: (usize, usize),
+    /// Cleared by the final close: nothing booked after this is reported.
+    closed: bool,
     /// Last time the queue made progress (or was created): `tcp_send_timeout` counts from here.
     pub last_progress: Option<Instant>,
     /// TCP main is watching the socket for writability on this queue's behalf.
@@ -61,10 +73,27 @@ impl WriteQueue {
         self.bytes
     }
 
-    /// Messages queued since the queue was last empty (`tcp_async_max_postponed_chunks`).
+    /// Pushes since the queue was last empty (`tcp_async_max_postponed_chunks`).
+    #[cfg(test)]
+    pub fn chunks(&self) -> usize {
+        self.chunks
+    }
+
+    /// Messages still (partly) queued.
     #[cfg(test)]
     pub fn msgs(&self) -> usize {
-        self.msgs
+        self.ends.len()
+    }
+
+    /// Records accepted messages that will never be written and are not in the queue (a
+    /// corked batch whose write failed): `lens` are the batch's message lengths, of which the
+    /// first `from` bytes were written. Reported by the next [`WriteQueue::clear`]; false if
+    /// the queue was cleared by the final close already (so they will not be).
+    pub fn lose(&mut self, lens: &[u32], from: usize) -> bool {
+        let (msgs, bytes) = unwritten(lens, from);
+        self.lost.0 += msgs;
+        self.lost.1 += bytes;
+        !self.closed
     }
 
     /// Nothing waiting.
@@ -87,20 +116,28 @@ impl WriteQueue {
         self.main_watching = false;
     }
 
-    /// Appends one message if every limit allows it, counting it in `gauge` (bytes in all
-    /// queues).
+    /// Appends `bytes[from..]` as one push if every limit allows it, counting it in `gauge`
+    /// (bytes in all queues). `lens` are the lengths of the messages `bytes` holds (one, or a
+    /// corked batch; they sum to `bytes.len()`), of which the first `from` bytes were written:
+    /// the messages left keep their boundaries, a partly written one counting as one.
     pub fn try_push(
         &mut self,
-        msg: &[u8],
+        bytes: &[u8],
+        lens: &[u32],
+        from: usize,
         limits: Limits,
         gauge: &AtomicU64,
         now: Instant,
     ) -> Result<(), QueueLimit> {
+        let msg = bytes.get(from..).unwrap_or(&[]);
         let n = msg.len();
+        if n == 0 {
+            return Ok(());
+        }
         if self.bytes + n > limits.conn_bytes {
             return Err(QueueLimit::ConnBytes);
         }
-        if self.msgs + 1 > limits.msgs {
+        if self.chunks + 1 > limits.msgs {
             return Err(QueueLimit::Messages);
         }
         let n64 = n as u64;
@@ -109,12 +146,37 @@ impl WriteQueue {
             gauge.fetch_sub(n64, Ordering::AcqRel);
             return Err(QueueLimit::TotalBytes);
         }
+        let start = self.pushed;
         self.push(msg, limits.blk_size, now);
+        self.mark_ends(lens, from, start);
         Ok(())
     }
 
-    /// Appends one message, packing it into the last block when it fits, else into a new
-    /// block of `blk_size` bytes (or the message's size, if larger).
+    /// Records the ends of the messages of the push just made at offset `start`: `lens` are
+    /// the lengths of the messages it came from, of which the first `from` bytes were not
+    /// pushed (written before).
+    fn mark_ends(&mut self, lens: &[u32], from: usize, start: u64) {
+        let mut end = start;
+        let mut skip = from as u64;
+        for &l in lens {
+            let l = u64::from(l);
+            if l <= skip {
+                skip -= l;
+                continue;
+            }
+            end += l - skip;
+            skip = 0;
+            self.ends.push_back(end);
+        }
+        debug_assert_eq!(end, self.pushed, "message lengths must sum to the bytes");
+        if end != self.pushed {
+            // Lengths that do not add up: keep the books whole (the rest is one message).
+            self.ends.push_back(self.pushed);
+        }
+    }
+
+    /// Appends one push, packing it into the last block when it fits, else into a new block
+    /// of `blk_size` bytes (or the push's size, if larger).
     fn push(&mut self, msg: &[u8], blk_size: usize, now: Instant) {
         if msg.is_empty() {
             return;
@@ -131,7 +193,8 @@ impl WriteQueue {
             }
         }
         self.bytes += msg.len();
-        self.msgs += 1;
+        self.pushed += msg.len() as u64;
+        self.chunks += 1;
     }
 
     /// Writes as much as the socket takes, taking what was written off `gauge`. `Ok(n)` bytes
@@ -159,6 +222,10 @@ impl WriteQueue {
                 Ok(n) => {
                     *total += n;
                     self.bytes -= n;
+                    self.written += n as u64;
+                    while self.ends.front().is_some_and(|&e| e <= self.written) {
+                        self.ends.pop_front();
+                    }
                     self.head_written += n;
                     self.last_progress = Some(now);
                     if self.head_written >= front.len() {
@@ -172,20 +239,26 @@ impl WriteQueue {
             }
         }
         if self.bytes == 0 {
-            self.msgs = 0;
+            self.chunks = 0;
             self.last_progress = None;
         }
         Ok(())
     }
 
-    /// Drops everything, taking it off `gauge`; returns (bytes, messages) dropped.
+    /// Drops everything, taking it off `gauge`; returns (bytes, messages) not written: those
+    /// still (partly) queued, a partly written message counting as one and only its unwritten
+    /// bytes counted, plus those recorded by [`WriteQueue::lose`].
     pub fn clear(&mut self, gauge: &AtomicU64) -> (usize, usize) {
-        let dropped = (self.bytes, self.msgs);
+        let dropped = (self.bytes + self.lost.1, self.ends.len() + self.lost.0);
         gauge.fetch_sub(self.bytes as u64, Ordering::AcqRel);
         self.blocks.clear();
+        self.ends.clear();
         self.head_written = 0;
+        self.written = self.pushed;
         self.bytes = 0;
-        self.msgs = 0;
+        self.chunks = 0;
+        self.lost = (0, 0);
+        self.closed = true;
         self.last_progress = None;
         dropped
     }
@@ -197,9 +270,38 @@ impl WriteQueue {
     }
 }
 
+/// Of messages of lengths `lens`, the first `from` bytes written: (messages, bytes) not
+/// completely written.
+pub(crate) fn unwritten(lens: &[u32], from: usize) -> (usize, usize) {
+    let mut skip = from as u64;
+    let (mut msgs, mut bytes) = (0, 0u64);
+    for &l in lens {
+        let l = u64::from(l);
+        if l <= skip {
+            skip -= l;
+            continue;
+        }
+        msgs += 1;
+        bytes += l - skip;
+        skip = 0;
+    }
+    (msgs, bytes as usize)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl WriteQueue {
+        /// Pushes one message, no limits.
+        fn push_one(&mut self, msg: &[u8], blk_size: usize, now: Instant) {
+            let start = self.pushed;
+            self.push(msg, blk_size, now);
+            if !msg.is_empty() {
+                self.mark_ends(&[msg.len() as u32], 0, start);
+            }
+        }
+    }
 
     /// A writer that takes at most `room` bytes, then would block.
     struct Limited {
@@ -226,9 +328,9 @@ mod tests {
     fn packs_into_blocks_and_flushes_in_order_across_partial_writes() {
         let now = Instant::now();
         let mut q = WriteQueue::default();
-        q.push(b"aaaa", 10, now);
-        q.push(b"bbbb", 10, now);
-        q.push(b"cccccccccccccccc", 10, now); // larger than a block: its own block
+        q.push_one(b"aaaa", 10, now);
+        q.push_one(b"bbbb", 10, now);
+        q.push_one(b"cccccccccccccccc", 10, now); // larger than a block: its own block
         assert_eq!(q.bytes(), 24);
         assert_eq!(q.msgs(), 3);
         assert_eq!(q.blocks.len(), 2);
@@ -254,9 +356,9 @@ mod tests {
     fn clear_reports_what_was_dropped() {
         let now = Instant::now();
         let mut q = WriteQueue::default();
-        q.push(b"xyz", 2100, now);
-        q.push(b"", 2100, now);
-        q.push(b"12", 2100, now);
+        q.push_one(b"xyz", 2100, now);
+        q.push_one(b"", 2100, now);
+        q.push_one(b"12", 2100, now);
         let gauge = AtomicU64::new(5);
         assert_eq!(q.clear(&gauge), (5, 2));
         assert!(q.is_empty());
@@ -275,14 +377,14 @@ mod tests {
         let gauge = AtomicU64::new(0);
         let mut q = WriteQueue::default();
         assert_eq!(
-            q.try_push(b"0123456789a", limits, &gauge, now),
+            q.try_push(b"0123456789a", &[11], 0, limits, &gauge, now),
             Err(QueueLimit::ConnBytes)
         );
-        assert_eq!(q.try_push(b"0123", limits, &gauge, now), Ok(()));
+        assert_eq!(q.try_push(b"0123", &[4], 0, limits, &gauge, now), Ok(()));
         assert_eq!(gauge.load(Ordering::Relaxed), 4);
         gauge.fetch_add(6, Ordering::Relaxed); // another connection's queue
         assert_eq!(
-            q.try_push(b"abc", limits, &gauge, now),
+            q.try_push(b"abc", &[3], 0, limits, &gauge, now),
             Err(QueueLimit::TotalBytes)
         );
         assert_eq!(
@@ -290,12 +392,119 @@ mod tests {
             10,
             "a refused push leaves the gauge"
         );
-        assert_eq!(q.try_push(b"ab", limits, &gauge, now), Ok(()));
+        assert_eq!(q.try_push(b"ab", &[2], 0, limits, &gauge, now), Ok(()));
         assert_eq!(
-            q.try_push(b"c", limits, &gauge, now),
+            q.try_push(b"c", &[1], 0, limits, &gauge, now),
             Err(QueueLimit::Messages)
         );
-        assert_eq!((q.bytes(), q.msgs()), (6, 2));
+        assert_eq!((q.bytes(), q.msgs(), q.chunks()), (6, 2, 2));
+    }
+
+    #[test]
+    fn postponed_chunks_count_pushes_since_empty_not_messages_waiting() {
+        let now = Instant::now();
+        let limits = Limits {
+            conn_bytes: 1000,
+            msgs: 2,
+            total_bytes: 1000,
+            blk_size: 16,
+        };
+        let gauge = AtomicU64::new(0);
+        let mut q = WriteQueue::default();
+        // One push of a corked batch of three messages is one chunk.
+        assert_eq!(
+            q.try_push(b"aabbcc", &[2, 2, 2], 0, limits, &gauge, now),
+            Ok(())
+        );
+        assert_eq!((q.chunks(), q.msgs()), (1, 3));
+        let mut w = Limited {
+            out: Vec::new(),
+            room: 6,
+        };
+        assert_eq!(q.flush_to(&mut w, now, &gauge).unwrap(), 6);
+        assert_eq!((q.chunks(), q.msgs()), (0, 0), "drained: counted afresh");
+        assert_eq!(q.try_push(b"x", &[1], 0, limits, &gauge, now), Ok(()));
+        w.room = 1;
+        q.flush_to(&mut w, now, &gauge).unwrap();
+        assert_eq!(q.try_push(b"y", &[1], 0, limits, &gauge, now), Ok(()));
+        assert_eq!(q.try_push(b"z", &[1], 0, limits, &gauge, now), Ok(()));
+        // Not empty since "y": "y" and "z" are two pushes; a third one is refused even after
+        // one of them is written.
+        w.room = 1;
+        q.flush_to(&mut w, now, &gauge).unwrap();
+        assert_eq!(q.msgs(), 1);
+        assert_eq!(
+            q.try_push(b"w", &[1], 0, limits, &gauge, now),
+            Err(QueueLimit::Messages)
+        );
+    }
+
+    #[test]
+    fn boundaries_survive_partial_writes() {
+        let now = Instant::now();
+        let mut q = WriteQueue::default();
+        q.push_one(b"aaaa", 6, now);
+        q.push_one(b"bbbbbb", 6, now);
+        q.push_one(b"cc", 6, now);
+        let gauge = AtomicU64::new(12);
+        let mut w = Limited {
+            out: Vec::new(),
+            room: 3,
+        };
+        for (room, msgs, bytes) in [(3, 3, 9), (1, 2, 8), (5, 2, 3), (1, 1, 2), (1, 1, 1)] {
+            w.room = room;
+            q.flush_to(&mut w, now, &gauge).unwrap();
+            assert_eq!(
+                (q.msgs(), q.bytes()),
+                (msgs, bytes),
+                "after {room} more bytes"
+            );
+        }
+        assert_eq!(
+            q.clear(&gauge),
+            (1, 1),
+            "a partly written message is one unsent"
+        );
+        assert_eq!(gauge.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_push_of_three_messages_written_one_and_a_half_reports_two_unsent() {
+        let now = Instant::now();
+        let limits = Limits {
+            conn_bytes: 1000,
+            msgs: 32,
+            total_bytes: 1000,
+            blk_size: 4,
+        };
+        let gauge = AtomicU64::new(0);
+        let mut q = WriteQueue::default();
+        // Three 10-byte messages, of which a direct write took 4 bytes already.
+        let batch = [b'm'; 30];
+        assert_eq!(
+            q.try_push(&batch, &[10, 10, 10], 4, limits, &gauge, now),
+            Ok(())
+        );
+        assert_eq!((q.msgs(), q.bytes()), (3, 26));
+        let mut w = Limited {
+            out: Vec::new(),
+            room: 11, // up to 15 of 30: one and a half messages
+        };
+        assert_eq!(q.flush_to(&mut w, now, &gauge).unwrap(), 11);
+        assert_eq!(q.clear(&gauge), (15, 2));
+        assert_eq!(gauge.load(Ordering::Relaxed), 0);
+        // A batch that failed outright: the messages not written are reported too.
+        assert!(!q.lose(&[10, 10, 10], 15), "cleared by the close: too late");
+        assert_eq!(q.clear(&gauge), (15, 2));
+        assert_eq!(q.clear(&gauge), (0, 0));
+    }
+
+    #[test]
+    fn unwritten_counts_a_partly_written_message_as_one() {
+        assert_eq!(unwritten(&[3, 4, 5], 0), (3, 12));
+        assert_eq!(unwritten(&[3, 4, 5], 3), (2, 9));
+        assert_eq!(unwritten(&[3, 4, 5], 4), (2, 8));
+        assert_eq!(unwritten(&[3, 4, 5], 12), (0, 0));
     }
 
     #[test]

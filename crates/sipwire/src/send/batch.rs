@@ -18,8 +18,23 @@ use crate::conn::Conn;
 use crate::shared::Shared;
 use crate::stats::bump;
 
-/// Messages for one connection, gathered during a read pass.
-type Pending = Vec<(Arc<Conn>, Vec<u8>)>;
+/// Buffers kept between passes, each no larger than this (a burst does not pin its memory).
+const KEEP: usize = 64 * 1024;
+
+/// Messages for one connection, gathered during a read pass: their bytes, back to back, and
+/// each one's length (so a failed or partial write books exactly what was not sent).
+struct ForConn {
+    conn: Arc<Conn>,
+    bytes: Vec<u8>,
+    lens: Vec<u32>,
+}
+
+/// One pass's messages per connection, and spare buffers for the next passes.
+#[derive(Default)]
+struct Pending {
+    by_conn: Vec<ForConn>,
+    spare: Vec<(Vec<u8>, Vec<u32>)>,
+}
 
 thread_local! {
     /// The batch lent by the reader running a pass on this thread; `None` outside a pass.
@@ -29,7 +44,7 @@ thread_local! {
 /// A reader's batch of corked sends.
 #[derive(Default)]
 pub(crate) struct Batch {
-    /// Kept between passes for its allocation (empty then).
+    /// Kept between passes for its allocations (no messages then).
     spare: Pending,
 }
 
@@ -49,10 +64,20 @@ impl Batch {
         let Some(mut pending) = CORK.with(|c| c.borrow_mut().take()) else {
             return;
         };
-        for (conn, bytes) in pending.drain(..) {
-            if let Err(e) = super::write::write_now(shared, cfg, &conn, &bytes) {
+        for ForConn {
+            conn,
+            mut bytes,
+            mut lens,
+        } in pending.by_conn.drain(..)
+        {
+            if let Err(e) = super::write::write_now(shared, cfg, &conn, &bytes, &lens, true) {
                 bump(&shared.stats.send_errors);
                 log::info!("conid {}: corked write failed: {e}", conn.id);
+            }
+            if bytes.capacity() <= KEEP {
+                bytes.clear();
+                lens.clear();
+                pending.spare.push((bytes, lens));
             }
         }
         self.spare = pending;
@@ -66,9 +91,25 @@ pub(super) fn append(conn: &Arc<Conn>, bytes: &[u8]) -> bool {
         let Some(pending) = c.as_mut() else {
             return false;
         };
-        match pending.iter_mut().find(|(x, _)| Arc::ptr_eq(x, conn)) {
-            Some((_, buf)) => buf.extend_from_slice(bytes),
-            None => pending.push((conn.clone(), bytes.to_vec())),
+        let i = match pending
+            .by_conn
+            .iter()
+            .position(|x| Arc::ptr_eq(&x.conn, conn))
+        {
+            Some(i) => i,
+            None => {
+                let (b, l) = pending.spare.pop().unwrap_or_default();
+                pending.by_conn.push(ForConn {
+                    conn: conn.clone(),
+                    bytes: b,
+                    lens: l,
+                });
+                pending.by_conn.len() - 1
+            }
+        };
+        if let Some(x) = pending.by_conn.get_mut(i) {
+            x.bytes.extend_from_slice(bytes);
+            x.lens.push(super::write::len32(bytes.len()));
         }
         true
     })

@@ -25,6 +25,7 @@ use crate::shared::Shared;
 use crate::stats::{add, bump};
 use sipwire_sys as sys;
 
+use super::write::len32;
 use super::{close, queue, write_failed, write_msg, SendError};
 
 /// The local address a new connection to `dst` binds to: `tcp_source_ipv4/6`, and with
@@ -105,7 +106,15 @@ pub(super) fn connect(
     log::debug!("conid {}: connecting to {dst} from {}", conn.id, conn.local);
     {
         let mut q = conn.write.lock();
-        if let Err(limit) = queue::enqueue(shared, cfg, &mut q, bytes, started) {
+        if let Err(limit) = queue::enqueue(
+            shared,
+            cfg,
+            &mut q,
+            bytes,
+            &[len32(bytes.len())],
+            0,
+            started,
+        ) {
             drop(q);
             close(shared, &conn, CloseReason::QueueFull);
             shared.tell_main(MainMsg::Outbound(conn.clone(), started));

@@ -19,15 +19,25 @@ fn limits(cfg: &Config) -> Limits {
     }
 }
 
-/// Queues `bytes` if every limit allows it.
+/// Queues `bytes[from..]` if every limit allows it; `lens` are the lengths of the messages in
+/// `bytes` (see `WriteQueue::try_push`).
 pub(super) fn enqueue(
     shared: &Shared,
     cfg: &Config,
     q: &mut WriteQueue,
     bytes: &[u8],
+    lens: &[u32],
+    from: usize,
     now: Instant,
 ) -> Result<(), QueueLimit> {
-    q.try_push(bytes, limits(cfg), &shared.stats.queued_bytes, now)
+    q.try_push(
+        bytes,
+        lens,
+        from,
+        limits(cfg),
+        &shared.stats.queued_bytes,
+        now,
+    )
 }
 
 /// Tells TCP main to watch (after `WriteQueue::watch` returned true and the queue's lock was

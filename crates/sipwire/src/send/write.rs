@@ -27,28 +27,65 @@ pub(crate) fn write_msg(
     if cfg.tcp.asynchronous && conn.state() == ConnState::Ok && batch::append(conn, bytes) {
         return Ok(());
     }
-    write_now(shared, cfg, conn, bytes)
+    write_now(shared, cfg, conn, bytes, &[len32(bytes.len())], false)
 }
 
-/// Writes one message (or one corked batch) now, in the configured mode.
+/// A message length as the queue books it.
+pub(super) fn len32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Writes one message (or one corked batch: `lens` are its messages' lengths) now, in the
+/// configured mode. `corked`: the messages were accepted already (their sends returned `Ok`),
+/// so any of them not written when this fails is booked as unsent for the close event.
 pub(super) fn write_now(
     shared: &Shared,
     cfg: &Config,
     conn: &Arc<Conn>,
     bytes: &[u8],
+    lens: &[u32],
+    corked: bool,
 ) -> Result<(), SendError> {
     let now = Instant::now();
-    let q = conn.write.lock();
+    let mut q = conn.write.lock();
+    // Checked under the lock: the final close sets the reason before it takes the lock to
+    // clear the queue, so whatever is queued after this check is in what it reports.
     if conn.close_reason().is_some() {
+        if corked {
+            lose(conn, &mut q, lens, 0);
+        }
         return Err(SendError::Closed(conn.id));
     }
     if cfg.tcp.asynchronous {
-        write_async(shared, cfg, conn, q, bytes, now)
+        let w = Write1 {
+            bytes,
+            lens,
+            corked,
+        };
+        write_async(shared, cfg, conn, q, w, now)
     } else {
         let r = write_blocking(conn, bytes, now + cfg.tcp.send_timeout);
         drop(q);
         finish_blocking(shared, conn, bytes.len(), r)
     }
+}
+
+/// Books accepted messages that will not be written (after the first `from` bytes).
+fn lose(conn: &Conn, q: &mut WriteQueue, lens: &[u32], from: usize) {
+    let (msgs, bytes) = crate::wq::unwritten(lens, from);
+    if !q.lose(lens, from) {
+        log::warn!(
+            "conid {}: {msgs} corked messages ({bytes} bytes) not sent after the close was reported",
+            conn.id
+        );
+    }
+}
+
+/// What one `write_now` writes.
+struct Write1<'a> {
+    bytes: &'a [u8],
+    lens: &'a [u32],
+    corked: bool,
 }
 
 /// The outcome of a blocking write: counted, and the connection closed on failure.
@@ -74,15 +111,20 @@ fn finish_blocking(
 }
 
 /// Async mode, holding the write lock: the queue first (so order is kept), then what the
-/// socket takes of `bytes`, then the rest queued and TCP main told to watch.
+/// socket takes of the bytes, then the rest queued and TCP main told to watch.
 fn write_async(
     shared: &Shared,
     cfg: &Config,
     conn: &Conn,
     mut q: parking_lot::MutexGuard<'_, WriteQueue>,
-    bytes: &[u8],
+    w: Write1<'_>,
     now: Instant,
 ) -> Result<(), SendError> {
+    let Write1 {
+        bytes,
+        lens,
+        corked,
+    } = w;
     let connecting = conn.state() == ConnState::Connecting;
     if !connecting && !q.is_empty() {
         // Help TCP main: a sender holding the lock writes what the socket takes now, so a
@@ -90,28 +132,35 @@ fn write_async(
         match q.flush_to(&conn.stream, now, &shared.stats.queued_bytes) {
             Ok(n) => add(&shared.stats.bytes_sent, n as u64),
             Err(e) => {
+                if corked {
+                    lose(conn, &mut q, lens, 0);
+                }
                 drop(q);
                 return Err(write_failed(shared, conn, e));
             }
         }
     }
-    let rest: &[u8] = if connecting || !q.is_empty() {
-        bytes
+    let done = if connecting || !q.is_empty() {
+        0
     } else {
-        match write_direct(conn, bytes, now + cfg.tcp.async_local_write_timeout) {
-            Ok(n) => {
-                add(&shared.stats.bytes_sent, n as u64);
-                bytes.get(n..).unwrap_or(&[])
+        let (n, r) = write_direct(conn, bytes, now + cfg.tcp.async_local_write_timeout);
+        // What the socket took is written, even if it failed after.
+        add(&shared.stats.bytes_sent, n as u64);
+        if let Err(e) = r {
+            if corked {
+                lose(conn, &mut q, lens, n);
             }
-            Err(e) => {
-                drop(q);
-                return Err(write_failed(shared, conn, e));
-            }
+            drop(q);
+            return Err(write_failed(shared, conn, e));
         }
+        n
     };
     let mut tell_main = false;
-    if !rest.is_empty() {
-        if let Err(limit) = queue::enqueue(shared, cfg, &mut q, rest, now) {
+    if done < bytes.len() {
+        if let Err(limit) = queue::enqueue(shared, cfg, &mut q, bytes, lens, done, now) {
+            if corked {
+                lose(conn, &mut q, lens, done);
+            }
             drop(q);
             bump(&shared.stats.queue_full);
             log::warn!(
@@ -132,29 +181,36 @@ fn write_async(
     Ok(())
 }
 
-/// Writes what the socket takes, waiting for room until `deadline`; returns bytes written.
-fn write_direct(conn: &Conn, bytes: &[u8], deadline: Instant) -> io::Result<usize> {
+/// Writes what the socket takes, waiting for room until `deadline`; returns the bytes written
+/// and how it ended (an error after some bytes were taken still counts them).
+fn write_direct(conn: &Conn, bytes: &[u8], deadline: Instant) -> (usize, io::Result<()>) {
     let mut off = 0;
     while let Some(rest) = bytes.get(off..).filter(|r| !r.is_empty()) {
         match (&conn.stream).write(rest) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(0) => return (off, Err(io::ErrorKind::WriteZero.into())),
             Ok(n) => off += n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() || !sys::wait_writable(conn.stream.as_raw_fd(), left)? {
+                if left.is_zero() {
                     break;
+                }
+                match sys::wait_writable(conn.stream.as_raw_fd(), left) {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => return (off, Err(e)),
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => return (off, Err(e)),
         }
     }
-    Ok(off)
+    (off, Ok(()))
 }
 
 /// Writes all of `bytes` or fails: `Err(None)` when `deadline` passed first.
 fn write_blocking(conn: &Conn, bytes: &[u8], deadline: Instant) -> Result<(), Option<io::Error>> {
-    let n = write_direct(conn, bytes, deadline).map_err(Some)?;
+    let (n, r) = write_direct(conn, bytes, deadline);
+    r.map_err(Some)?;
     if n == bytes.len() {
         Ok(())
     } else {

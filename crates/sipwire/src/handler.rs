@@ -93,6 +93,39 @@ pub trait Handler: Send + Sync + 'static {
     /// A connection closed; gated by `closed_event` (0 never, 1 always, 2 only where
     /// `enable_closed_event` was called).
     fn on_event(&self, _event: &Event) {}
+
+    /// A message a send accepted (returned `Ok` for) will never be completely written: called
+    /// once per such message, with its whole bytes (even if some were written: a partly
+    /// written message is handed out from its first byte), so the application can answer it
+    /// (a stateless 503, say) instead of losing it silently.
+    ///
+    /// Called on TCP main at the final close of connection `conid`, just before its
+    /// [`Event`], for each message still in its write queue (connect refused or timed out,
+    /// send timeout, reset, queue full, ...) — whether or not the event is reported; and on
+    /// the reader thread that ran a read pass, when that pass's corked batch for `conid` was
+    /// dropped without being queued (its write failed, or the queue's limits refused it), as
+    /// the pass ends. Never under a connection's lock: it may send (the connection `conid`
+    /// itself is closing). The close event's `unsent_msgs` counts exactly these calls, except
+    /// for a corked batch dropped after the close event was made (then handed out here, not
+    /// counted there).
+    fn on_unsent(&self, _transport: &Transport, _conid: ConId, _msg: &[u8]) {}
+}
+
+/// Calls [`Handler::on_unsent`], a panic counted as a handler error instead of killing the
+/// calling thread.
+pub(crate) fn call_on_unsent(
+    handler: &dyn Handler,
+    transport: &Transport,
+    conid: ConId,
+    msg: &[u8],
+) {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        handler.on_unsent(transport, conid, msg)
+    }));
+    if r.is_err() {
+        crate::stats::bump(&transport.shared.stats.handler_errors);
+        log::error!("conid {conid}: on_unsent panicked");
+    }
 }
 
 /// The current connection inside `on_message`, with Kamailio's tcpops functions that default to

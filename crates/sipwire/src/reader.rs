@@ -404,7 +404,10 @@ impl Pass<'_> {
         };
         self.batch.cork();
         let delivered = env.deliver(conn, dec);
-        self.batch.uncork(self.shared, cfg);
+        let (handler, transport) = (self.handler, self.transport);
+        self.batch.uncork(self.shared, cfg, &mut |c, msg| {
+            crate::handler::call_on_unsent(handler, transport, c.id, msg)
+        });
         // `tcp_msg_read_timeout` counts from the read that started the message in progress
         // (a message that started in this read has one chunk so far).
         match dec.pending_chunks() {

@@ -49,11 +49,18 @@ pub(crate) struct WriteQueue {
     /// Pushes since the queue was last empty (`tcp_async_max_postponed_chunks`; one push may
     /// hold several corked messages).
     chunks: usize,
-    /// Cumulative end offsets (in bytes ever pushed) of the messages still (partly) queued.
+    /// Cumulative end offsets (in bytes ever stored) of the messages still (partly) queued.
     ends: VecDeque<u64>,
-    /// Bytes ever pushed.
+    /// Offset (in bytes ever stored) where the first message of `ends` starts: a partly
+    /// written head message keeps its whole bytes until it is completely written, so the
+    /// final close can hand it out whole.
+    head_start: u64,
+    /// Offset (in bytes ever stored) of the front block's first byte.
+    front_off: u64,
+    /// Bytes ever stored: pushed, plus the already written start of a message whose rest was
+    /// pushed (kept so the message can be handed out whole).
     pushed: u64,
-    /// Bytes ever written (of those pushed).
+    /// Bytes ever stored that are written (or were written before they were stored).
     written: u64,
     /// Accepted messages (and their bytes) dropped outside the queue — a corked batch whose
     /// write failed — reported by the next [`WriteQueue::clear`].
@@ -146,54 +153,76 @@ impl WriteQueue {
             gauge.fetch_sub(n64, Ordering::AcqRel);
             return Err(QueueLimit::TotalBytes);
         }
-        let start = self.pushed;
-        self.push(msg, limits.blk_size, now);
-        self.mark_ends(lens, from, start);
+        // A message partly written before (directly, so the queue was empty) is stored whole:
+        // its written start as a written prefix of a new block.
+        let start = msg_start(lens, from).min(from);
+        let prefix = if self.blocks.is_empty() {
+            from - start
+        } else {
+            0
+        };
+        let stored = bytes.get(from - prefix..).unwrap_or(msg);
+        let base = self.pushed;
+        self.push(stored, prefix, limits.blk_size, now);
+        self.mark_ends(lens, from - prefix, base);
         Ok(())
     }
 
-    /// Records the ends of the messages of the push just made at offset `start`: `lens` are
+    /// Records the ends of the messages of the push just made at offset `base`: `lens` are
     /// the lengths of the messages it came from, of which the first `from` bytes were not
-    /// pushed (written before).
-    fn mark_ends(&mut self, lens: &[u32], from: usize, start: u64) {
-        let mut end = start;
-        let mut skip = from as u64;
+    /// stored.
+    fn mark_ends(&mut self, lens: &[u32], from: usize, base: u64) {
+        let from = from as u64;
+        let mut end_in = 0u64;
         for &l in lens {
-            let l = u64::from(l);
-            if l <= skip {
-                skip -= l;
-                continue;
+            end_in += u64::from(l);
+            if end_in > from {
+                self.ends.push_back(base + (end_in - from));
             }
-            end += l - skip;
-            skip = 0;
-            self.ends.push_back(end);
         }
-        debug_assert_eq!(end, self.pushed, "message lengths must sum to the bytes");
-        if end != self.pushed {
+        debug_assert_eq!(
+            base + end_in.saturating_sub(from),
+            self.pushed,
+            "message lengths must sum to the bytes"
+        );
+        if self.ends.back().is_none_or(|&e| e != self.pushed) {
             // Lengths that do not add up: keep the books whole (the rest is one message).
+            self.ends.retain(|&e| e < self.pushed);
             self.ends.push_back(self.pushed);
         }
     }
 
     /// Appends one push, packing it into the last block when it fits, else into a new block
-    /// of `blk_size` bytes (or the push's size, if larger).
-    fn push(&mut self, msg: &[u8], blk_size: usize, now: Instant) {
-        if msg.is_empty() {
+    /// of `blk_size` bytes (or the push's size, if larger). A push never spans blocks, so
+    /// neither does a message. The first `prefix` bytes are written already (only when the
+    /// queue holds no block: they start the new front block, marked written).
+    fn push(&mut self, msg: &[u8], prefix: usize, blk_size: usize, now: Instant) {
+        if msg.len() <= prefix {
             return;
         }
         if self.bytes == 0 {
             self.last_progress = Some(now);
         }
         match self.blocks.back_mut() {
-            Some(b) if b.capacity() - b.len() >= msg.len() => b.extend_from_slice(msg),
+            Some(b) if prefix == 0 && b.capacity() - b.len() >= msg.len() => {
+                b.extend_from_slice(msg)
+            }
             _ => {
                 let mut b = Vec::with_capacity(blk_size.max(msg.len()));
                 b.extend_from_slice(msg);
+                if self.blocks.is_empty() {
+                    self.front_off = self.pushed;
+                    self.head_written = prefix;
+                }
                 self.blocks.push_back(b);
             }
         }
-        self.bytes += msg.len();
+        self.bytes += msg.len() - prefix;
         self.pushed += msg.len() as u64;
+        self.written += prefix as u64;
+        if self.ends.is_empty() {
+            self.head_start = self.pushed - msg.len() as u64;
+        }
         self.chunks += 1;
     }
 
@@ -223,12 +252,14 @@ impl WriteQueue {
                     *total += n;
                     self.bytes -= n;
                     self.written += n as u64;
-                    while self.ends.front().is_some_and(|&e| e <= self.written) {
+                    while let Some(e) = self.ends.front().copied().filter(|&e| e <= self.written) {
                         self.ends.pop_front();
+                        self.head_start = e;
                     }
                     self.head_written += n;
                     self.last_progress = Some(now);
                     if self.head_written >= front.len() {
+                        self.front_off += front.len() as u64;
                         self.blocks.pop_front();
                         self.head_written = 0;
                     }
@@ -247,20 +278,61 @@ impl WriteQueue {
 
     /// Drops everything, taking it off `gauge`; returns (bytes, messages) not written: those
     /// still (partly) queued, a partly written message counting as one and only its unwritten
-    /// bytes counted, plus those recorded by [`WriteQueue::lose`].
+    /// bytes counted, plus those recorded by [`WriteQueue::lose`]. The queued messages
+    /// themselves are not kept: see [`WriteQueue::take_unsent`] for them.
+    #[cfg(test)]
     pub fn clear(&mut self, gauge: &AtomicU64) -> (usize, usize) {
-        let dropped = (self.bytes + self.lost.1, self.ends.len() + self.lost.0);
+        let u = self.take_unsent(gauge);
+        (u.bytes, u.msgs)
+    }
+
+    /// The final close: drops everything, taking it off `gauge`, and hands out the messages
+    /// still (partly) queued — each whole, a partly written head message from its first byte
+    /// — with the counts: bytes not written (of a partly written message, only its unwritten
+    /// bytes) and messages, those recorded by [`WriteQueue::lose`] included (their bytes are
+    /// handed out by whoever recorded them). Nothing booked after this is reported. Moves the
+    /// blocks out (no copy): call it under the lock, use the result after.
+    pub fn take_unsent(&mut self, gauge: &AtomicU64) -> Unsent {
+        let mut ranges = Vec::with_capacity(self.ends.len());
+        let mut start = self.head_start;
+        let mut block = 0;
+        let mut block_off = self.front_off;
+        for &end in &self.ends {
+            // Messages never span blocks: find the block holding this one.
+            while let Some(b) = self.blocks.get(block) {
+                let b_end = block_off + b.len() as u64;
+                if start < b_end {
+                    break;
+                }
+                block_off = b_end;
+                block += 1;
+            }
+            let Some(b) = self.blocks.get(block) else {
+                break;
+            };
+            let lo = usize::try_from(start.saturating_sub(block_off)).unwrap_or(usize::MAX);
+            let hi = usize::try_from(end.saturating_sub(block_off)).unwrap_or(usize::MAX);
+            ranges.push((block, lo.min(b.len()), hi.min(b.len())));
+            start = end;
+        }
+        let u = Unsent {
+            bytes: self.bytes + self.lost.1,
+            msgs: self.ends.len() + self.lost.0,
+            blocks: std::mem::take(&mut self.blocks),
+            ranges,
+        };
         gauge.fetch_sub(self.bytes as u64, Ordering::AcqRel);
-        self.blocks.clear();
         self.ends.clear();
         self.head_written = 0;
         self.written = self.pushed;
+        self.head_start = self.pushed;
+        self.front_off = self.pushed;
         self.bytes = 0;
         self.chunks = 0;
         self.lost = (0, 0);
         self.closed = true;
         self.last_progress = None;
-        dropped
+        u
     }
 
     /// Memory held by the queue's blocks (for bounds checks in tests).
@@ -268,6 +340,61 @@ impl WriteQueue {
     pub fn allocated(&self) -> usize {
         self.blocks.iter().map(Vec::capacity).sum()
     }
+}
+
+/// What the final close took out of a queue: the messages not completely written (each whole)
+/// and the counts the close event reports.
+#[derive(Debug, Default)]
+pub(crate) struct Unsent {
+    /// Bytes not written (queued ones, plus those recorded lost).
+    pub bytes: usize,
+    /// Messages not completely written (queued ones, plus those recorded lost).
+    pub msgs: usize,
+    blocks: VecDeque<Vec<u8>>,
+    /// (block, start, end) of each queued message.
+    ranges: Vec<(usize, usize, usize)>,
+}
+
+impl Unsent {
+    /// The queued messages, whole, in queue order (those recorded lost are not here).
+    pub fn messages(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.ranges
+            .iter()
+            .filter_map(|&(b, lo, hi)| self.blocks.get(b).and_then(|blk| blk.get(lo..hi)))
+    }
+}
+
+/// The offset, within a batch of messages of lengths `lens`, where the message holding byte
+/// `at` starts (`at` itself at a boundary or past the end).
+fn msg_start(lens: &[u32], at: usize) -> usize {
+    let mut start = 0usize;
+    for &l in lens {
+        let end = start + l as usize;
+        if end > at {
+            return start;
+        }
+        start = end;
+    }
+    at
+}
+
+/// The messages of a batch of messages of lengths `lens` in `bytes`, the first `from` bytes
+/// written, that were not completely written — each whole.
+pub(crate) fn unwritten_msgs<'a>(
+    bytes: &'a [u8],
+    lens: &'a [u32],
+    from: usize,
+) -> impl Iterator<Item = &'a [u8]> + 'a {
+    let mut start = 0usize;
+    lens.iter().filter_map(move |&l| {
+        let s = start;
+        start += l as usize;
+        if start > from {
+            bytes.get(s..start)
+        } else {
+            None
+        }
+    })
 }
 
 /// Of messages of lengths `lens`, the first `from` bytes written: (messages, bytes) not
@@ -296,7 +423,7 @@ mod tests {
         /// Pushes one message, no limits.
         fn push_one(&mut self, msg: &[u8], blk_size: usize, now: Instant) {
             let start = self.pushed;
-            self.push(msg, blk_size, now);
+            self.push(msg, 0, blk_size, now);
             if !msg.is_empty() {
                 self.mark_ends(&[msg.len() as u32], 0, start);
             }
@@ -497,6 +624,58 @@ mod tests {
         assert!(!q.lose(&[10, 10, 10], 15), "cleared by the close: too late");
         assert_eq!(q.clear(&gauge), (15, 2));
         assert_eq!(q.clear(&gauge), (0, 0));
+    }
+
+    #[test]
+    fn take_unsent_hands_out_each_unwritten_message_whole() {
+        let now = Instant::now();
+        let limits = Limits {
+            conn_bytes: 1000,
+            msgs: 32,
+            total_bytes: 1000,
+            blk_size: 8,
+        };
+        let gauge = AtomicU64::new(0);
+        let mut q = WriteQueue::default();
+        // A batch of three messages, of which a direct write took 4 bytes of the first.
+        let batch = b"aaaaaaaaaabbbbbbbbbbcccccccccc";
+        q.try_push(batch, &[10, 10, 10], 4, limits, &gauge, now)
+            .unwrap();
+        assert_eq!(
+            gauge.load(Ordering::Relaxed),
+            26,
+            "the kept prefix is not queued bytes"
+        );
+        q.try_push(b"dd", &[2], 0, limits, &gauge, now).unwrap();
+        let mut w = Limited {
+            out: Vec::new(),
+            room: 11, // the rest of "a", and "b" up to its 6th byte
+        };
+        q.flush_to(&mut w, now, &gauge).unwrap();
+        assert_eq!(w.out, b"aaaaaabbbbb");
+        let u = q.take_unsent(&gauge);
+        assert_eq!((u.bytes, u.msgs), (17, 3));
+        let msgs: Vec<&[u8]> = u.messages().collect();
+        assert_eq!(msgs, [&b"bbbbbbbbbb"[..], b"cccccccccc", b"dd"]);
+        assert_eq!(gauge.load(Ordering::Relaxed), 0);
+        // A head message partly written by a direct write is handed out whole.
+        q = WriteQueue::default();
+        q.try_push(b"xxxxyyyy", &[4, 4], 5, limits, &gauge, now)
+            .unwrap();
+        let u = q.take_unsent(&gauge);
+        assert_eq!((u.bytes, u.msgs), (3, 1));
+        assert_eq!(u.messages().collect::<Vec<_>>(), [&b"yyyy"[..]]);
+        assert_eq!(gauge.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn unwritten_msgs_are_whole() {
+        let b = b"aaabbbbccccc";
+        let all: Vec<&[u8]> = unwritten_msgs(b, &[3, 4, 5], 0).collect();
+        assert_eq!(all, [&b"aaa"[..], b"bbbb", b"ccccc"]);
+        let some: Vec<&[u8]> = unwritten_msgs(b, &[3, 4, 5], 4).collect();
+        assert_eq!(some, [&b"bbbb"[..], b"ccccc"]);
+        assert_eq!(unwritten_msgs(b, &[3, 4, 5], 12).count(), 0);
     }
 
     #[test]

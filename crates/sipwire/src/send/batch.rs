@@ -59,8 +59,16 @@ impl Batch {
         });
     }
 
-    /// Stops corking and writes what was gathered, one write per connection.
-    pub fn uncork(&mut self, shared: &Shared, cfg: &Config) {
+    /// Stops corking and writes what was gathered, one write per connection. Messages of a
+    /// batch dropped without being queued (its write failed, or the queue refused the rest)
+    /// go to `on_unsent`, each whole, once per message, after the connection's write lock is
+    /// released: on this (the reader's) thread, before the next batch is written.
+    pub fn uncork(
+        &mut self,
+        shared: &Shared,
+        cfg: &Config,
+        on_unsent: &mut dyn FnMut(&Conn, &[u8]),
+    ) {
         let Some(mut pending) = CORK.with(|c| c.borrow_mut().take()) else {
             return;
         };
@@ -70,9 +78,16 @@ impl Batch {
             mut lens,
         } in pending.by_conn.drain(..)
         {
-            if let Err(e) = super::write::write_now(shared, cfg, &conn, &bytes, &lens, true) {
+            let mut lost = super::write::Lost::default();
+            let r = super::write::write_now(shared, cfg, &conn, &bytes, &lens, Some(&mut lost));
+            if let Err(e) = r {
                 bump(&shared.stats.send_errors);
                 log::info!("conid {}: corked write failed: {e}", conn.id);
+            }
+            if let Some(from) = lost.from {
+                for msg in crate::wq::unwritten_msgs(&bytes, &lens, from) {
+                    on_unsent(&conn, msg);
+                }
             }
             if bytes.capacity() <= KEEP {
                 bytes.clear();

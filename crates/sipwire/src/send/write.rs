@@ -27,7 +27,7 @@ pub(crate) fn write_msg(
     if cfg.tcp.asynchronous && conn.state() == ConnState::Ok && batch::append(conn, bytes) {
         return Ok(());
     }
-    write_now(shared, cfg, conn, bytes, &[len32(bytes.len())], false)
+    write_now(shared, cfg, conn, bytes, &[len32(bytes.len())], None)
 }
 
 /// A message length as the queue books it.
@@ -35,24 +35,33 @@ pub(super) fn len32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
+/// Where a corked batch's messages were dropped without being queued: its messages not
+/// completely written after byte `from` go back to the reader, which hands each to
+/// `Handler::on_unsent` once the write lock is released.
+#[derive(Debug, Default)]
+pub(super) struct Lost {
+    pub from: Option<usize>,
+}
+
 /// Writes one message (or one corked batch: `lens` are its messages' lengths) now, in the
-/// configured mode. `corked`: the messages were accepted already (their sends returned `Ok`),
-/// so any of them not written when this fails is booked as unsent for the close event.
+/// configured mode. `corked` (a batch): the messages were accepted already (their sends
+/// returned `Ok`), so any of them not written when this fails is booked as unsent for the
+/// close event and noted in `corked` for the caller to hand out.
 pub(super) fn write_now(
     shared: &Shared,
     cfg: &Config,
     conn: &Arc<Conn>,
     bytes: &[u8],
     lens: &[u32],
-    corked: bool,
+    mut corked: Option<&mut Lost>,
 ) -> Result<(), SendError> {
     let now = Instant::now();
     let mut q = conn.write.lock();
     // Checked under the lock: the final close sets the reason before it takes the lock to
     // clear the queue, so whatever is queued after this check is in what it reports.
     if conn.close_reason().is_some() {
-        if corked {
-            lose(conn, &mut q, lens, 0);
+        if let Some(lost) = corked.as_deref_mut() {
+            lose(conn, &mut q, lens, 0, lost);
         }
         return Err(SendError::Closed(conn.id));
     }
@@ -70,11 +79,13 @@ pub(super) fn write_now(
     }
 }
 
-/// Books accepted messages that will not be written (after the first `from` bytes).
-fn lose(conn: &Conn, q: &mut WriteQueue, lens: &[u32], from: usize) {
+/// Books accepted messages that will not be written (after the first `from` bytes) and notes
+/// where they start for the caller.
+fn lose(conn: &Conn, q: &mut WriteQueue, lens: &[u32], from: usize, lost: &mut Lost) {
+    lost.from = Some(from);
     let (msgs, bytes) = crate::wq::unwritten(lens, from);
     if !q.lose(lens, from) {
-        log::warn!(
+        log::info!(
             "conid {}: {msgs} corked messages ({bytes} bytes) not sent after the close was reported",
             conn.id
         );
@@ -82,10 +93,10 @@ fn lose(conn: &Conn, q: &mut WriteQueue, lens: &[u32], from: usize) {
 }
 
 /// What one `write_now` writes.
-struct Write1<'a> {
+struct Write1<'a, 'b> {
     bytes: &'a [u8],
     lens: &'a [u32],
-    corked: bool,
+    corked: Option<&'b mut Lost>,
 }
 
 /// The outcome of a blocking write: counted, and the connection closed on failure.
@@ -117,13 +128,13 @@ fn write_async(
     cfg: &Config,
     conn: &Conn,
     mut q: parking_lot::MutexGuard<'_, WriteQueue>,
-    w: Write1<'_>,
+    w: Write1<'_, '_>,
     now: Instant,
 ) -> Result<(), SendError> {
     let Write1 {
         bytes,
         lens,
-        corked,
+        mut corked,
     } = w;
     let connecting = conn.state() == ConnState::Connecting;
     if !connecting && !q.is_empty() {
@@ -132,8 +143,8 @@ fn write_async(
         match q.flush_to(&conn.stream, now, &shared.stats.queued_bytes) {
             Ok(n) => add(&shared.stats.bytes_sent, n as u64),
             Err(e) => {
-                if corked {
-                    lose(conn, &mut q, lens, 0);
+                if let Some(lost) = corked.as_deref_mut() {
+                    lose(conn, &mut q, lens, 0, lost);
                 }
                 drop(q);
                 return Err(write_failed(shared, conn, e));
@@ -147,8 +158,8 @@ fn write_async(
         // What the socket took is written, even if it failed after.
         add(&shared.stats.bytes_sent, n as u64);
         if let Err(e) = r {
-            if corked {
-                lose(conn, &mut q, lens, n);
+            if let Some(lost) = corked.as_deref_mut() {
+                lose(conn, &mut q, lens, n, lost);
             }
             drop(q);
             return Err(write_failed(shared, conn, e));
@@ -158,8 +169,8 @@ fn write_async(
     let mut tell_main = false;
     if done < bytes.len() {
         if let Err(limit) = queue::enqueue(shared, cfg, &mut q, bytes, lens, done, now) {
-            if corked {
-                lose(conn, &mut q, lens, done);
+            if let Some(lost) = corked.as_deref_mut() {
+                lose(conn, &mut q, lens, done, lost);
             }
             drop(q);
             bump(&shared.stats.queue_full);

@@ -15,12 +15,13 @@ use crossbeam_channel::Receiver;
 use sipwire_poll::{Events, Interest, Poller};
 
 use crate::conn::{CloseReason, ConId, Conn, ConnState};
-use crate::handler::{Event, Handler};
+use crate::handler::{call_on_unsent, Event, Handler};
 use crate::handoff::{MainMsg, ReadSide, ReaderMsg};
 use crate::lifecycle::{self, Close, Entry, MainToken, TimerKind};
 use crate::shared::Shared;
 use crate::stats::bump;
 use crate::timer::TimerWheel;
+use crate::transport::Transport;
 use sipwire_sys as sys;
 
 mod accept;
@@ -34,6 +35,8 @@ const TIMER_TICK: Duration = Duration::from_millis(10);
 pub(crate) struct TcpMain {
     shared: Arc<Shared>,
     handler: Arc<dyn Handler>,
+    /// Handed to `Handler::on_unsent`.
+    transport: Transport,
     rx: Receiver<MainMsg>,
     poller: Poller,
     listeners: Vec<Listener>,
@@ -68,6 +71,9 @@ impl TcpMain {
         }
         let mut m = TcpMain {
             timers: TimerWheel::new(TIMER_TICK, shared.epoch),
+            transport: Transport {
+                shared: shared.clone(),
+            },
             shared,
             handler,
             rx,
@@ -436,10 +442,19 @@ impl TcpMain {
         // Shut the socket before taking the write lock: a sender blocked in a write on it
         // fails at once and lets go of the lock.
         let _ = conn.stream.shutdown(std::net::Shutdown::Both);
-        let (unsent_bytes, unsent_msgs) = conn.write.lock().clear(&self.shared.stats.queued_bytes);
+        let unsent = conn
+            .write
+            .lock()
+            .take_unsent(&self.shared.stats.queued_bytes);
+        let (unsent_bytes, unsent_msgs) = (unsent.bytes, unsent.msgs);
         if unsent_msgs > 0 {
             log::info!("conid {id}: {unsent_msgs} queued messages ({unsent_bytes} bytes) not sent: {reason}");
         }
+        // Out of the lock: the handler may send.
+        for msg in unsent.messages() {
+            call_on_unsent(&*self.handler, &self.transport, id, msg);
+        }
+        drop(unsent);
         conn.set_state(lifecycle::final_state(reason));
         self.count_close(reason);
         log::debug!("conid {id}: closed ({reason})");

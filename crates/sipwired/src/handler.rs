@@ -1,16 +1,16 @@
 //! The glue between the runtime and the relay: run [`Relay::process`] on each message, then
 //! send, reply or drop, and count.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use sipwire::{
-    CloseReason, ConId, ConnState, Ctx, Event, Handler, HandlerError, Message, MessageKind,
-    Transport,
+use sipwire::{ConId, Ctx, Handler, HandlerError, Message, MessageKind, Transport};
+
+use crate::relay::{
+    Action, Conns, Context, Direction, DropReason, Relay, RelayStats, Resolve, Unsent,
 };
 
-use crate::pending::{Kept, PendingConnects};
-
-use crate::relay::{Action, Conns, Context, Direction, DropReason, Relay, RelayStats, Resolve};
+/// The reason phrase of the 503 for a request the relay could not send on.
+const UNREACHABLE: &str = "Service Unavailable (next hop unreachable)";
 
 /// The runtime's connection table as the relay sees it: the peer of a connection id.
 #[derive(Debug)]
@@ -27,21 +27,12 @@ impl Conns for RuntimeConns<'_> {
 pub struct RelayHandler<R> {
     relay: Relay<R>,
     stats: Arc<RelayStats>,
-    /// Requests queued on connects that may still fail (their 503s, ready).
-    pending: PendingConnects,
-    /// The runtime's handle, for the 503s sent from `on_event` (taken from the first message).
-    transport: OnceLock<Transport>,
 }
 
 impl<R: Resolve> RelayHandler<R> {
     /// Wraps `relay`; counters go to `stats`.
     pub fn new(relay: Relay<R>, stats: Arc<RelayStats>) -> Self {
-        RelayHandler {
-            relay,
-            stats,
-            pending: PendingConnects::default(),
-            transport: OnceLock::new(),
-        }
+        RelayHandler { relay, stats }
     }
 }
 
@@ -69,15 +60,10 @@ impl<R: Resolve + 'static> Handler for RelayHandler<R> {
                 direction,
                 via_conn,
             } => match send_back(transport, via_conn, to, &bytes) {
-                Ok(upstream) => match direction {
-                    Direction::Request => {
-                        self.stats.request_relayed();
-                        // Not up yet (connecting, or its connect already failed and closed):
-                        // keep the 503 until the close event says how it ended.
-                        if transport.conid_state(upstream) != ConnState::Ok {
-                            self.guard(transport, upstream, msg.conid, &msg.bytes);
-                        }
-                    }
+                // Accepted: if it is never written after all (connect refused or timed out,
+                // queue full, reset, ...), the runtime hands it back to `on_unsent`.
+                Ok(_) => match direction {
+                    Direction::Request => self.stats.request_relayed(),
                     Direction::Response => self.stats.response_relayed(),
                 },
                 Err(e) => {
@@ -116,61 +102,43 @@ impl<R: Resolve + 'static> Handler for RelayHandler<R> {
         Ok(())
     }
 
-    /// A connection closed: if it was a connect that never completed, the requests queued on
-    /// it get their 503s (runs on TCP main; the replies go to open client connections).
-    fn on_event(&self, ev: &Event) {
-        let failed = matches!(
-            ev.reason,
-            CloseReason::ConnectRefused | CloseReason::ConnectTimeout | CloseReason::ConnectFailed
-        );
-        let waiting = self.pending.closed(ev.conid, failed);
-        let Some(t) = self.transport.get() else {
-            return;
-        };
-        for (client, reply) in waiting {
-            self.send_503(t, client, &reply);
+    /// A message sent on was never completely written: if it is a request we forwarded (our
+    /// Via on top, its MACs verified), the client named by its `cid` gets a stateless 503
+    /// built from it with our Via removed. Counted once per lost request (`send_failures`);
+    /// an unsent response is only counted (`unsent_responses`). Runs on TCP main (the final
+    /// close of the next hop's connection) or on a reader (a corked batch dropped).
+    fn on_unsent(&self, transport: &Transport, conid: ConId, msg: &[u8]) {
+        match self
+            .relay
+            .unsent(msg, &RuntimeConns(transport), 503, UNREACHABLE)
+        {
+            Unsent::Reply { client, reply } => {
+                self.stats.send_failed();
+                match transport.send(ConId(client), &reply) {
+                    Ok(_) => self.stats.replied(503),
+                    Err(e) => {
+                        self.stats.send_failed();
+                        log::info!("conid {client}: cannot send 503 reply: {e}");
+                    }
+                }
+            }
+            Unsent::Ack | Unsent::ClientGone => {
+                self.stats.send_failed();
+                log::debug!("conid {conid}: unsent request, no one to answer");
+            }
+            Unsent::Response => self.stats.unsent_response(),
+            Unsent::NotOurs => {
+                self.stats.send_failed();
+                log::info!("conid {conid}: unsent message without our Via: not answered");
+            }
         }
     }
 }
 
 impl<R: Resolve> RelayHandler<R> {
-    /// A request's connect failed: counted, and its kept 503 (none for an ACK) sent to the
-    /// client connection it is for.
-    fn send_503(&self, t: &Transport, client: ConId, reply: &[u8]) {
-        self.stats.send_failed();
-        if reply.is_empty() {
-            return;
-        }
-        match t.send(client, reply) {
-            Ok(_) => self.stats.replied(503),
-            Err(e) => {
-                self.stats.send_failed();
-                log::info!("conid {client}: cannot send 503 reply: {e}");
-            }
-        }
-    }
-
-    /// Keeps the 503 of a request queued on connection `upstream`, which is still connecting.
-    fn guard(&self, transport: &Transport, upstream: ConId, client: ConId, request: &[u8]) {
-        let _ = self.transport.set(transport.clone());
-        // An ACK gets no reply, but its failure is still counted: keep an empty one.
-        let reply = self
-            .relay
-            .error_reply(request, 503, "Service Unavailable (next hop unreachable)")
-            .unwrap_or_default();
-        match self.pending.keep(transport, upstream, client, reply) {
-            Kept::Waiting => {}
-            Kept::FailedAlready(reply) => self.send_503(transport, client, &reply),
-            Kept::Full => self.stats.unguarded(),
-        }
-    }
-
     /// A stateless `503` for a request the relay could not send on.
     fn reply_unavailable(&self, ctx: &Ctx<'_>, request: &[u8]) {
-        let Some(reply) =
-            self.relay
-                .error_reply(request, 503, "Service Unavailable (next hop unreachable)")
-        else {
+        let Some(reply) = self.relay.error_reply(request, 503, UNREACHABLE) else {
             return;
         };
         match ctx.reply(&reply) {

@@ -13,7 +13,6 @@
 pub mod cli;
 pub mod daemon;
 pub mod handler;
-pub mod pending;
 pub mod relay;
 
 /// The embedded default configuration (`--print-default-config`).

@@ -2,13 +2,14 @@
 //! hop stalls (stops reading), resets (RST mid-stream) or disappears (link down).
 //!
 //! **What is asserted.** Every request is accounted for exactly once:
-//! `delivered + answered_503 + reported == N`, where
+//! `delivered + answered_503 == N`, where
 //! - *delivered* = read by the next hop (a complete message, counted by its Call-ID);
-//! - *answered_503* = the relay answered the client `503` (a connect that failed, a send the
-//!   runtime refused);
-//! - *reported* = counted in `unsent_msgs` of a close event (the runtime logs each one as
-//!   `conid N: M queued messages (B bytes) not sent: REASON`, read from sipwired's stderr;
-//!   there is no runtime counter totalling them).
+//! - *answered_503* = the relay answered the client `503`: a send the runtime refused at once,
+//!   or one it accepted and never completely wrote — handed back to sipwired's
+//!   `Handler::on_unsent` (a failed connect's queue, a queue full or timed out, a reset, a
+//!   corked batch dropped). Those are also counted in `unsent_msgs` of a close event (the
+//!   runtime logs each one as `conid N: M queued messages (B bytes) not sent: REASON`, read
+//!   from sipwired's stderr: *reported*, printed, and never more than *answered_503*).
 //!
 //! Delivered and 503'd Call-IDs must also be disjoint and without duplicates.
 //!
@@ -399,7 +400,8 @@ impl Relay {
 /// The close reasons of connects that never completed, as the runtime prints them.
 const CONNECT_FAILURES: [&str; 3] = ["connection refused", "connect timed out", "connect failed"];
 
-/// Sum of `unsent_msgs` in the close-event log lines of `log`, but for failed connects.
+/// Sum of `unsent_msgs` in the close-event log lines of `log`, but for failed connects (the
+/// rest: those of connections that were up).
 fn reported_in(log: &std::path::Path) -> usize {
     std::fs::read_to_string(log)
         .unwrap_or_default()
@@ -407,8 +409,6 @@ fn reported_in(log: &std::path::Path) -> usize {
         .filter_map(|l| {
             let (head, reason) = l.split_once(" queued messages (")?;
             let reason = reason.split_once("not sent: ")?.1;
-            // A failed connect's queue is answered with 503s by sipwired (its pending
-            // table), so it is counted there, not here.
             if CONNECT_FAILURES.iter().any(|r| reason.starts_with(r)) {
                 return None;
             }
@@ -517,8 +517,8 @@ fn account(name: &str, nh: &NextHop, mut relay: Relay, client: &Client) {
     };
     let deadline = Deadline::after(WAIT);
     loop {
-        let (d, e, r) = tally();
-        if d.len() + e.len() + r >= N || deadline.passed() {
+        let (d, e, _) = tally();
+        if d.len() + e.len() >= N || deadline.passed() {
             break;
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -572,13 +572,12 @@ fn account(name: &str, nh: &NextHop, mut relay: Relay, client: &Client) {
         dset.intersection(&eset).collect::<Vec<_>>()
     );
     assert!(others.is_empty(), "other responses {others:?}; {line}");
-    assert_eq!(
-        counter(&counters, "unguarded_requests"),
-        0,
-        "requests past the pending-connects bound get no 503: {line}"
+    assert!(
+        reported <= e503.len(),
+        "every reported unsent request is answered 503: {line}"
     );
     assert_eq!(
-        delivered.len() + e503.len() + reported,
+        delivered.len() + e503.len(),
         N,
         "every request accounted for exactly once: {line}\nsipwired log:\n{log}"
     );

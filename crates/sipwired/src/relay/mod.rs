@@ -341,6 +341,35 @@ impl<R: Resolve> Relay<R> {
         }
     }
 
+    /// A message the relay sent on that the runtime handed back unsent
+    /// (`Handler::on_unsent`): for a request with our top Via (branch MAC verified), the
+    /// stateless `status` reply built from it with our Via removed, and the client connection
+    /// its `cid` names — only if that connection is open and the cid MAC verifies for its
+    /// peer. See [`Unsent`].
+    pub fn unsent(&self, bytes: &[u8], conns: &dyn Conns, status: u16, reason: &str) -> Unsent {
+        let Ok(msg) = SipMessage::parse(bytes) else {
+            return Unsent::NotOurs;
+        };
+        if !matches!(msg.start_line(), StartLine::Request { .. }) {
+            return Unsent::Response;
+        }
+        let Ok(via) = response::our_top_via(self, &msg, conns) else {
+            return Unsent::NotOurs;
+        };
+        let Some(client) = via.via_conn else {
+            return Unsent::ClientGone;
+        };
+        let mut edits = edit::Edits::default();
+        edits.remove(via.removal);
+        let Some(theirs) = edits.apply(bytes) else {
+            return Unsent::NotOurs;
+        };
+        match self.error_reply(&theirs, status, reason) {
+            Some(reply) => Unsent::Reply { client, reply },
+            None => Unsent::Ack,
+        }
+    }
+
     /// Host (IP literal or name) and port to an address (a name through the resolver).
     fn resolve(&self, host: &[u8], port: u16) -> Option<SocketAddr> {
         let host = std::str::from_utf8(host).ok()?;
@@ -350,6 +379,27 @@ impl<R: Resolve> Relay<R> {
         }
         self.resolver.resolve(bare, port)
     }
+}
+
+/// What [`Relay::unsent`] made of a message handed back unsent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unsent {
+    /// A request we forwarded: send `reply` on connection `client`.
+    Reply {
+        /// The client connection (its cid MAC verified).
+        client: u64,
+        /// The stateless reply.
+        reply: Vec<u8>,
+    },
+    /// An ACK we forwarded (ACKs get no reply).
+    Ack,
+    /// A request we forwarded whose client connection is gone (or the cid does not verify
+    /// for it): no one to answer.
+    ClientGone,
+    /// A response (nothing to answer).
+    Response,
+    /// Not a request with our verified Via on top.
+    NotOurs,
 }
 
 /// An IP literal (IPv6 with or without brackets) to an address; `None` for a name.

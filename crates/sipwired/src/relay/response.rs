@@ -10,37 +10,48 @@ use sipwire_frame::sip::SipMessage;
 use super::edit::Edits;
 use super::hash::is_our_branch;
 use super::mac::{parse_branch, parse_cid};
-use super::{ip_literal, Action, Context, Direction, DropReason, Relay, Resolve};
+use super::{ip_literal, Action, Conns, Context, Direction, DropReason, Relay, Resolve};
 
-pub(super) fn process<R: Resolve>(
+/// Our top Via, verified: the authenticated fallback address (the next Via's `received` and
+/// sent-by port), the connection its `cid` names if that connection is open and the cid MAC
+/// verifies for its peer, and where the Via is in the message.
+pub(super) struct OurVia {
+    pub fallback: SocketAddr,
+    pub via_conn: Option<u64>,
+    pub removal: std::ops::Range<usize>,
+}
+
+/// Verifies that the top Via of `msg` is ours: our branch marker, a branch MAC over our
+/// address and the fallback, and a well-formed `cid`; the cid's connection only if its MAC
+/// verifies for the peer `conns` reports for it now.
+pub(super) fn our_top_via<R: Resolve>(
     relay: &Relay<R>,
     msg: &SipMessage<'_>,
-    ctx: &Context<'_>,
-) -> Action {
-    let drop = |reason| Action::Drop { reason };
+    conns: &dyn Conns,
+) -> Result<OurVia, DropReason> {
     let mut vias = msg.vias();
     let top = match vias.next() {
-        None => return drop(DropReason::NoVia),
-        Some(Err(_)) => return drop(DropReason::BadVia),
+        None => return Err(DropReason::NoVia),
+        Some(Err(_)) => return Err(DropReason::BadVia),
         Some(Ok(v)) => v,
     };
     let Some(branch) = top.branch.filter(|b| is_our_branch(b)) else {
-        return drop(DropReason::NotOurs);
+        return Err(DropReason::NotOurs);
     };
     // From here on the Via claims to be ours: anything that does not verify is a forgery
     // (or another key's), never routed.
     let Some((tx, branch_mac)) = parse_branch(branch) else {
-        return drop(DropReason::BadMac);
+        return Err(DropReason::BadMac);
     };
     let Some(ours) = top
         .host_ip()
         .map(|ip| SocketAddr::new(ip, top.port.unwrap_or(5060)))
     else {
-        return drop(DropReason::BadMac);
+        return Err(DropReason::BadMac);
     };
     let next = match vias.next() {
-        None => return drop(DropReason::NoVia),
-        Some(Err(_)) => return drop(DropReason::BadVia),
+        None => return Err(DropReason::NoVia),
+        Some(Err(_)) => return Err(DropReason::BadVia),
         Some(Ok(v)) => v,
     };
     // The fallback: `received` (we always write the source IP there unless the sent-by host
@@ -50,12 +61,12 @@ pub(super) fn process<R: Resolve>(
         None => next.host_ip(),
     };
     let Some(ip) = ip else {
-        return drop(DropReason::BadMac);
+        return Err(DropReason::BadMac);
     };
     let fallback = SocketAddr::new(ip, next.port.unwrap_or(5060));
     let key = relay.key();
     if key.branch_mac(tx, ours, fallback) != branch_mac {
-        return drop(DropReason::BadMac);
+        return Err(DropReason::BadMac);
     }
     let cid = top
         .params()
@@ -63,27 +74,43 @@ pub(super) fn process<R: Resolve>(
         .and_then(|(_, v)| v)
         .and_then(parse_cid);
     let Some((conid, cid_mac)) = cid else {
-        return drop(DropReason::BadMac);
+        return Err(DropReason::BadMac);
     };
-    if ctx.is_own(fallback) {
-        return drop(DropReason::Loop);
-    }
     // The connection, only if the cid MAC holds for the peer the runtime sees on it now. When
     // it does not (closed; or an id minted by another instance sharing the key, naming an
-    // unrelated local connection), the authenticated fallback address is used.
-    let via_conn = ctx
-        .conns
+    // unrelated local connection), only the authenticated fallback address is known.
+    let via_conn = conns
         .peer(conid)
         .filter(|peer| key.cid_mac(tx, conid, *peer) == cid_mac)
         .map(|_| conid);
+    Ok(OurVia {
+        fallback,
+        via_conn,
+        removal: top.removal.clone(),
+    })
+}
+
+pub(super) fn process<R: Resolve>(
+    relay: &Relay<R>,
+    msg: &SipMessage<'_>,
+    ctx: &Context<'_>,
+) -> Action {
+    let drop = |reason| Action::Drop { reason };
+    let via = match our_top_via(relay, msg, ctx.conns) {
+        Ok(v) => v,
+        Err(reason) => return drop(reason),
+    };
+    if ctx.is_own(via.fallback) {
+        return drop(DropReason::Loop);
+    }
     let mut edits = Edits::default();
-    edits.remove(top.removal.clone());
+    edits.remove(via.removal);
     match edits.apply(msg.bytes()) {
         Some(bytes) => Action::Forward {
-            to: fallback,
+            to: via.fallback,
             bytes,
             direction: Direction::Response,
-            via_conn,
+            via_conn: via.via_conn,
         },
         None => drop(DropReason::ParseError),
     }

@@ -39,9 +39,9 @@ sipwire::counters! {
         refused_destinations,
         /// Sends (forward or reply) that failed.
         send_failures,
-        /// Requests queued on a connect whose failure could not be answered with a 503
-        /// (the table of waiting requests was full).
-        unguarded_requests,
+        /// Relayed responses the runtime handed back unsent (never completely written to
+        /// the previous hop; nothing to answer).
+        unsent_responses,
     }
 }
 
@@ -92,9 +92,9 @@ impl RelayStats {
         bump(&self.send_failures);
     }
 
-    /// A request went out on a connecting connection without a 503 kept for it.
-    pub fn unguarded(&self) {
-        bump(&self.unguarded_requests);
+    /// A relayed response was handed back unsent.
+    pub fn unsent_response(&self) {
+        bump(&self.unsent_responses);
     }
 
     /// Total messages dropped, all reasons.

@@ -441,3 +441,107 @@ fn a_next_hop_that_fails_at_once_gets_a_503() {
     // Handed to the send path (then failed): all four.
     assert_eq!(counter(&counters, "requests_relayed"), 4);
 }
+
+#[test]
+fn a_next_hop_that_never_reads_loses_no_request_each_is_delivered_or_answered_503() {
+    // The next hop accepts every connection and reads nothing; the relay's queue toward it is
+    // small and times out fast. A client bursts N requests (3 KB bodies, more than the
+    // kernel's buffers hold): each is either read by the next hop in the end (what TCP had
+    // accepted) or handed back by the runtime and answered 503 — by CSeq, none lost.
+    const N: u32 = 8000;
+    let nh = TcpListener::bind("127.0.0.1:0").unwrap();
+    let fwd = format!("tcp:{}", nh.local_addr().unwrap());
+    let dir = TempDir::new("hostile-stuck");
+    let cfg = dir.join("sipwired.cfg");
+    std::fs::write(
+        &cfg,
+        "tcp_conn_wq_max=8192\ntcp_send_timeout=1\ntcp_connect_timeout=1\n",
+    )
+    .unwrap();
+    let d = Daemon::start(SIPWIRED, &["-f", cfg.to_str().unwrap(), "--forward", &fwd]);
+    let accepted = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let acc2 = accepted.clone();
+    nh.set_nonblocking(true).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let acceptor = std::thread::spawn(move || {
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+            match nh.accept() {
+                Ok((s, _)) => acc2.lock().unwrap().push(s),
+                Err(_) => std::thread::sleep(Duration::from_millis(2)),
+            }
+        }
+    });
+    let c = SipConn::connect(d.addr);
+    let me = c.local().to_string();
+    let mut w = c.stream.try_clone().unwrap();
+    let body = "b".repeat(3000);
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        for i in 1..=N {
+            let req = options(&me, "sip:b@example.com", &format!("z9hG4bK-s{i}"), i).replace(
+                "Content-Length: 0\r\n\r\n",
+                &format!("Content-Length: {}\r\n\r\n{body}", body.len()),
+            );
+            w.write_all(req.as_bytes()).unwrap();
+        }
+    });
+    // The 503s, by CSeq, read meanwhile (a client that does not read would fill its own
+    // queue).
+    let answered = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let ans2 = answered.clone();
+    let reader_stream = c.stream.try_clone().unwrap();
+    reader_stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let reader = std::thread::spawn(move || {
+        for_each_frame(reader_stream, |f| {
+            let r = String::from_utf8_lossy(f).to_string();
+            assert!(start_line(&r).starts_with("SIP/2.0 503 "), "{r}");
+            let cseq = header(&r, "CSeq").unwrap().split(' ').next().unwrap();
+            ans2.lock().unwrap().push(cseq.parse::<u32>().unwrap());
+        });
+    });
+    writer.join().unwrap();
+    // Stuck connections time out (tcp_send_timeout) and hand their queues back; then the next
+    // hop reads what TCP accepted on each connection.
+    std::thread::sleep(Duration::from_millis(2500));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    acceptor.join().unwrap();
+    let mut delivered = Vec::new();
+    for s in accepted.lock().unwrap().drain(..) {
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        for_each_frame(s, |f| {
+            let r = String::from_utf8_lossy(f).to_string();
+            let cseq = header(&r, "CSeq").unwrap().split(' ').next().unwrap();
+            delivered.push(cseq.parse::<u32>().unwrap());
+        });
+    }
+    reader.join().unwrap();
+    let answered = answered.lock().unwrap().clone();
+    let dset: std::collections::BTreeSet<u32> = delivered.iter().copied().collect();
+    let aset: std::collections::BTreeSet<u32> = answered.iter().copied().collect();
+    let line = format!(
+        "stuck next hop: N={N} delivered={} answered_503={}",
+        delivered.len(),
+        answered.len()
+    );
+    println!("{line}");
+    assert_eq!(dset.len(), delivered.len(), "delivered twice: {line}");
+    assert_eq!(aset.len(), answered.len(), "503 twice: {line}");
+    assert!(dset.is_disjoint(&aset), "delivered and 503'd: {line}");
+    assert!(!answered.is_empty(), "the queue never overflowed: {line}");
+    let lost: Vec<u32> = (1..=N)
+        .filter(|i| !dset.contains(i) && !aset.contains(i))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "lost {} requests: {lost:?}; {line}",
+        lost.len()
+    );
+    let (st, counters) = d.stop();
+    assert!(st.success());
+    assert_eq!(counter(&counters, "replies_other"), answered.len() as u64);
+    assert_eq!(counter(&counters, "send_failures"), answered.len() as u64);
+}

@@ -404,10 +404,7 @@ impl Pass<'_> {
         };
         self.batch.cork();
         let delivered = env.deliver(conn, dec);
-        let (handler, transport) = (self.handler, self.transport);
-        self.batch.uncork(self.shared, cfg, &mut |c, msg| {
-            crate::handler::call_on_unsent(handler, transport, c.id, msg)
-        });
+        self.batch.uncork(cfg, (env.handler, env.transport));
         // `tcp_msg_read_timeout` counts from the read that started the message in progress
         // (a message that started in this read has one chunk so far).
         match dec.pending_chunks() {

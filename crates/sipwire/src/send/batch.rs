@@ -15,8 +15,10 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::conn::Conn;
+use crate::handler::{call_on_unsent, Handler};
 use crate::shared::Shared;
 use crate::stats::bump;
+use crate::transport::Transport;
 
 /// Buffers kept between passes, each no larger than this (a burst does not pin its memory).
 const KEEP: usize = 64 * 1024;
@@ -61,14 +63,10 @@ impl Batch {
 
     /// Stops corking and writes what was gathered, one write per connection. Messages of a
     /// batch dropped without being queued (its write failed, or the queue refused the rest)
-    /// go to `on_unsent`, each whole, once per message, after the connection's write lock is
-    /// released: on this (the reader's) thread, before the next batch is written.
-    pub fn uncork(
-        &mut self,
-        shared: &Shared,
-        cfg: &Config,
-        on_unsent: &mut dyn FnMut(&Conn, &[u8]),
-    ) {
+    /// go to `Handler::on_unsent`, each whole, once per message, after the connection's write
+    /// lock is released: on this (the reader's) thread, before the next batch is written.
+    pub fn uncork(&mut self, cfg: &Config, app: (&dyn Handler, &Transport)) {
+        let shared: &Shared = &app.1.shared;
         let Some(mut pending) = CORK.with(|c| c.borrow_mut().take()) else {
             return;
         };
@@ -86,7 +84,7 @@ impl Batch {
             }
             if let Some(from) = lost.from {
                 for msg in crate::wq::unwritten_msgs(&bytes, &lens, from) {
-                    on_unsent(&conn, msg);
+                    call_on_unsent(app.0, app.1, conn.id, msg);
                 }
             }
             if bytes.capacity() <= KEEP {

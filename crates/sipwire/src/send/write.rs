@@ -169,7 +169,7 @@ fn write_async(
     let mut tell_main = false;
     if done < bytes.len() {
         if let Err(limit) = queue::enqueue(shared, cfg, &mut q, bytes, lens, done, now) {
-            if let Some(lost) = corked.as_deref_mut() {
+            if let Some(lost) = corked {
                 lose(conn, &mut q, lens, done, lost);
             }
             drop(q);

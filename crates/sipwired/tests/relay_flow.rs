@@ -591,3 +591,49 @@ fn config_file_poll_method_and_port_zero_are_reported() {
     let (st, _) = d.stop();
     assert!(st.success());
 }
+
+#[test]
+fn responses_to_a_proxied_client_go_back_over_the_balancers_connection() {
+    // Behind a balancer (`tcp_accept_haproxy`): the request's source is the PROXY address,
+    // which the relay cannot (and must not) connect to; the response follows the `cid` of our
+    // Via back over the balancer's connection the request came in on.
+    let uas = Uas::new();
+    let dir = TempDir::new("cfg");
+    let f = dir.join("s.cfg");
+    std::fs::write(&f, "listen=tcp:127.0.0.1:0\ntcp_accept_haproxy=yes\n").unwrap();
+    let fwd = format!("tcp:127.0.0.1:{}", uas.port());
+    let d = Daemon::start(SIPWIRED, &["-f", f.to_str().unwrap(), "--forward", &fwd]);
+    let mut lb = SipConn::connect(d.addr);
+    let client = "198.51.100.7:40000";
+    let req = format!(
+        "PROXY TCP4 198.51.100.7 {} 40000 {}\r\n\
+OPTIONS sip:bob@example.com SIP/2.0\r\n\
+Via: SIP/2.0/TCP {client};branch=z9hG4bK-lb-1\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:alice@example.com>;tag=a1\r\n\
+To: <sip:bob@example.com>\r\n\
+Call-ID: lb-1@test\r\n\
+CSeq: 1 OPTIONS\r\n\
+Content-Length: 0\r\n\r\n",
+        d.addr.ip(),
+        d.addr.port()
+    );
+    lb.send(&req);
+    let mut up = uas.accept();
+    let got = up.recv();
+    let v = vias(&got);
+    assert_eq!(v.len(), 2, "{got}");
+    assert!(
+        v[1].starts_with(&format!("SIP/2.0/TCP {client};branch=z9hG4bK-lb-1")),
+        "{}",
+        v[1]
+    );
+    up.send(&response_to(&got, "200 OK", ""));
+    let r = lb.recv();
+    assert_eq!(start_line(&r), "SIP/2.0 200 OK");
+    assert_eq!(header(&r, "Call-ID"), Some("lb-1@test"));
+    let (st, c) = d.stop();
+    assert!(st.success(), "{st:?}");
+    assert_eq!(counter(&c, "responses_relayed"), 1);
+    assert_eq!(counter(&c, "send_failures"), 0);
+}

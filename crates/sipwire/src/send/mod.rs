@@ -28,7 +28,7 @@ mod write;
 pub use crate::wq::QueueLimit;
 pub(crate) use batch::Batch;
 pub(crate) use connect::finish_connect;
-pub(crate) use write::write_msg;
+pub(crate) use write::{never_wait_on_this_thread, write_msg};
 
 /// Where a message goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

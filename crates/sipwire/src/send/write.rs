@@ -2,6 +2,7 @@
 //! up to `tcp_send_timeout` (`tcp_async = no`), or async — what the socket takes now, the
 //! rest to the write queue that TCP main flushes.
 
+use std::cell::Cell;
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -15,6 +16,17 @@ use crate::wq::WriteQueue;
 use sipwire_sys as sys;
 
 use super::{batch, close, queue, write_failed, SendError};
+
+thread_local! {
+    /// Set on TCP main: a send made there (from `on_event` or `on_unsent`) never waits for
+    /// room in a socket (`tcp_async_local_write_timeout`); what does not fit is queued.
+    static NEVER_WAIT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the calling thread as one that must never wait in a send (TCP main).
+pub(crate) fn never_wait_on_this_thread() {
+    NEVER_WAIT.with(|c| c.set(true));
+}
 
 /// Writes one message to an open (or connecting) connection; inside a reader's read pass (in
 /// async mode, to an open connection) it joins the pass's batch instead.
@@ -154,7 +166,12 @@ fn write_async(
     let done = if connecting || !q.is_empty() {
         0
     } else {
-        let (n, r) = write_direct(conn, bytes, now + cfg.tcp.async_local_write_timeout);
+        let wait = if NEVER_WAIT.with(Cell::get) {
+            std::time::Duration::ZERO
+        } else {
+            cfg.tcp.async_local_write_timeout
+        };
+        let (n, r) = write_direct(conn, bytes, now + wait);
         // What the socket took is written, even if it failed after.
         add(&shared.stats.bytes_sent, n as u64);
         if let Err(e) = r {

@@ -92,6 +92,8 @@ impl TcpMain {
 
     /// Runs until shutdown has closed every connection.
     pub fn run(mut self) {
+        // Sends made on this thread (`on_event`, `on_unsent`) queue what does not fit at once.
+        crate::send::never_wait_on_this_thread();
         let mut events = Events::with_capacity(1024);
         loop {
             let timeout = self

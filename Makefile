@@ -3,7 +3,10 @@ CARGO ?= cargo
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= $(shell ls fuzz/fuzz_targets 2>/dev/null | sed 's/\.rs$$//')
 
-.PHONY: run test build lint fmt bench fuzz fuzz-tool clean test-deps peer-bench check-bsd
+.PHONY: run test build lint fmt bench fuzz fuzz-tool clean test-deps peer-bench check-bsd \
+	header check-header c-lib cbindgen-tool
+CBINDGEN_VERSION ?= 0.27.0
+CBINDGEN ?= cbindgen
 
 ## run: start sipwired on its embedded default config (TCP on 127.0.0.1:5060); extra flags
 ## in ARGS, e.g. make run ARGS="--forward tcp:127.0.0.1:5070" (see docs/sipwired.md)
@@ -20,7 +23,35 @@ test-deps:
 	command -v sipp >/dev/null 2>&1 || missing="$$missing sip-tester"; \
 	command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ] || missing="$$missing kamailio"; \
 	command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || missing="$$missing nftables"; \
+	command -v cc >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
+	command -v valgrind >/dev/null 2>&1 || missing="$$missing valgrind"; \
+	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkgconf"; \
 	if [ -n "$$missing" ]; then apt-get update && apt-get install -y $$missing; fi
+	@$(MAKE) --no-print-directory cbindgen-tool
+
+## cbindgen-tool: the header generator, pinned (CBINDGEN_VERSION) so every machine writes the
+## same header
+cbindgen-tool:
+	@$(CBINDGEN) --version 2>/dev/null | grep -qx "cbindgen $(CBINDGEN_VERSION)" || \
+	  $(CARGO) install --locked cbindgen --version $(CBINDGEN_VERSION)
+
+## header: regenerate include/sipwire.h from crates/ffi (commit the result)
+header: cbindgen-tool
+	$(CBINDGEN) -q --config crates/ffi/cbindgen.toml --crate sipwire-ffi --output include/sipwire.h crates/ffi
+
+## check-header: fail when the committed include/sipwire.h differs from a fresh generation
+check-header: cbindgen-tool
+	@tmp=$$(mktemp); \
+	$(CBINDGEN) -q --config crates/ffi/cbindgen.toml --crate sipwire-ffi --output $$tmp crates/ffi; \
+	if ! diff -u include/sipwire.h $$tmp; then rm -f $$tmp; \
+	  echo "include/sipwire.h is stale: run 'make header' and commit it" >&2; exit 1; fi; \
+	rm -f $$tmp; echo "check-header: include/sipwire.h is current"
+
+## c-lib: build libsipwire (release) and stage it for C in target/c: lib/libsipwire.{a,so},
+## include/sipwire.h, lib/pkgconfig/sipwire.pc (PKG_CONFIG_PATH=target/c/lib/pkgconfig)
+c-lib:
+	$(CARGO) build --release -p sipwire-ffi
+	tools/c-stage.sh release target/c
 
 ## test: build everything (all targets) and run every test, plus format and lint checks
 test: test-deps build lint
@@ -32,7 +63,7 @@ build:
 
 ## lint: rustfmt --check, clippy with warnings as errors, and the layering rules
 ## (tools/check-layers.sh: dependencies point down, unsafe only in sys and poll, file sizes)
-lint:
+lint: check-header
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	tools/check-layers.sh

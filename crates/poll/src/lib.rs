@@ -73,4 +73,4 @@ mod waker;
 pub use event::{Event, Events, Interest, Token};
 pub use method::{PollError, PollMethod};
 pub use poller::Poller;
-pub use waker::Waker;
+pub use waker::{NotifyFd, Waker};

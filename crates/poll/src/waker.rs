@@ -128,3 +128,36 @@ impl Waker {
         self.fds.wake()
     }
 }
+
+/// A file descriptor another event loop can watch: readable after [`NotifyFd::notify`] until
+/// [`NotifyFd::drain`]. The same fd pair as a [`Waker`] (eventfd on Linux, a non-blocking pipe
+/// elsewhere), but registered in no [`Poller`] of ours: it is for code that runs its own loop
+/// (a C server's epoll) and wants to learn that work is waiting for it.
+#[derive(Debug)]
+pub struct NotifyFd {
+    fds: WakerFds,
+}
+
+impl NotifyFd {
+    /// A new, unreadable notify fd (non-blocking, close-on-exec).
+    pub fn new() -> io::Result<NotifyFd> {
+        Ok(NotifyFd {
+            fds: WakerFds::new()?,
+        })
+    }
+
+    /// The fd to watch for readability. Owned by this `NotifyFd`: do not close it.
+    pub fn fd(&self) -> RawFd {
+        self.fds.read_fd()
+    }
+
+    /// Makes the fd readable; never blocks, callable from any thread.
+    pub fn notify(&self) -> io::Result<()> {
+        self.fds.wake()
+    }
+
+    /// Makes the fd unreadable again (until the next `notify`).
+    pub fn drain(&self) {
+        self.fds.drain()
+    }
+}

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{Config, ConfigHandle};
-use crate::conn::{CloseReason, ConId, Conn, ConnState};
+use crate::conn::{CloseReason, ConId, Conn, ConnState, ProxyAddrs};
 use crate::handoff::MainMsg;
 use crate::send::{SendError, Target};
 use crate::shared::Shared;
@@ -69,6 +69,12 @@ pub struct ConnInfo {
     pub lifetime_override: Option<Duration>,
     /// Time since the last traffic.
     pub idle_for: Duration,
+    /// The addresses a PROXY header announced, if one was read.
+    pub proxy: Option<ProxyAddrs>,
+    /// Opened by this side (a send connected it) rather than accepted.
+    pub outbound: bool,
+    /// Bytes waiting in its write queue.
+    pub queued_bytes: usize,
 }
 
 /// The application's handle on the SIP transport layer of a running runtime (Kamailio calls
@@ -145,6 +151,7 @@ impl Transport {
     pub fn conn_info(&self, id: ConId) -> Option<ConnInfo> {
         let c = self.shared.table.get(id)?;
         let fd = c.stream.as_raw_fd();
+        let queued_bytes = c.write.lock().bytes();
         Some(ConnInfo {
             conid: c.id,
             state: self.conid_state(id),
@@ -157,7 +164,23 @@ impl Transport {
             idle_for: Duration::from_millis(
                 self.shared.now_ms().saturating_sub(c.last_activity_ms()),
             ),
+            proxy: c.proxy.get().map(|p| **p),
+            outbound: c.outbound,
+            queued_bytes,
         })
+    }
+
+    /// Bytes waiting in an open connection's write queue (0 when all that was sent is in the
+    /// socket); `None` when it is not open. Tells a send that went out from one that was
+    /// queued (connect in progress, socket full).
+    pub fn queued_bytes(&self, id: ConId) -> Option<usize> {
+        self.shared.table.get(id).map(|c| c.write.lock().bytes())
+    }
+
+    /// `true` once the runtime has begun shutting down: sends and tcpops then have no one to
+    /// carry them out.
+    pub fn is_stopping(&self) -> bool {
+        self.shared.stopping.load(Ordering::Acquire)
     }
 
     /// Sends one message to a connection or destination, connecting when needed (see

@@ -75,7 +75,6 @@ pub(crate) struct WriteQueue {
 
 impl WriteQueue {
     /// Bytes waiting.
-    #[cfg(test)]
     pub fn bytes(&self) -> usize {
         self.bytes
     }

@@ -1,0 +1,104 @@
+//! The callback in progress on this thread: which runtime it belongs to and, inside
+//! `on_message`, the current message's connection and its otcpid state — what Kamailio's
+//! tcpops mean by "the current message source connection". It lets `conid = 0` name the
+//! current connection, `sipwire_reply` find it, `sipwire_tcp_set_otcpid` steer later sends,
+//! and shutdown refuse to wait for its own thread. Kept per thread, set only while a callback
+//! runs: there is no process-wide state.
+
+use std::cell::RefCell;
+
+use sipwire::{ConId, Ctx, Transport};
+
+use crate::types::sipwire_message;
+
+/// The callback running on this thread.
+pub(crate) struct Current {
+    /// [`crate::runtime::sipwire_runtime::key`] of its runtime.
+    pub key: usize,
+    /// Inside `on_message`: the message's connection, the address of the view C was given
+    /// (so `sipwire_reply` can check it is replying to this very message) and the runtime.
+    pub msg: Option<MsgScope>,
+}
+
+/// The `on_message` part of [`Current`].
+pub(crate) struct MsgScope {
+    pub conid: ConId,
+    pub view: usize,
+    pub transport: Transport,
+    /// `tcp_set_otcpid` / `tcp_set_otcpid_flag` for sends made during this call.
+    pub otcpid: Option<ConId>,
+    pub otcpid_flag: bool,
+}
+
+impl Current {
+    pub(crate) fn message(key: usize, ctx: &Ctx<'_>, view: &sipwire_message) -> Current {
+        Current {
+            key,
+            msg: Some(MsgScope {
+                conid: ctx.conid(),
+                view: view as *const sipwire_message as usize,
+                transport: ctx.transport().clone(),
+                otcpid: None,
+                otcpid_flag: false,
+            }),
+        }
+    }
+
+    pub(crate) fn other(key: usize) -> Current {
+        Current { key, msg: None }
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+}
+
+/// Marks a callback as running on this thread until dropped (restoring what was there, so a
+/// callback of one runtime that drives another nests correctly).
+pub(crate) struct CallScope {
+    prev: Option<Current>,
+}
+
+impl CallScope {
+    pub(crate) fn enter(c: Current) -> CallScope {
+        let prev = CURRENT.with(|cur| cur.borrow_mut().replace(c));
+        CallScope { prev }
+    }
+}
+
+impl Drop for CallScope {
+    fn drop(&mut self) {
+        let prev = self.prev.take();
+        CURRENT.with(|cur| *cur.borrow_mut() = prev);
+    }
+}
+
+/// Whether a callback of the runtime `key` is running on this thread.
+pub(crate) fn inside(key: usize) -> bool {
+    CURRENT.with(|cur| cur.borrow().as_ref().is_some_and(|c| c.key == key))
+}
+
+/// Runs `f` on the current `on_message` scope of runtime `key`, if this thread is in one.
+pub(crate) fn with_message<T>(key: usize, f: impl FnOnce(&mut MsgScope) -> T) -> Option<T> {
+    CURRENT.with(|cur| {
+        let mut cur = cur.borrow_mut();
+        match cur.as_mut() {
+            Some(Current {
+                key: k,
+                msg: Some(m),
+            }) if *k == key => Some(f(m)),
+            _ => None,
+        }
+    })
+}
+
+/// The `on_message` scope whose message view is at `view`, if this thread is in it: the
+/// runtime's transport and the connection.
+pub(crate) fn for_view(view: usize) -> Option<(Transport, ConId)> {
+    CURRENT.with(|cur| match cur.borrow().as_ref() {
+        Some(Current { msg: Some(m), .. }) if m.view == view => {
+            Some((m.transport.clone(), m.conid))
+        }
+        _ => None,
+    })
+}

@@ -72,7 +72,7 @@ lint: check-header
 ## (rustup targets; no linker needed). Not part of `make test`: it needs the targets' std.
 BSD_TARGETS ?= x86_64-unknown-freebsd x86_64-apple-darwin
 BSD_CRATES = -p sipwire-sys -p sipwire-poll -p sipwire-frame -p sipwire-config -p sipwire \
-	-p sipwire-control -p sipwired
+	-p sipwire-control -p sipwired -p sipwire-ffi
 check-bsd:
 	@set -e; for t in $(BSD_TARGETS); do \
 	  rustup target add $$t >/dev/null; \

@@ -36,7 +36,8 @@ pub type sipwire_unsent_cb =
 /// The application's callbacks. Each may be NULL: what has no callback goes to the queue
 /// drained by `sipwire_next`. Callbacks run on the runtime's threads, concurrently (several
 /// readers), so `userdata` must be safe to use from several threads. They must return
-/// quickly and may call any function of this API except `sipwire_runtime_shutdown` and
+/// quickly (not block), must not unwind out (no C++ exception, no `longjmp` past the call),
+/// and may call any function of this API except `sipwire_runtime_shutdown` and
 /// `sipwire_runtime_free` of their own runtime.
 #[allow(non_camel_case_types)]
 #[repr(C)]

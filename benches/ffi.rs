@@ -50,7 +50,9 @@ struct Replier;
 
 impl Handler for Replier {
     fn on_message(&self, ctx: &Ctx<'_>, _msg: Message<'_>) -> Result<(), HandlerError> {
-        ctx.reply(REPLY).map(|_| ()).map_err(|e| HandlerError(e.to_string()))
+        ctx.reply(REPLY)
+            .map(|_| ())
+            .map_err(|e| HandlerError(e.to_string()))
     }
 }
 
@@ -70,7 +72,10 @@ struct CRuntime(*mut ffi::sipwire_runtime);
 impl CRuntime {
     fn start() -> (CRuntime, SocketAddr) {
         let mut cfg: *mut ffi::sipwire_config = std::ptr::null_mut();
-        assert_eq!(ffi::sipwire_config_new(&mut cfg), ffi::sipwire_result::SIPWIRE_RESULT_OK);
+        assert_eq!(
+            ffi::sipwire_config_new(&mut cfg),
+            ffi::sipwire_result::SIPWIRE_RESULT_OK
+        );
         let r = ffi::sipwire_config_load_text(
             cfg,
             c"bench.cfg".as_ptr(),
@@ -166,7 +171,8 @@ fn bench_ffi(c: &mut Criterion) {
     // rounds of the same side rather than between sides.
     for pass in 1..=2 {
         {
-            let (cfg, _) = Config::from_str_with("bench.cfg", CONFIG, ParseOptions::default()).unwrap();
+            let (cfg, _) =
+                Config::from_str_with("bench.cfg", CONFIG, ParseOptions::default()).unwrap();
             let rt = Runtime::start(cfg, Arc::new(Replier)).unwrap();
             let addr = rt.transport().listen_addrs()[0];
             round(&format!("rust_api/{pass}"), addr);

@@ -78,6 +78,19 @@ typedef enum sipwire_close_reason {
   SIPWIRE_CLOSE_MSG_DATA_TIMEOUT = 16,
 } sipwire_close_reason;
 
+// How far a successful send got by the time it returned. Every case goes out in order; a
+// message that later cannot be written comes back as unsent, before its close event.
+typedef enum sipwire_delivery {
+  // All of it is in the socket.
+  SIPWIRE_DELIVERY_WRITTEN = 0,
+  // Batched: sent from `on_message` (with `tcp_async`), it is written together with the
+  // read pass's other messages to that connection when the pass ends.
+  SIPWIRE_DELIVERY_BATCHED = 1,
+  // (Part of) it waits in the connection's write queue: the connect is in progress or the
+  // socket is full.
+  SIPWIRE_DELIVERY_QUEUED = 2,
+} sipwire_delivery;
+
 // What a received message is.
 typedef enum sipwire_message_kind {
   // A SIP message (or HTTP, with `tcp_accept_no_cl`).
@@ -319,12 +332,10 @@ typedef struct sipwire_callbacks {
 
 // What a successful send did.
 typedef struct sipwire_sent {
-  // The connection the message went to or is queued on.
+  // The connection the message went to or waits on.
   uint64_t conid;
-  // 0: all of it is in the socket. 1: (part of) it waits in the connection's write queue
-  // — the connect is in progress or the socket is full — and goes out in order; a failure
-  // later is reported as unsent plus the close event.
-  uint8_t queued;
+  // How far it got.
+  enum sipwire_delivery delivery;
 } sipwire_sent;
 
 #ifdef __cplusplus

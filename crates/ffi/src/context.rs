@@ -24,7 +24,9 @@ pub(crate) struct Current {
 pub(crate) struct MsgScope {
     pub conid: ConId,
     pub view: usize,
-    pub transport: Transport,
+    /// `ctx.transport()` of the `on_message` call: it outlives the scope, which ends before
+    /// the call returns.
+    transport: *const Transport,
     /// `tcp_set_otcpid` / `tcp_set_otcpid_flag` for sends made during this call.
     pub otcpid: Option<ConId>,
     pub otcpid_flag: bool,
@@ -37,7 +39,7 @@ impl Current {
             msg: Some(MsgScope {
                 conid: ctx.conid(),
                 view: view as *const sipwire_message as usize,
-                transport: ctx.transport().clone(),
+                transport: ctx.transport(),
                 otcpid: None,
                 otcpid_flag: false,
             }),
@@ -92,12 +94,16 @@ pub(crate) fn with_message<T>(key: usize, f: impl FnOnce(&mut MsgScope) -> T) ->
     })
 }
 
-/// The `on_message` scope whose message view is at `view`, if this thread is in it: the
-/// runtime's transport and the connection.
-pub(crate) fn for_view(view: usize) -> Option<(Transport, ConId)> {
+/// Runs `f` with the transport and connection of the `on_message` scope whose message view is
+/// at `view`, if this thread is in it.
+pub(crate) fn for_view<T>(view: usize, f: impl FnOnce(&Transport, ConId) -> T) -> Option<T> {
     CURRENT.with(|cur| match cur.borrow().as_ref() {
         Some(Current { msg: Some(m), .. }) if m.view == view => {
-            Some((m.transport.clone(), m.conid))
+            // SAFETY: `m.transport` was taken from the `Ctx` of the `on_message` call this
+            // scope belongs to; the scope is dropped before that call returns, so while it is
+            // in `CURRENT` the `Transport` it points to is alive and not moved.
+            let t = unsafe { &*m.transport };
+            Some(f(t, m.conid))
         }
         _ => None,
     })

@@ -36,14 +36,14 @@ pub use config::{
     sipwire_config_set_queue_limit,
 };
 pub use introspect::{
-    sipwire_conn_get_info, sipwire_conn_info, sipwire_connections, sipwire_control, sipwire_control_free,
-    sipwire_control_serve, sipwire_stats, sipwire_stats_at, sipwire_stats_free, sipwire_stats_get,
-    sipwire_stats_len, sipwire_stats_new,
+    sipwire_conn_get_info, sipwire_conn_info, sipwire_connections, sipwire_control,
+    sipwire_control_free, sipwire_control_serve, sipwire_stats, sipwire_stats_at,
+    sipwire_stats_free, sipwire_stats_get, sipwire_stats_len, sipwire_stats_new,
 };
 pub use queue::{
-    sipwire_item, sipwire_item_event, sipwire_item_free, sipwire_item_get_kind, sipwire_item_kind, sipwire_item_message,
-    sipwire_item_unsent, sipwire_message_copy, sipwire_message_free, sipwire_next,
-    SIPWIRE_DEFAULT_QUEUE_LIMIT,
+    sipwire_item, sipwire_item_event, sipwire_item_free, sipwire_item_get_kind, sipwire_item_kind,
+    sipwire_item_message, sipwire_item_unsent, sipwire_message_copy, sipwire_message_free,
+    sipwire_next, SIPWIRE_DEFAULT_QUEUE_LIMIT,
 };
 pub use result::{sipwire_result, sipwire_result_message};
 pub use runtime::{
@@ -52,7 +52,10 @@ pub use runtime::{
     sipwire_runtime_new, sipwire_runtime_set_now_int, sipwire_runtime_set_now_string,
     sipwire_runtime_shutdown, sipwire_unsent_cb,
 };
-pub use send::{sipwire_reply, sipwire_send, sipwire_send_sockaddr, sipwire_send_to, sipwire_sent};
+pub use send::{
+    sipwire_delivery, sipwire_reply, sipwire_send, sipwire_send_sockaddr, sipwire_send_to,
+    sipwire_sent,
+};
 pub use tcpops::{
     sipwire_tcp_close_connection, sipwire_tcp_conid_alive, sipwire_tcp_conid_state,
     sipwire_tcp_enable_closed_event, sipwire_tcp_get_conid, sipwire_tcp_keepalive_disable,

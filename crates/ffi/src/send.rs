@@ -3,39 +3,53 @@
 
 use std::net::{SocketAddr, ToSocketAddrs};
 
-use sipwire::{ConId, Target};
+use sipwire::{ConId, Delivery, Sent, Target};
 
 use crate::context;
 use crate::ptr;
 use crate::result::{self, sipwire_result, sipwire_result::*};
 use crate::runtime::sipwire_runtime;
 
+/// How far a successful send got by the time it returned. Every case goes out in order; a
+/// message that later cannot be written comes back as unsent, before its close event.
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum sipwire_delivery {
+    /// All of it is in the socket.
+    SIPWIRE_DELIVERY_WRITTEN = 0,
+    /// Batched: sent from `on_message` (with `tcp_async`), it is written together with the
+    /// read pass's other messages to that connection when the pass ends.
+    SIPWIRE_DELIVERY_BATCHED = 1,
+    /// (Part of) it waits in the connection's write queue: the connect is in progress or the
+    /// socket is full.
+    SIPWIRE_DELIVERY_QUEUED = 2,
+}
+
 /// What a successful send did.
 #[allow(non_camel_case_types)]
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct sipwire_sent {
-    /// The connection the message went to or is queued on.
+    /// The connection the message went to or waits on.
     pub conid: u64,
-    /// 0: all of it is in the socket. 1: (part of) it waits in the connection's write queue
-    /// — the connect is in progress or the socket is full — and goes out in order; a failure
-    /// later is reported as unsent plus the close event.
-    pub queued: u8,
+    /// How far it got.
+    pub delivery: sipwire_delivery,
 }
 
-fn finish(
-    transport: &sipwire::Transport,
-    r: Result<ConId, sipwire::SendError>,
-    out: *mut sipwire_sent,
-) -> sipwire_result {
+fn finish(r: Result<Sent, sipwire::SendError>, out: *mut sipwire_sent) -> sipwire_result {
     match r {
-        Ok(id) => {
-            let queued = transport.queued_bytes(id).unwrap_or(0) > 0;
+        Ok(s) => {
+            let delivery = match s.delivery {
+                Delivery::Written => sipwire_delivery::SIPWIRE_DELIVERY_WRITTEN,
+                Delivery::Batched => sipwire_delivery::SIPWIRE_DELIVERY_BATCHED,
+                Delivery::Queued => sipwire_delivery::SIPWIRE_DELIVERY_QUEUED,
+            };
             ptr::put(
                 out,
                 sipwire_sent {
-                    conid: id.0,
-                    queued: u8::from(queued),
+                    conid: s.conid.0,
+                    delivery,
                 },
             );
             SIPWIRE_RESULT_OK
@@ -54,10 +68,10 @@ fn send_target(
 ) -> sipwire_result {
     let pinned = context::with_message(rt.key(), |m| m.otcpid.filter(|_| m.otcpid_flag)).flatten();
     let r = match pinned {
-        Some(id) => rt.transport.send_via(id, target, bytes),
-        None => rt.transport.send(target, bytes),
+        Some(id) => rt.transport.send_via_report(id, target, bytes),
+        None => rt.transport.send_report(target, bytes),
     };
-    finish(&rt.transport, r, out)
+    finish(r, out)
 }
 
 /// The checks every send starts with; the runtime and the message bytes.
@@ -209,16 +223,16 @@ pub extern "C" fn sipwire_reply(
         if msg.is_null() {
             return SIPWIRE_RESULT_NULL_PARAMETER;
         }
-        let Some((transport, conid)) = context::for_view(msg as usize) else {
-            return SIPWIRE_RESULT_WRONG_STATE;
-        };
         let Some(bytes) = ptr::bytes(data, len) else {
             return SIPWIRE_RESULT_NULL_PARAMETER;
         };
         if bytes.is_empty() {
             return SIPWIRE_RESULT_INVALID_ARGUMENT;
         }
-        finish(&transport, transport.send(conid, bytes), out)
+        match context::for_view(msg as usize, |t, conid| t.send_report(conid, bytes)) {
+            Some(r) => finish(r, out),
+            None => SIPWIRE_RESULT_WRONG_STATE,
+        }
     })
 }
 

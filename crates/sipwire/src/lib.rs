@@ -33,6 +33,6 @@ mod wq;
 pub use conn::{CloseReason, ConId, ConnState, Proto, ProxyAddrs};
 pub use handler::{Ctx, Event, Handler, HandlerError, Message, MessageKind};
 pub use runtime::{Runtime, StartError};
-pub use send::{QueueLimit, SendError, Target};
+pub use send::{Delivery, QueueLimit, SendError, Sent, Target};
 pub use stats::StatsSnapshot;
 pub use transport::{ConnInfo, TcpOpsError, Transport};

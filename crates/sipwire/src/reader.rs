@@ -548,7 +548,7 @@ impl Env<'_> {
         if self.cfg.tcp.crlf_ping {
             // Through the send path, so a pong never lands inside another message.
             match crate::send::write_msg(self.shared, self.cfg, conn, b"\r\n") {
-                Ok(()) => bump(&stats.pongs),
+                Ok(_) => bump(&stats.pongs),
                 Err(e) => log::debug!("conid {}: pong not sent: {e}", conn.id),
             }
         }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::config::{Config, ConfigHandle};
 use crate::conn::{CloseReason, ConId, Conn, ConnState, ProxyAddrs};
 use crate::handoff::MainMsg;
-use crate::send::{SendError, Target};
+use crate::send::{SendError, Sent, Target};
 use crate::shared::Shared;
 use crate::stats::{bump, StatsSnapshot};
 use sipwire_sys as sys;
@@ -170,13 +170,6 @@ impl Transport {
         })
     }
 
-    /// Bytes waiting in an open connection's write queue (0 when all that was sent is in the
-    /// socket); `None` when it is not open. Tells a send that went out from one that was
-    /// queued (connect in progress, socket full).
-    pub fn queued_bytes(&self, id: ConId) -> Option<usize> {
-        self.shared.table.get(id).map(|c| c.write.lock().bytes())
-    }
-
     /// `true` once the runtime has begun shutting down: sends and tcpops then have no one to
     /// carry them out.
     pub fn is_stopping(&self) -> bool {
@@ -187,7 +180,7 @@ impl Transport {
     /// [`Target`]); returns the id of the connection it went to or is queued on. Callable from
     /// any thread, including inside `on_message`.
     pub fn send(&self, target: impl Into<Target>, bytes: &[u8]) -> Result<ConId, SendError> {
-        crate::send::send(&self.shared, target.into(), None, bytes)
+        crate::send::send(&self.shared, target.into(), None, bytes).map(|s| s.conid)
     }
 
     /// [`send`](Self::send) pinned to an outbound connection id while it is open (Kamailio's
@@ -198,6 +191,22 @@ impl Transport {
         target: impl Into<Target>,
         bytes: &[u8],
     ) -> Result<ConId, SendError> {
+        crate::send::send(&self.shared, target.into(), Some(otcpid), bytes).map(|s| s.conid)
+    }
+
+    /// [`send`](Self::send), also saying how far the message got ([`Delivery`](crate::Delivery)): in the
+    /// socket, batched for the end of the current read pass, or queued.
+    pub fn send_report(&self, target: impl Into<Target>, bytes: &[u8]) -> Result<Sent, SendError> {
+        crate::send::send(&self.shared, target.into(), None, bytes)
+    }
+
+    /// [`send_via`](Self::send_via) with the report of [`send_report`](Self::send_report).
+    pub fn send_via_report(
+        &self,
+        otcpid: ConId,
+        target: impl Into<Target>,
+        bytes: &[u8],
+    ) -> Result<Sent, SendError> {
         crate::send::send(&self.shared, target.into(), Some(otcpid), bytes)
     }
 

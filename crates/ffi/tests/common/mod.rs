@@ -27,7 +27,11 @@ pub fn stage() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let pd = profile_dir();
-        let profile = pd.file_name().and_then(|n| n.to_str()).unwrap_or("debug").to_string();
+        let profile = pd
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("debug")
+            .to_string();
         let name = std::env::current_exe()
             .ok()
             .and_then(|e| e.file_stem().map(|s| s.to_string_lossy().into_owned()))
@@ -82,9 +86,15 @@ pub fn build(name: &str, sources: &[&str], link: Link, check: Check, extra: &[&s
         }
     ));
     let mut cmd = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()));
-    cmd.args(STRICT).args(["-g", "-O1", "-D_GNU_SOURCE"]).args(extra);
+    cmd.args(STRICT)
+        .args(["-g", "-O1", "-D_GNU_SOURCE"])
+        .args(extra);
     if check == Check::Sanitizers {
-        cmd.args(["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]);
+        cmd.args([
+            "-fsanitize=address,undefined",
+            "-fno-sanitize-recover=all",
+            "-fno-omit-frame-pointer",
+        ]);
     }
     cmd.arg("-I").arg(stage.join("include"));
     for s in sources {
@@ -92,7 +102,8 @@ pub fn build(name: &str, sources: &[&str], link: Link, check: Check, extra: &[&s
     }
     match link {
         Link::Static => {
-            cmd.arg(stage.join("lib/libsipwire.a")).args(["-lpthread", "-ldl", "-lm"]);
+            cmd.arg(stage.join("lib/libsipwire.a"))
+                .args(["-lpthread", "-ldl", "-lm"]);
         }
         Link::Shared => {
             let pc = Command::new("pkg-config")
@@ -100,7 +111,11 @@ pub fn build(name: &str, sources: &[&str], link: Link, check: Check, extra: &[&s
                 .env("PKG_CONFIG_PATH", stage.join("lib/pkgconfig"))
                 .output()
                 .expect("run pkg-config");
-            assert!(pc.status.success(), "pkg-config sipwire failed: {}", String::from_utf8_lossy(&pc.stderr));
+            assert!(
+                pc.status.success(),
+                "pkg-config sipwire failed: {}",
+                String::from_utf8_lossy(&pc.stderr)
+            );
             let flags = String::from_utf8_lossy(&pc.stdout).into_owned();
             cmd.args(flags.split_whitespace());
             cmd.arg(format!("-Wl,-rpath,{}", stage.join("lib").display()));
@@ -119,9 +134,15 @@ pub fn build(name: &str, sources: &[&str], link: Link, check: Check, extra: &[&s
 
 /// Environment for sanitizer runs: leak detection on, every report fatal.
 pub fn sanitizer_env(cmd: &mut Command) -> &mut Command {
-    cmd.env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=86:halt_on_error=1")
-        .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1:exitcode=87")
-        .env("LSAN_OPTIONS", "exitcode=88")
+    cmd.env(
+        "ASAN_OPTIONS",
+        "detect_leaks=1:abort_on_error=0:exitcode=86:halt_on_error=1",
+    )
+    .env(
+        "UBSAN_OPTIONS",
+        "print_stacktrace=1:halt_on_error=1:exitcode=87",
+    )
+    .env("LSAN_OPTIONS", "exitcode=88")
 }
 
 /// `valgrind` with leak checks that fail the run (exit 99) on any error or definite/indirect
@@ -145,9 +166,18 @@ pub fn valgrind(program: &Path) -> Command {
 pub fn assert_clean(what: &str, o: &Output) {
     let err = String::from_utf8_lossy(&o.stderr);
     let out = String::from_utf8_lossy(&o.stdout);
-    let reported = ["ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:", "==ERROR", "Invalid read", "Invalid write", "definitely lost", "indirectly lost"]
-        .iter()
-        .any(|p| err.contains(p) || out.contains(p));
+    let reported = [
+        "ERROR: AddressSanitizer",
+        "ERROR: LeakSanitizer",
+        "runtime error:",
+        "==ERROR",
+        "Invalid read",
+        "Invalid write",
+        "definitely lost",
+        "indirectly lost",
+    ]
+    .iter()
+    .any(|p| err.contains(p) || out.contains(p));
     assert!(
         o.status.success() && !reported,
         "{what}: exit {:?}\n--- stdout\n{out}\n--- stderr\n{err}",

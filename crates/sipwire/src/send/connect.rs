@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::config::Config;
-use crate::conn::{CloseReason, ConId, Conn, ConnState};
+use crate::conn::{CloseReason, Conn, ConnState};
 use crate::conn_table::InsertError;
 use crate::handoff::MainMsg;
 use crate::shared::Shared;
@@ -26,7 +26,7 @@ use crate::stats::{add, bump};
 use sipwire_sys as sys;
 
 use super::write::len32;
-use super::{close, queue, write_failed, write_msg, SendError};
+use super::{close, queue, write_failed, write_msg, Delivery, SendError, Sent};
 
 /// The local address a new connection to `dst` binds to: `tcp_source_ipv4/6`, and with
 /// `tcp_reuse_port` the port of a listener of the same family.
@@ -79,14 +79,17 @@ pub(super) fn connect(
     dst: SocketAddr,
     local: Option<SocketAddr>,
     bytes: &[u8],
-) -> Result<ConId, SendError> {
+) -> Result<Sent, SendError> {
     if cfg.tcp.no_connect {
         return Err(SendError::NoConnect(dst));
     }
     let started = Instant::now();
     let (conn, done) = match open(shared, cfg, dst, local) {
         Ok(Opened::Existing(conn)) => {
-            return write_msg(shared, cfg, &conn, bytes).map(|()| conn.id)
+            return write_msg(shared, cfg, &conn, bytes).map(|delivery| Sent {
+                conid: conn.id,
+                delivery,
+            })
         }
         Ok(Opened::New { conn, done }) => (conn, done),
         Err(e) => {
@@ -129,8 +132,16 @@ pub(super) fn connect(
     } else {
         Ok(())
     };
+    let delivery = if !cfg.tcp.asynchronous || conn.write.lock().is_empty() {
+        Delivery::Written
+    } else {
+        Delivery::Queued
+    };
     shared.tell_main(MainMsg::Outbound(conn.clone(), started));
-    r.map(|()| conn.id)
+    r.map(|()| Sent {
+        conid: conn.id,
+        delivery,
+    })
 }
 
 /// Finds or starts the one connection to `dst`. Senders racing to the same place serialise

@@ -59,6 +59,29 @@ impl From<SocketAddr> for Target {
     }
 }
 
+/// How far a send got by the time it returned (all of them are successes: the message is
+/// accepted and goes out in order, or comes back through `Handler::on_unsent`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// All of it is in the socket.
+    Written,
+    /// Corked into the current read pass's batch (a send from `on_message` in async mode):
+    /// written, with the pass's other replies to that connection, when the pass ends.
+    Batched,
+    /// (Part of) it waits in the connection's write queue: the connect is in progress or the
+    /// socket is full. TCP main writes it when the socket has room.
+    Queued,
+}
+
+/// A successful send: where it went and how far it got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    /// The connection it went to or waits on.
+    pub conid: ConId,
+    /// How far it got.
+    pub delivery: Delivery,
+}
+
 /// Why a send failed. Every variant that involves a connection names it.
 ///
 /// In async mode (`tcp_async`) a send that opens a connection returns once the connect is
@@ -130,7 +153,7 @@ pub(crate) fn send(
     target: Target,
     otcpid: Option<ConId>,
     bytes: &[u8],
-) -> Result<ConId, SendError> {
+) -> Result<Sent, SendError> {
     let (cfg, found) = with_cache(shared.id, &shared.config, |cache| {
         let cfg = cache.config();
         let found = lookup::lookup(shared, cache, &cfg, target, otcpid);
@@ -138,7 +161,10 @@ pub(crate) fn send(
     });
     bump(&shared.stats.sends);
     let result = match (found, target) {
-        (Some(conn), _) => write_msg(shared, &cfg, &conn, bytes).map(|()| conn.id),
+        (Some(conn), _) => write_msg(shared, &cfg, &conn, bytes).map(|delivery| Sent {
+            conid: conn.id,
+            delivery,
+        }),
         (None, Target::Conn(id)) => Err(SendError::NoSuchConnection(id)),
         (None, Target::Addr(dst)) => connect::connect(shared, &cfg, dst, None, bytes),
         (None, Target::AddrFrom { dst, local }) => {

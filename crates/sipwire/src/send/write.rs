@@ -15,7 +15,7 @@ use crate::stats::{add, bump};
 use crate::wq::WriteQueue;
 use sipwire_sys as sys;
 
-use super::{batch, close, queue, write_failed, SendError};
+use super::{batch, close, queue, write_failed, Delivery, SendError};
 
 thread_local! {
     /// Set on TCP main: a send made there (from `on_event` or `on_unsent`) never waits for
@@ -35,9 +35,9 @@ pub(crate) fn write_msg(
     cfg: &Config,
     conn: &Arc<Conn>,
     bytes: &[u8],
-) -> Result<(), SendError> {
+) -> Result<Delivery, SendError> {
     if cfg.tcp.asynchronous && conn.state() == ConnState::Ok && batch::append(conn, bytes) {
-        return Ok(());
+        return Ok(Delivery::Batched);
     }
     write_now(shared, cfg, conn, bytes, &[len32(bytes.len())], None)
 }
@@ -66,7 +66,7 @@ pub(super) fn write_now(
     bytes: &[u8],
     lens: &[u32],
     mut corked: Option<&mut Lost>,
-) -> Result<(), SendError> {
+) -> Result<Delivery, SendError> {
     let now = Instant::now();
     let mut q = conn.write.lock();
     // Checked under the lock: the final close sets the reason before it takes the lock to
@@ -87,7 +87,7 @@ pub(super) fn write_now(
     } else {
         let r = write_blocking(conn, bytes, now + cfg.tcp.send_timeout);
         drop(q);
-        finish_blocking(shared, conn, bytes.len(), r)
+        finish_blocking(shared, conn, bytes.len(), r).map(|()| Delivery::Written)
     }
 }
 
@@ -142,7 +142,7 @@ fn write_async(
     mut q: parking_lot::MutexGuard<'_, WriteQueue>,
     w: Write1<'_, '_>,
     now: Instant,
-) -> Result<(), SendError> {
+) -> Result<Delivery, SendError> {
     let Write1 {
         bytes,
         lens,
@@ -206,7 +206,11 @@ fn write_async(
         queue::tell_watch(shared, conn);
     }
     conn.touch(shared.now_ms());
-    Ok(())
+    Ok(if done < bytes.len() {
+        Delivery::Queued
+    } else {
+        Delivery::Written
+    })
 }
 
 /// Writes what the socket takes, waiting for room until `deadline`; returns the bytes written

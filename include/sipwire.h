@@ -430,6 +430,8 @@ enum sipwire_result sipwire_config_error(const struct sipwire_config *cfg,
 uint32_t sipwire_config_error_line(const struct sipwire_config *cfg);
 
 // Frees a configuration; NULL does nothing. A runtime made from it keeps its own copy.
+//
+// Not thread-safe for the same `cfg` (no other call on it may be in progress).
 void sipwire_config_free(struct sipwire_config *cfg);
 
 // Writes what the runtime knows of connection `conid` to `*out`.
@@ -456,11 +458,15 @@ enum sipwire_result sipwire_stats_new(const struct sipwire_runtime *rt,
                                       struct sipwire_stats **out);
 
 // How many counters `stats` holds (0 for NULL).
+//
+// Thread-safe (a snapshot is read-only).
 size_t sipwire_stats_len(const struct sipwire_stats *stats);
 
 // The `index`-th counter: its name (a string owned by `stats`, valid until
 // `sipwire_stats_free`) to `*name` and its value to `*value` (either may be NULL).
 // `SIPWIRE_RESULT_INVALID_ARGUMENT` when `index >= sipwire_stats_len(stats)`.
+//
+// Thread-safe (a snapshot is read-only).
 enum sipwire_result sipwire_stats_at(const struct sipwire_stats *stats,
                                      size_t index,
                                      const char **name,
@@ -468,11 +474,15 @@ enum sipwire_result sipwire_stats_at(const struct sipwire_stats *stats,
 
 // The counter called `name` (`accepted`, `messages`, `closed`, ...) to `*value`.
 // `SIPWIRE_RESULT_UNKNOWN_OPTION` when there is none.
+//
+// Thread-safe (a snapshot is read-only).
 enum sipwire_result sipwire_stats_get(const struct sipwire_stats *stats,
                                       const char *name,
                                       uint64_t *value);
 
 // Frees a snapshot; NULL does nothing.
+//
+// Any thread, once no other call on `stats` is in progress.
 void sipwire_stats_free(struct sipwire_stats *stats);
 
 // Serves the control socket — JSON-RPC 2.0 with Kamailio's method names (`core.tcp_info`,
@@ -488,6 +498,9 @@ enum sipwire_result sipwire_control_serve(const struct sipwire_runtime *rt,
 
 // Stops a control socket server, removes its socket file and frees it; NULL does nothing.
 // Free it before the runtime it serves.
+//
+// Any thread except the runtime's callbacks, once no other call on `ctl` is in progress;
+// it waits for the server's threads to finish the request in hand.
 void sipwire_control_free(struct sipwire_control *ctl);
 
 // Takes the next waiting item (a message, close event or unsent message without a

@@ -240,6 +240,8 @@ pub extern "C" fn sipwire_config_error_line(cfg: *const sipwire_config) -> u32 {
 }
 
 /// Frees a configuration; NULL does nothing. A runtime made from it keeps its own copy.
+///
+/// Not thread-safe for the same `cfg` (no other call on it may be in progress).
 #[no_mangle]
 pub extern "C" fn sipwire_config_free(cfg: *mut sipwire_config) {
     ptr::guard_or((), || ptr::free_box(cfg))

@@ -167,6 +167,8 @@ pub extern "C" fn sipwire_stats_new(
 }
 
 /// How many counters `stats` holds (0 for NULL).
+///
+/// Thread-safe (a snapshot is read-only).
 #[no_mangle]
 pub extern "C" fn sipwire_stats_len(stats: *const sipwire_stats) -> usize {
     ptr::guard_or(0, || ptr::borrow(stats).map_or(0, |s| s.entries.len()))
@@ -175,6 +177,8 @@ pub extern "C" fn sipwire_stats_len(stats: *const sipwire_stats) -> usize {
 /// The `index`-th counter: its name (a string owned by `stats`, valid until
 /// `sipwire_stats_free`) to `*name` and its value to `*value` (either may be NULL).
 /// `SIPWIRE_RESULT_INVALID_ARGUMENT` when `index >= sipwire_stats_len(stats)`.
+///
+/// Thread-safe (a snapshot is read-only).
 #[no_mangle]
 pub extern "C" fn sipwire_stats_at(
     stats: *const sipwire_stats,
@@ -197,6 +201,8 @@ pub extern "C" fn sipwire_stats_at(
 
 /// The counter called `name` (`accepted`, `messages`, `closed`, ...) to `*value`.
 /// `SIPWIRE_RESULT_UNKNOWN_OPTION` when there is none.
+///
+/// Thread-safe (a snapshot is read-only).
 #[no_mangle]
 pub extern "C" fn sipwire_stats_get(
     stats: *const sipwire_stats,
@@ -228,6 +234,8 @@ pub extern "C" fn sipwire_stats_get(
 }
 
 /// Frees a snapshot; NULL does nothing.
+///
+/// Any thread, once no other call on `stats` is in progress.
 #[no_mangle]
 pub extern "C" fn sipwire_stats_free(stats: *mut sipwire_stats) {
     ptr::guard_or((), || ptr::free_box(stats))
@@ -284,6 +292,9 @@ pub extern "C" fn sipwire_control_serve(
 
 /// Stops a control socket server, removes its socket file and frees it; NULL does nothing.
 /// Free it before the runtime it serves.
+///
+/// Any thread except the runtime's callbacks, once no other call on `ctl` is in progress;
+/// it waits for the server's threads to finish the request in hand.
 #[no_mangle]
 pub extern "C" fn sipwire_control_free(ctl: *mut sipwire_control) {
     ptr::guard_or((), || {

@@ -91,6 +91,16 @@ typedef enum sipwire_delivery {
   SIPWIRE_DELIVERY_QUEUED = 2,
 } sipwire_delivery;
 
+// What a queued item holds.
+typedef enum sipwire_item_kind {
+  // A received message: `sipwire_item_message`.
+  SIPWIRE_ITEM_MESSAGE = 1,
+  // A connection closed: `sipwire_item_event`.
+  SIPWIRE_ITEM_EVENT = 2,
+  // A message that will never be sent: `sipwire_item_unsent`.
+  SIPWIRE_ITEM_UNSENT = 3,
+} sipwire_item_kind;
+
 // What a received message is.
 typedef enum sipwire_message_kind {
   // A SIP message (or HTTP, with `tcp_accept_no_cl`).

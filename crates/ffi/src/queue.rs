@@ -113,10 +113,11 @@ impl Queue {
                 self.signalled.store(false, Ordering::Release);
                 self.fd.drain();
                 let p = self.rx.try_recv().ok()?;
-                // Something arrived between the two looks: keep the fd readable for the rest.
-                if !self.signalled.swap(true, Ordering::AcqRel) {
-                    let _ = self.fd.notify();
-                }
+                // Something arrived between the two looks, and its signal may have been
+                // drained above: make the fd readable again, so what else waits is not
+                // stranded even if the caller stops before EMPTY.
+                self.signalled.store(true, Ordering::Release);
+                let _ = self.fd.notify();
                 p
             }
         };

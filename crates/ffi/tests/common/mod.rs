@@ -37,11 +37,21 @@ pub fn stage() -> &'static Path {
             .and_then(|e| e.file_stem().map(|s| s.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "c".into());
         let out = pd.join(format!("c-stage-{name}"));
-        let target_dir = pd.parent().expect("target dir").to_path_buf();
+        // `cargo test` builds the library into deps/ (only `cargo build` copies it up a
+        // level): stage the copy this run built, falling back to the uplifted one.
+        let src = pd.join(format!("c-src-{name}"));
+        std::fs::create_dir_all(src.join(&profile)).expect("create the staging source");
+        for f in ["libsipwire_ffi.a", "libsipwire_ffi.so"] {
+            let from = [pd.join("deps").join(f), pd.join(f)]
+                .into_iter()
+                .find(|p| p.exists())
+                .unwrap_or_else(|| panic!("{f} was not built"));
+            std::fs::copy(&from, src.join(&profile).join(f)).expect("copy the library");
+        }
         let st = Command::new(root().join("tools/c-stage.sh"))
             .arg(&profile)
             .arg(&out)
-            .env("CARGO_TARGET_DIR", &target_dir)
+            .env("CARGO_TARGET_DIR", &src)
             .status()
             .expect("run tools/c-stage.sh");
         assert!(st.success(), "tools/c-stage.sh failed");

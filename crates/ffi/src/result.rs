@@ -176,9 +176,9 @@ pub(crate) fn from_config_error(e: &ConfigError) -> sipwire_result {
         | ErrorKind::UnknownCfg { .. } => SIPWIRE_RESULT_UNKNOWN_OPTION,
         ErrorKind::ReadOnly { .. } => SIPWIRE_RESULT_READ_ONLY,
         ErrorKind::OutOfRange { .. } => SIPWIRE_RESULT_OUT_OF_RANGE,
-        ErrorKind::InvalidValue { .. } | ErrorKind::WrongType { .. } | ErrorKind::Invalid { .. } => {
-            SIPWIRE_RESULT_BAD_VALUE
-        }
+        ErrorKind::InvalidValue { .. }
+        | ErrorKind::WrongType { .. }
+        | ErrorKind::Invalid { .. } => SIPWIRE_RESULT_BAD_VALUE,
         _ => SIPWIRE_RESULT_CONFIG,
     }
 }

@@ -1,6 +1,6 @@
 /*
- * test_admin.c: sections 7-8 of the C API test suite: the counters (sipwire_stats_*) and
- * the control socket (sipwire_control_serve).
+ * test_admin.c: sections 7, 8 and 11 of the C API test suite: the counters (sipwire_stats_*),
+ * the control socket (sipwire_control_serve) and the PROXY-announced source in connection info.
  */
 #include <errno.h>
 #include <poll.h>
@@ -146,4 +146,56 @@ void test_control(struct qstate *q) {
     CHECK_RES(sipwire_control_serve(q->rt, NULL, &ctl), SIPWIRE_RESULT_NULL_PARAMETER);
     CHECK_RES(sipwire_control_serve(q->rt, path, NULL), SIPWIRE_RESULT_NULL_PARAMETER);
     unlink(path);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* 11. The PROXY-announced source, in messages and in sipwire_conn_get_info                 */
+
+void test_proxy(void) {
+    section("11. PROXY source");
+    sipwire_config *cfg = make_config();
+    REQUIRE(cfg != NULL);
+    CHECK_RES(sipwire_config_set(cfg, "tcp_accept_haproxy", "1"), SIPWIRE_RESULT_OK);
+    sipwire_runtime *rt = NULL;
+    CHECK_RES(sipwire_runtime_new(cfg, NULL, &rt), SIPWIRE_RESULT_OK);
+    sipwire_config_free(cfg);
+    REQUIRE(rt != NULL);
+    sipwire_addr la[1];
+    size_t n = 0;
+    CHECK_RES(sipwire_runtime_listen_addrs(rt, la, 1, &n), SIPWIRE_RESULT_OK);
+    int c = tcp_connect_local(la[0].port);
+    CHECK(c >= 0);
+    if (c >= 0) {
+        char msg[1024];
+        const char *proxy = "PROXY TCP4 192.0.2.7 127.0.0.1 40001 5060\r\n";
+        size_t plen = strlen(proxy);
+        memcpy(msg, proxy, plen);
+        size_t len = plen + build_options(msg + plen, sizeof msg - plen, "proxy-1", 1, NULL);
+        CHECK_EQ(send_all(c, msg, len), 0);
+        sipwire_item *it = next_item(rt);
+        const sipwire_message *m = sipwire_item_message(it);
+        CHECK(m != NULL);
+        struct sockaddr_in announced = loopback(40001);
+        announced.sin_addr.s_addr = htonl(0xC0000207u); /* 192.0.2.7 */
+        sipwire_addr want_src = addr_of(&announced);
+        struct sockaddr_in dst = loopback(5060);
+        sipwire_addr want_dst = addr_of(&dst);
+        sipwire_addr client = sock_name(c);
+        if (m != NULL) {
+            CHECK(addr_eq(&m->source, &want_src));
+            CHECK(addr_eq(&m->peer, &client));
+            CHECK_EQ(m->len, len - plen); /* the PROXY line is not part of the message */
+            sipwire_conn_info info;
+            CHECK_RES(sipwire_conn_get_info(rt, m->conid, &info), SIPWIRE_RESULT_OK);
+            CHECK_EQ(info.has_proxy, 1);
+            CHECK(addr_eq(&info.proxy_source, &want_src));
+            CHECK(addr_eq(&info.proxy_destination, &want_dst));
+            CHECK(addr_eq(&info.source, &want_src));
+            CHECK(addr_eq(&info.peer, &client));
+            CHECK_EQ(info.outbound, 0);
+        }
+        sipwire_item_free(it);
+        close(c);
+    }
+    CHECK_RES(sipwire_runtime_free(rt), SIPWIRE_RESULT_OK);
 }

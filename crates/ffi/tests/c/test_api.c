@@ -93,6 +93,7 @@ int main(int argc, char **argv) {
         test_stats(&q);
         test_control(&q);
     }
+    test_proxy();
     test_fork();
     if (q.rt != NULL)
         test_shutdown(&q);

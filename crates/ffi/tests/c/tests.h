@@ -90,6 +90,8 @@ void test_send_to(struct cbctx *x, uint16_t port);
 void test_stats(struct qstate *q);
 /* 8. The control socket of q's runtime. */
 void test_control(struct qstate *q);
+/* 11. The PROXY-announced source in messages and connection info. */
+void test_proxy(void);
 
 /* ---------------------------------------------------------------------------------------- */
 /* test_lifecycle.c                                                                         */

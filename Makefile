@@ -4,7 +4,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= $(shell ls fuzz/fuzz_targets 2>/dev/null | sed 's/\.rs$$//')
 
 .PHONY: run test build lint fmt bench fuzz fuzz-tool clean test-deps peer-bench check-bsd \
-	header check-header c-lib cbindgen-tool
+	header check-header c-lib c-example cbindgen-tool
 CBINDGEN_VERSION ?= 0.27.0
 CBINDGEN ?= cbindgen
 
@@ -52,6 +52,14 @@ check-header: cbindgen-tool
 c-lib:
 	$(CARGO) build --release -p sipwire-ffi
 	tools/c-stage.sh release target/c
+
+## c-example: the example C server (examples/c/sipwire_responder.c) built against the staged
+## shared library: target/c/bin/sipwire_responder --mode callbacks|epoll --listen 127.0.0.1:5060
+c-example: c-lib
+	mkdir -p target/c/bin
+	$(CC) -std=c11 -Wall -Wextra -Werror -Wpedantic -D_GNU_SOURCE -O2 examples/c/sipwire_responder.c \
+	  $$(PKG_CONFIG_PATH=target/c/lib/pkgconfig pkg-config --cflags --libs sipwire) \
+	  -Wl,-rpath,$(CURDIR)/target/c/lib -o target/c/bin/sipwire_responder
 
 ## test: build everything (all targets) and run every test, plus format and lint checks
 test: test-deps build lint

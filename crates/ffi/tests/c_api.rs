@@ -1,8 +1,8 @@
 //! The C test suite of the API, crates/ffi/tests/c/ (main() in test_api.c, one file per
 //! area, helpers in support.c): every function of include/sipwire.h exercised from C against
-//! real runtimes on 127.0.0.1. Built and run three ways: linked statically under ASan/UBSan
-//! with leak detection, linked against the shared library under ASan/UBSan, and the plain
-//! static build under valgrind with a full leak check.
+//! real runtimes on 127.0.0.1. Built and run four ways: linked statically and against the
+//! shared library, each under ASan/UBSan with leak detection and (a plain build) under
+//! valgrind with a full leak check.
 //! Each fails on a failed check (non-zero exit), any sanitizer or valgrind report, or a run
 //! that outlives its deadline.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -108,8 +108,8 @@ fn c_api_shared_with_sanitizers() {
     assert_passed("test_api (shared, ASan/UBSan)", &o);
 }
 
-#[test]
-fn c_api_static_under_valgrind() {
+/// Runs the plain build linked `link` under valgrind.
+fn under_valgrind(link: Link, what: &str) {
     let have = Command::new("valgrind")
         .arg("--version")
         .stdout(Stdio::null())
@@ -120,10 +120,20 @@ fn c_api_static_under_valgrind() {
         have,
         "valgrind is not installed: `make test-deps` installs it (apt-get install valgrind)"
     );
-    let exe = build(Link::Static, Check::None);
+    let exe = build(link, Check::None);
     let mut cmd = common::valgrind(&exe);
     // Less traffic and longer deadlines: valgrind runs everything many times slower.
     cmd.arg("--valgrind");
-    let o = run("static under valgrind", &exe, cmd, VALGRIND_LIMIT);
-    assert_passed("test_api (static, valgrind)", &o);
+    let o = run(what, &exe, cmd, VALGRIND_LIMIT);
+    assert_passed(&format!("test_api ({what})"), &o);
+}
+
+#[test]
+fn c_api_static_under_valgrind() {
+    under_valgrind(Link::Static, "static, valgrind");
+}
+
+#[test]
+fn c_api_shared_under_valgrind() {
+    under_valgrind(Link::Shared, "shared, valgrind");
 }

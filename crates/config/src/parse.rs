@@ -78,8 +78,25 @@ pub(crate) fn apply_listen(
     text: &str,
 ) -> Result<Vec<(WarningKind, String)>, ErrorKind> {
     let mut warnings = Vec::new();
-    let mut parts = text.split_whitespace();
-    let addr = parts.next().unwrap_or("");
+    // A multi-homed address list may hold spaces: `sctp:(ip1, ip2):port` is one address.
+    let text_t = text.trim_start();
+    let (addr, after) = match text_t.find('(').filter(|&i| !text_t[..i].contains(char::is_whitespace)) {
+        Some(open) => match text_t[open..].find(')') {
+            Some(close) => {
+                let end = open + close + 1;
+                let end = end + text_t[end..].find(char::is_whitespace).unwrap_or(text_t.len() - end);
+                (&text_t[..end], &text_t[end..])
+            }
+            None => (text_t, ""),
+        },
+        None => match text_t.find(char::is_whitespace) {
+            Some(i) => (&text_t[..i], &text_t[i..]),
+            None => (text_t, ""),
+        },
+    };
+    let addr_owned: String = addr.chars().filter(|c| !c.is_whitespace()).collect();
+    let addr = addr_owned.as_str();
+    let mut parts = after.split_whitespace();
     let invalid = |reason: String| ErrorKind::Invalid {
         option: "listen".to_string(),
         reason: format!("cannot use {text:?}: {reason}"),

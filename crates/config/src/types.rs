@@ -108,11 +108,17 @@ impl ListenProto {
 pub struct Listen {
     /// Transport.
     pub proto: ListenProto,
-    /// Local address.
+    /// Local address (the first, for a multi-homed SCTP endpoint).
     pub ip: IpAddr,
     /// Port as written, `None` when the line had none.
     pub port: Option<u16>,
+    /// More addresses of a multi-homed SCTP endpoint (`listen=sctp:(ip1, ip2):port`), in
+    /// order; at most [`MAX_HOMES`] addresses in all.
+    pub more: [Option<IpAddr>; MAX_HOMES - 1],
 }
+
+/// Addresses one multi-homed SCTP listen line may name.
+pub const MAX_HOMES: usize = 4;
 
 /// Default port of an `sctp:` listen line without a port (the SIP port).
 pub const SCTP_DEFAULT_PORT: u16 = 5060;
@@ -127,11 +133,30 @@ impl Listen {
         });
         SocketAddr::new(self.ip, port)
     }
+
+    /// Every address of the line (one, or all of a multi-homed SCTP endpoint), with the port.
+    pub fn socket_addrs(&self, tcp_port: u16) -> Vec<SocketAddr> {
+        let first = self.socket_addr(tcp_port);
+        std::iter::once(first)
+            .chain(self.more.iter().flatten().map(|ip| SocketAddr::new(*ip, first.port())))
+            .collect()
+    }
 }
 
 impl fmt::Display for Listen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.proto.as_str())?;
+        if self.more.iter().any(Option::is_some) {
+            let ips: Vec<String> = std::iter::once(self.ip)
+                .chain(self.more.iter().flatten().copied())
+                .map(|ip| ip.to_string())
+                .collect();
+            write!(f, ":({})", ips.join(", "))?;
+            return match self.port {
+                Some(p) => write!(f, ":{p}"),
+                None => Ok(()),
+            };
+        }
         match (self.ip, self.port) {
             (IpAddr::V4(ip), None) => write!(f, ":{ip}"),
             (IpAddr::V4(ip), Some(p)) => write!(f, ":{ip}:{p}"),
@@ -165,8 +190,58 @@ pub(crate) fn parse_listen(text: &str) -> Result<(ListenParse, bool), String> {
         "udp" | "tls" | "ws" | "wss" => return Ok((ListenParse::Foreign(proto), false)),
         other => return Err(format!("unknown protocol {other:?} (expected tcp or sctp)")),
     };
+    if let Some(inner) = rest.strip_prefix('(') {
+        return parse_multihomed(proto, inner).map(|l| (ListenParse::Use(l), implicit));
+    }
     let (ip, port) = split_host_port(rest)?;
-    Ok((ListenParse::Use(Listen { proto, ip, port }), implicit))
+    let more = [None; MAX_HOMES - 1];
+    Ok((ListenParse::Use(Listen { proto, ip, port, more }), implicit))
+}
+
+/// `(ip1, ip2, ...)[:port]` after `sctp:` (Kamailio's multi-homed listen syntax).
+fn parse_multihomed(proto: ListenProto, inner: &str) -> Result<Listen, String> {
+    if proto != ListenProto::Sctp {
+        return Err("a list of addresses (multi-homing) is for sctp: only".into());
+    }
+    let (list, after) = inner
+        .split_once(')')
+        .ok_or_else(|| format!("missing ')' in ({inner}"))?;
+    let port = match after {
+        "" => None,
+        p => Some(parse_port(
+            p.strip_prefix(':')
+                .ok_or_else(|| format!("unexpected {after:?} after the address list"))?,
+        )?),
+    };
+    let mut ips = Vec::new();
+    for a in list.split(',').map(str::trim) {
+        let ip: IpAddr = a
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .map_err(|_| format!("{a:?} is not an IP address"))?;
+        if ips.contains(&ip) {
+            return Err(format!("{ip} is listed twice"));
+        }
+        ips.push(ip);
+    }
+    if ips.len() > MAX_HOMES {
+        return Err(format!("at most {MAX_HOMES} addresses per multi-homed endpoint"));
+    }
+    let first = *ips.first().ok_or("an empty address list")?;
+    if ips.iter().any(|ip| ip.is_ipv4() != first.is_ipv4()) {
+        return Err("a multi-homed endpoint's addresses must be of one family".into());
+    }
+    let mut more = [None; MAX_HOMES - 1];
+    for (slot, ip) in more.iter_mut().zip(ips.iter().skip(1)) {
+        *slot = Some(*ip);
+    }
+    Ok(Listen {
+        proto,
+        ip: first,
+        port,
+        more,
+    })
 }
 
 fn split_host_port(s: &str) -> Result<(IpAddr, Option<u16>), String> {

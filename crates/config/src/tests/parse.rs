@@ -602,3 +602,30 @@ fn from_file_reads_and_reports_path() {
         "{e}"
     );
 }
+
+#[test]
+fn multihomed_sctp_listen() {
+    let (c, _) = Config::from_str_with(
+        "t.cfg",
+        "listen=sctp:(10.0.0.1, 10.0.1.1):5070\nlisten=tcp:127.0.0.1:5060\n",
+        ParseOptions::default(),
+    )
+    .unwrap();
+    let l = c.listen.iter().find(|l| l.proto == ListenProto::Sctp).unwrap();
+    assert_eq!(
+        l.socket_addrs(5060),
+        vec!["10.0.0.1:5070".parse().unwrap(), "10.0.1.1:5070".parse().unwrap()]
+    );
+    assert_eq!(l.to_string(), "sctp:(10.0.0.1, 10.0.1.1):5070");
+    for bad in [
+        "listen=tcp:(10.0.0.1, 10.0.1.1):5070",
+        "listen=sctp:(10.0.0.1, ::1):5070",
+        "listen=sctp:(10.0.0.1, 10.0.0.1)",
+        "listen=sctp:(10.0.0.1, 10.0.1.1",
+        "listen=sctp:(1.1.1.1, 2.2.2.2, 3.3.3.3, 4.4.4.4, 5.5.5.5)",
+        "listen=sctp:()",
+    ] {
+        let e = Config::from_str_with("t.cfg", bad, ParseOptions::default()).unwrap_err();
+        assert_eq!(e.line, Some(1), "{bad}: {e}");
+    }
+}

@@ -96,7 +96,7 @@ pub(crate) fn apply_listen(
     };
     let addr_owned: String = addr.chars().filter(|c| !c.is_whitespace()).collect();
     let addr = addr_owned.as_str();
-    let mut parts = after.split_whitespace();
+    let parts = after.split_whitespace();
     let invalid = |reason: String| ErrorKind::Invalid {
         option: "listen".to_string(),
         reason: format!("cannot use {text:?}: {reason}"),

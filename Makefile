@@ -114,3 +114,22 @@ clean:
 ## tools/peer-bench/peer-bench.sh); prints the table and writes it into docs/performance.md
 peer-bench:
 	tools/peer-bench/peer-bench.sh
+
+## sctp-vm-smoke: prove kernel SCTP, sipp over SCTP and `ip netns` in the QEMU test guest
+## (tools/sctp-vm: a Debian kernel with SCTP booted on this machine's own root, read-only)
+.PHONY: sctp-vm-smoke sctp-test
+sctp-vm-smoke:
+	tools/sctp-vm/run.sh -- python3 tools/sctp-vm/smoke.py
+
+## sctp-test: the tests that need kernel SCTP (tools/sctp-vm/tests.list), built here and run in
+## the QEMU guest, or right here when this kernel has SCTP (tools/sctp-vm/README.md)
+SCTP_TEST_TIMEOUT ?= 600
+sctp-test:
+	@CARGO="$(CARGO)" tools/sctp-vm/guest-tests.sh --build target/sctp-vm/tests.bin
+	@if tools/sctp-vm/guest-tests.sh --probe; then \
+	  echo "sctp-test: this kernel has SCTP: running on the host"; \
+	  tools/sctp-vm/guest-tests.sh target/sctp-vm/tests.bin; \
+	else \
+	  tools/sctp-vm/run.sh --timeout $(SCTP_TEST_TIMEOUT) --tmpfs target/tmp \
+	    --put target/sctp-vm/tests.bin -- tools/sctp-vm/guest-tests.sh; \
+	fi

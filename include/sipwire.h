@@ -113,6 +113,8 @@ typedef enum sipwire_message_kind {
 typedef enum sipwire_proto {
   // SIP over TCP.
   SIPWIRE_PROTO_TCP = 1,
+  // SIP over SCTP: `conid` names an association.
+  SIPWIRE_PROTO_SCTP = 2,
 } sipwire_proto;
 
 // The result of a fallible call. `SIPWIRE_RESULT_OK` (0) is success; every other value is a

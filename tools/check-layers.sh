@@ -15,11 +15,12 @@ declare -A floor=(
     [sipwire-sys]=0
     [sipwire-poll]=1 [sipwire-frame]=1
     [sipwire-config]=2 [sipwire-load]=2 [sipwire-ctl]=2
-    [sipwire]=3
-    [sipwire-control]=4
-    [sipwired]=5 [sipwire-ffi]=5
-    [sipwire-testkit]=6
-    [sipwire-benches]=7
+    [sipwire-sctp]=3
+    [sipwire]=4
+    [sipwire-control]=5
+    [sipwired]=6 [sipwire-ffi]=6
+    [sipwire-testkit]=7
+    [sipwire-benches]=8
 )
 
 meta=$(cargo metadata --no-deps --format-version 1 --offline 2>/dev/null || cargo metadata --no-deps --format-version 1)

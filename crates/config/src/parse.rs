@@ -80,11 +80,17 @@ pub(crate) fn apply_listen(
     let mut warnings = Vec::new();
     // A multi-homed address list may hold spaces: `sctp:(ip1, ip2):port` is one address.
     let text_t = text.trim_start();
-    let (addr, after) = match text_t.find('(').filter(|&i| !text_t[..i].contains(char::is_whitespace)) {
+    let (addr, after) = match text_t
+        .find('(')
+        .filter(|&i| !text_t[..i].contains(char::is_whitespace))
+    {
         Some(open) => match text_t[open..].find(')') {
             Some(close) => {
                 let end = open + close + 1;
-                let end = end + text_t[end..].find(char::is_whitespace).unwrap_or(text_t.len() - end);
+                let end = end
+                    + text_t[end..]
+                        .find(char::is_whitespace)
+                        .unwrap_or(text_t.len() - end);
                 (&text_t[..end], &text_t[end..])
             }
             None => (text_t, ""),

@@ -138,7 +138,12 @@ impl Listen {
     pub fn socket_addrs(&self, tcp_port: u16) -> Vec<SocketAddr> {
         let first = self.socket_addr(tcp_port);
         std::iter::once(first)
-            .chain(self.more.iter().flatten().map(|ip| SocketAddr::new(*ip, first.port())))
+            .chain(
+                self.more
+                    .iter()
+                    .flatten()
+                    .map(|ip| SocketAddr::new(*ip, first.port())),
+            )
             .collect()
     }
 }
@@ -195,7 +200,15 @@ pub(crate) fn parse_listen(text: &str) -> Result<(ListenParse, bool), String> {
     }
     let (ip, port) = split_host_port(rest)?;
     let more = [None; MAX_HOMES - 1];
-    Ok((ListenParse::Use(Listen { proto, ip, port, more }), implicit))
+    Ok((
+        ListenParse::Use(Listen {
+            proto,
+            ip,
+            port,
+            more,
+        }),
+        implicit,
+    ))
 }
 
 /// `(ip1, ip2, ...)[:port]` after `sctp:` (Kamailio's multi-homed listen syntax).
@@ -208,10 +221,9 @@ fn parse_multihomed(proto: ListenProto, inner: &str) -> Result<Listen, String> {
         .ok_or_else(|| format!("missing ')' in ({inner}"))?;
     let port = match after {
         "" => None,
-        p => Some(parse_port(
-            p.strip_prefix(':')
-                .ok_or_else(|| format!("unexpected {after:?} after the address list"))?,
-        )?),
+        p => Some(parse_port(p.strip_prefix(':').ok_or_else(|| {
+            format!("unexpected {after:?} after the address list")
+        })?)?),
     };
     let mut ips = Vec::new();
     for a in list.split(',').map(str::trim) {
@@ -226,7 +238,9 @@ fn parse_multihomed(proto: ListenProto, inner: &str) -> Result<Listen, String> {
         ips.push(ip);
     }
     if ips.len() > MAX_HOMES {
-        return Err(format!("at most {MAX_HOMES} addresses per multi-homed endpoint"));
+        return Err(format!(
+            "at most {MAX_HOMES} addresses per multi-homed endpoint"
+        ));
     }
     let first = *ips.first().ok_or("an empty address list")?;
     if ips.iter().any(|ip| ip.is_ipv4() != first.is_ipv4()) {

@@ -115,6 +115,12 @@ pub(crate) fn stats_get(ctx: &Ctx<'_>, p: &Params<'_>) -> Result<Value, RpcError
         .into_iter()
         .map(|(n, v)| (n.to_string(), v))
         .collect();
+    all.extend(
+        ctx.transport
+            .sctp_stats()
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v)),
+    );
     if let Some(ext) = ctx.ext {
         all.extend(ext.stats());
     }

@@ -34,6 +34,7 @@ mod error;
 mod methods;
 mod params;
 mod protocol;
+mod sctp_methods;
 mod server;
 mod tcp_methods;
 mod values;

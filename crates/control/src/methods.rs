@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::context::Ctx;
 use super::error::RpcError;
 use super::params::Params;
-use super::{cfg_methods, core_methods, tcp_methods};
+use super::{cfg_methods, core_methods, sctp_methods, tcp_methods};
 
 /// One built-in method.
 pub(crate) struct MethodDef {
@@ -165,6 +165,21 @@ pub(crate) static TABLE: &[MethodDef] = &[
         2,
         "What a cfg option means, its config-file spelling, unit and runtime flag.",
         cfg_methods::help,
+    ),
+    m(
+        "sctp.info",
+        &[],
+        0,
+        "SCTP associations: opened_connections, tracked_connections, total_connections.",
+        sctp_methods::info,
+    ),
+    m(
+        "sctp.options",
+        &["socket"],
+        0,
+        "The sctp_* options as configured; with default|first|address[:port], as that \
+         endpoint's socket has them (0 for options that are not socket options).",
+        sctp_methods::options,
     ),
     MethodDef {
         name: "stats.get",

@@ -76,12 +76,15 @@ impl From<SocketAddr> for sipwire_addr {
 pub enum sipwire_proto {
     /// SIP over TCP.
     SIPWIRE_PROTO_TCP = 1,
+    /// SIP over SCTP: `conid` names an association.
+    SIPWIRE_PROTO_SCTP = 2,
 }
 
 impl From<Proto> for sipwire_proto {
     fn from(p: Proto) -> Self {
         match p {
             Proto::Tcp => sipwire_proto::SIPWIRE_PROTO_TCP,
+            Proto::Sctp => sipwire_proto::SIPWIRE_PROTO_SCTP,
         }
     }
 }

@@ -17,8 +17,11 @@ use crate::wq::WriteQueue;
 pub const MAX_ALIASES: usize = 4;
 
 /// A generation-tagged connection id (Kamailio's `$conid`): the low 32 bits index the
-/// connection table, the high 32 bits count reuses of that slot, so a stale id never names a
-/// newer connection. Id 0 is never valid.
+/// connection table, the high 32 bits count reuses of that slot (31 bits: the top bit stays
+/// clear), so a stale id never names a newer connection. Id 0 is never valid.
+///
+/// An SCTP association has an id in the same space, with the top bit set: bits 32..48 name
+/// the endpoint (listen line), the low 32 bits the kernel's association id ([`ConId::sctp`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConId(pub u64);
 
@@ -32,7 +35,26 @@ impl ConId {
     pub(crate) fn generation(self) -> u32 {
         (self.0 >> 32) as u32
     }
+
+    /// The id of association `assoc` of SCTP endpoint `endpoint`.
+    pub fn sctp(endpoint: u16, assoc: i32) -> ConId {
+        ConId(SCTP_BIT | u64::from(endpoint) << 32 | u64::from(assoc as u32))
+    }
+
+    /// Whether this id names an SCTP association.
+    pub fn is_sctp(self) -> bool {
+        self.0 & SCTP_BIT != 0
+    }
+
+    /// The endpoint and association of an SCTP id.
+    pub fn sctp_parts(self) -> Option<(u16, i32)> {
+        self.is_sctp()
+            .then_some(((self.0 >> 32) as u16, self.0 as u32 as i32))
+    }
 }
+
+/// The top bit of an SCTP association's [`ConId`].
+const SCTP_BIT: u64 = 1 << 63;
 
 impl fmt::Display for ConId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -45,12 +67,15 @@ impl fmt::Display for ConId {
 pub enum Proto {
     /// SIP over TCP.
     Tcp,
+    /// SIP over SCTP (RFC 4168): one message per SCTP message, on an association.
+    Sctp,
 }
 
 impl fmt::Display for Proto {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Proto::Tcp => "tcp",
+            Proto::Sctp => "sctp",
         })
     }
 }

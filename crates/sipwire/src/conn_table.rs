@@ -89,7 +89,7 @@ impl Inner {
         };
         let slot = &mut self.slots[index as usize];
         // Generation 0 is never handed out, so ConId(0) is never valid.
-        slot.generation = slot.generation.wrapping_add(1).max(1);
+        slot.generation = (slot.generation.wrapping_add(1) & 0x7fff_ffff).max(1);
         let id = ConId::new(index, slot.generation);
         let conn = Arc::new(build(id));
         slot.conn = Some(conn.clone());

@@ -131,7 +131,9 @@ pub(crate) fn call_on_unsent(
 /// The current connection inside `on_message`, with Kamailio's tcpops functions that default to
 /// "the current message source connection".
 pub struct Ctx<'a> {
-    pub(crate) conn: &'a Arc<Conn>,
+    /// The TCP connection; `None` for a message on an SCTP association (`conid` names it).
+    pub(crate) conn: Option<&'a Arc<Conn>>,
+    conid: ConId,
     pub(crate) transport: &'a Transport,
     otcpid: Cell<Option<ConId>>,
     otcpid_flag: Cell<bool>,
@@ -140,7 +142,19 @@ pub struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     pub(crate) fn new(conn: &'a Arc<Conn>, transport: &'a Transport) -> Ctx<'a> {
         Ctx {
-            conn,
+            conn: Some(conn),
+            conid: conn.id,
+            transport,
+            otcpid: Cell::new(None),
+            otcpid_flag: Cell::new(false),
+        }
+    }
+
+    /// The context of a message on SCTP association `id`.
+    pub(crate) fn sctp(id: ConId, transport: &'a Transport) -> Ctx<'a> {
+        Ctx {
+            conn: None,
+            conid: id,
             transport,
             otcpid: Cell::new(None),
             otcpid_flag: Cell::new(false),
@@ -171,12 +185,12 @@ impl<'a> Ctx<'a> {
 
     /// Sends a reply on the connection the message came in on.
     pub fn reply(&self, bytes: &[u8]) -> Result<ConId, SendError> {
-        self.transport.send(self.conn.id, bytes)
+        self.transport.send(self.conid, bytes)
     }
 
-    /// The current connection's id (`$conid`).
+    /// The current connection's id (`$conid`; an SCTP association's id for SCTP).
     pub fn conid(&self) -> ConId {
-        self.conn.id
+        self.conid
     }
 
     /// A handle for sends and tcpops on any connection.
@@ -186,7 +200,10 @@ impl<'a> Ctx<'a> {
 
     /// `tcp_conid_state()` of the current connection.
     pub fn conid_state(&self) -> ConnState {
-        self.conn.state()
+        match self.conn {
+            Some(c) => c.state(),
+            None => self.transport.conid_state(self.conid),
+        }
     }
 
     /// `tcp_keepalive_enable(idle, count, interval)` on the current connection.
@@ -197,26 +214,26 @@ impl<'a> Ctx<'a> {
         interval: u32,
     ) -> Result<(), TcpOpsError> {
         self.transport
-            .keepalive_enable(self.conn.id, idle, count, interval)
+            .keepalive_enable(self.conid, idle, count, interval)
     }
 
     /// `tcp_keepalive_disable()` on the current connection.
     pub fn keepalive_disable(&self) -> Result<(), TcpOpsError> {
-        self.transport.keepalive_disable(self.conn.id)
+        self.transport.keepalive_disable(self.conid)
     }
 
     /// `tcp_set_connection_lifetime(lifetime)` on the current connection, in seconds.
     pub fn set_connection_lifetime(&self, secs: u64) -> Result<(), TcpOpsError> {
-        self.transport.set_connection_lifetime(self.conn.id, secs)
+        self.transport.set_connection_lifetime(self.conid, secs)
     }
 
     /// `tcp_enable_closed_event()` on the current connection.
     pub fn enable_closed_event(&self) -> Result<(), TcpOpsError> {
-        self.transport.enable_closed_event(self.conn.id)
+        self.transport.enable_closed_event(self.conid)
     }
 
     /// `tcp_close_connection()` of the current connection (after `on_message` returns).
     pub fn close_connection(&self) -> Result<(), TcpOpsError> {
-        self.transport.close_connection(self.conn.id)
+        self.transport.close_connection(self.conid)
     }
 }

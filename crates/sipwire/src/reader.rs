@@ -19,15 +19,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use sipwire_frame::{Fill, Frame, FrameKind, ProxyAddresses, ProxyHeader, StreamDecoder};
+use sipwire_frame::{Fill, Frame, FrameKind, StreamDecoder};
 use sipwire_poll::{Events, Interest, Poller, Token};
 use slab::Slab;
 
 use crate::config::{Config, SnapshotCache};
-use crate::conn::{CloseReason, Conn, ProxyAddrs};
+use crate::conn::{CloseReason, Conn};
 use crate::handler::{Ctx, Handler, HandlerError, Message, MessageKind};
 use crate::handoff::{MainMsg, ReadSide, ReaderMsg};
+use crate::inbound::{add_via_alias, on_proxy};
 use crate::ratelimit::{limited_log, RateLimit};
+use crate::sctp::Served;
 use crate::send::Batch;
 use crate::shared::Shared;
 use crate::stats::{add, bump};
@@ -47,7 +49,8 @@ static FRAMING_LOG: RateLimit = RateLimit::new(10);
 static READ_ERROR_LOG: RateLimit = RateLimit::new(10);
 static HANDLER_LOG: RateLimit = RateLimit::new(10);
 
-/// Reader poller tokens: the waker is 0, a connection is its slab key + 1.
+/// Reader poller tokens: the waker is 0, a connection is its slab key + 1 (SCTP endpoints
+/// take the top of the range, see `Served::register`).
 fn conn_token(key: usize) -> Token {
     Token(key + 1)
 }
@@ -65,6 +68,8 @@ pub(crate) struct Reader {
     cfg: SnapshotCache,
     /// The sends the handler makes during one read pass, written when the pass ends.
     batch: Batch,
+    /// The SCTP endpoints this reader serves.
+    sctp: Served,
 }
 
 /// A connection the reader owns.
@@ -108,9 +113,10 @@ impl Reader {
         shared: Arc<Shared>,
         handler: Arc<dyn Handler>,
         rx: Receiver<ReaderMsg>,
-        poller: Poller,
+        mut poller: Poller,
     ) -> Reader {
         let cfg = SnapshotCache::new(&shared.config);
+        let sctp = Served::register(&shared, index, &mut poller);
         Reader {
             index,
             transport: Transport {
@@ -124,6 +130,7 @@ impl Reader {
             ready: VecDeque::with_capacity(64),
             cfg,
             batch: Batch::default(),
+            sctp,
         }
     }
 
@@ -133,7 +140,7 @@ impl Reader {
         let mut stop = false;
         while !stop {
             // Connections left with budget used up: look for new events without waiting.
-            let timeout = if self.ready.is_empty() {
+            let timeout = if self.ready.is_empty() && !self.sctp.has_more() {
                 next_sweep.saturating_duration_since(Instant::now())
             } else {
                 Duration::ZERO
@@ -144,7 +151,7 @@ impl Reader {
             }
             for ev in events.iter() {
                 let t = ev.token().0;
-                if t != WAKER.0 {
+                if !self.sctp.mark(t) && t != WAKER.0 {
                     self.mark_ready(t - 1);
                 }
             }
@@ -155,6 +162,9 @@ impl Reader {
                 }
             }
             self.serve_ready();
+            let h = &*self.handler;
+            self.sctp
+                .serve_pending(&mut self.cfg, &self.shared, h, &self.transport);
             if Instant::now() >= next_sweep {
                 self.sweep_idle();
                 next_sweep = Instant::now() + SWEEP_EVERY;
@@ -560,41 +570,5 @@ impl Env<'_> {
         if !self.cfg.tcp.crlf_drop {
             conn.touch(now_ms);
         }
-    }
-}
-
-/// The PROXY header: the connection's source is the proxied client from now on.
-fn on_proxy(conn: &Conn, h: ProxyHeader) {
-    if let ProxyAddresses::Proxied {
-        source,
-        destination,
-        ..
-    } = h.addresses
-    {
-        let _ = conn.proxy.set(Box::new(ProxyAddrs {
-            source,
-            destination,
-        }));
-    }
-    conn.proxy_done.store(true, Ordering::Release);
-}
-
-/// `tcp_accept_aliases`: a request whose top Via carries `alias` makes the connection answer
-/// to (source IP, Via port) too.
-fn add_via_alias(conn: &Conn, bytes: &[u8], shared: &Shared) {
-    let Ok(msg) = sipwire_frame::SipMessage::parse(bytes) else {
-        return;
-    };
-    if msg.method().is_none() {
-        return;
-    }
-    let Some(Ok(via)) = msg.top_via() else { return };
-    if !via.alias {
-        return;
-    }
-    let addr = std::net::SocketAddr::new(conn.source().ip(), via.port.unwrap_or(5060));
-    if shared.table.add_alias(conn.id, addr) {
-        bump(&shared.stats.aliases_added);
-        log::debug!("conid {}: alias {addr} (Via alias)", conn.id);
     }
 }

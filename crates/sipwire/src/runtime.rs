@@ -39,6 +39,9 @@ pub enum StartError {
     Bind(SocketAddr, io::Error),
     /// Creating a poller, waker or thread failed.
     Io(io::Error),
+    /// An SCTP endpoint could not be opened and there is no TCP listener to go on with (no
+    /// kernel SCTP, address in use, ...).
+    Sctp(SocketAddr, io::Error),
 }
 
 impl fmt::Display for StartError {
@@ -47,6 +50,7 @@ impl fmt::Display for StartError {
             StartError::PollMethod(e) => write!(f, "tcp_poll_method: {e}"),
             StartError::Bind(a, e) => write!(f, "cannot listen on tcp:{a}: {e}"),
             StartError::Io(e) => write!(f, "cannot start the runtime: {e}"),
+            StartError::Sctp(a, e) => write!(f, "cannot listen on sctp:{a}: {e}"),
         }
     }
 }
@@ -85,6 +89,8 @@ impl Runtime {
     pub fn start(config: Config, handler: Arc<dyn Handler>) -> Result<Runtime, StartError> {
         let method: PollMethod = config.tcp.poll_method;
         let (listeners, addrs) = bind_listeners(&config)?;
+        let sctp = crate::sctp::open_endpoints(&config, listeners.len())
+            .map_err(|(a, e)| StartError::Sctp(a, e))?;
         let children = config.tcp.children.max(1);
         let pool =
             BufPool::new(config.tcp.rd_buf_size, POOL_FREE_PER_READER * children).map_err(|e| {
@@ -107,6 +113,7 @@ impl Runtime {
             listen_addrs: addrs,
             id: NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed),
             connect_locks: Default::default(),
+            sctp,
         });
         let main = TcpMain::new(
             shared.clone(),
@@ -181,7 +188,8 @@ fn bind_listeners(config: &Config) -> Result<(Vec<TcpListener>, Vec<SocketAddr>)
         .filter(|l| l.proto == ListenProto::Tcp)
         .map(|l| l.socket_addr(config.tcp.port))
         .collect();
-    if wanted.is_empty() {
+    let sctp_only = wanted.is_empty() && config.listen.iter().any(|l| l.proto == ListenProto::Sctp);
+    if wanted.is_empty() && !sctp_only {
         // As Kamailio: no listen line means every interface on the default port.
         wanted.push(SocketAddr::from(([0, 0, 0, 0], config.tcp.port)));
     }

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::Sender;
@@ -40,6 +41,8 @@ pub(crate) struct Shared {
     /// Lock stripes that make concurrent sends to one unconnected destination open one
     /// connection (see `send::connect`).
     pub connect_locks: [parking_lot::Mutex<()>; 16],
+    /// The SCTP endpoints (`listen=sctp:`), by index (an association's `ConId` names it).
+    pub sctp: Vec<Arc<sipwire_sctp::Endpoint>>,
 }
 
 impl Shared {

@@ -30,6 +30,8 @@ pub enum TcpOpsError {
     TooManyAliases(ConId),
     /// The socket refused the option.
     Io(io::Error),
+    /// The id names an SCTP association: a TCP-only function (keepalive, lifetime, ...).
+    NotTcp(ConId),
 }
 
 impl fmt::Display for TcpOpsError {
@@ -42,6 +44,7 @@ impl fmt::Display for TcpOpsError {
                 write!(f, "conid {id} already has the maximum number of aliases")
             }
             TcpOpsError::Io(e) => write!(f, "socket option failed: {e}"),
+            TcpOpsError::NotTcp(id) => write!(f, "conid {id} is an SCTP association, not TCP"),
         }
     }
 }
@@ -96,6 +99,9 @@ impl fmt::Debug for Transport {
 
 impl Transport {
     fn conn(&self, id: ConId) -> Result<Arc<Conn>, TcpOpsError> {
+        if id.is_sctp() {
+            return Err(TcpOpsError::NotTcp(id));
+        }
         self.shared
             .table
             .get(id)
@@ -141,9 +147,38 @@ impl Transport {
         self.shared.table.all().iter().map(|c| c.id).collect()
     }
 
-    /// The peer address of an open connection (cheap: no socket calls).
+    /// The peer address of an open connection, or of a tracked SCTP association (cheap: no
+    /// socket calls).
     pub fn conn_peer(&self, id: ConId) -> Option<SocketAddr> {
+        if let Some((ep, assoc)) = id.sctp_parts() {
+            return self
+                .shared
+                .sctp
+                .get(ep as usize)?
+                .assoc(assoc)
+                .map(|a| a.peer);
+        }
         self.shared.table.get(id).map(|c| c.peer)
+    }
+
+    /// The SCTP endpoints: their addresses, tracked associations and counters
+    /// (`sctp.info`, the connection listing).
+    pub fn sctp_endpoints(&self) -> &[Arc<sipwire_sctp::Endpoint>] {
+        &self.shared.sctp
+    }
+
+    /// The SCTP counters summed over the endpoints (`sctp_*` names).
+    pub fn sctp_stats(&self) -> Vec<(&'static str, u64)> {
+        let mut sum: Vec<(&'static str, u64)> = Vec::new();
+        for ep in &self.shared.sctp {
+            for (i, (name, v)) in ep.stats.fields().into_iter().enumerate() {
+                match sum.get_mut(i) {
+                    Some(s) => s.1 += v,
+                    None => sum.push((name, v)),
+                }
+            }
+        }
+        sum
     }
 
     /// What the runtime knows of one open connection, with socket options read back from the
@@ -230,6 +265,13 @@ impl Transport {
 
     /// `tcp_conid_state(conid)`, with Kamailio's values (`ConnState as i8`).
     pub fn conid_state(&self, id: ConId) -> ConnState {
+        if id.is_sctp() {
+            return if self.conn_peer(id).is_some() {
+                ConnState::Ok
+            } else {
+                ConnState::Gone
+            };
+        }
         match self.shared.table.get(id) {
             Some(c) if c.close_reason().is_some() && c.state() == ConnState::Ok => ConnState::Bad,
             Some(c) => c.state(),
@@ -278,6 +320,15 @@ impl Transport {
     /// `tcp_close_connection(conid)`: closes it (the event reports
     /// [`CloseReason::Application`]).
     pub fn close_connection(&self, id: ConId) -> Result<(), TcpOpsError> {
+        if let Some((ep, assoc)) = id.sctp_parts() {
+            // An association ends with a graceful SHUTDOWN.
+            let ep = self
+                .shared
+                .sctp
+                .get(ep as usize)
+                .ok_or(TcpOpsError::NoSuchConnection(id))?;
+            return ep.shutdown_assoc(assoc).map_err(TcpOpsError::Io);
+        }
         let c = self.conn(id)?;
         c.request_close(CloseReason::Application);
         self.shared.tell_main(MainMsg::CloseRequested(id));

@@ -6,10 +6,14 @@
 //! It is portable by `cfg` across Linux and the BSDs/macOS (`cfg(bsd)`, set by `build.rs` from
 //! one OS list), so the crates above it have no OS-specific code: an option the OS lacks
 //! returns [`io::ErrorKind::Unsupported`] instead of being compiled out.
+//!
+//! [`sctp`] holds the Linux kernel SCTP calls (one-to-many sockets, multi-homed binds, the
+//! `sctp_*` options, messages and notifications); elsewhere they return `Unsupported`.
 
 use std::io;
 
 mod process;
+pub mod sctp;
 mod socket;
 mod sockopt;
 mod wait;

@@ -611,10 +611,17 @@ fn multihomed_sctp_listen() {
         ParseOptions::default(),
     )
     .unwrap();
-    let l = c.listen.iter().find(|l| l.proto == ListenProto::Sctp).unwrap();
+    let l = c
+        .listen
+        .iter()
+        .find(|l| l.proto == ListenProto::Sctp)
+        .unwrap();
     assert_eq!(
         l.socket_addrs(5060),
-        vec!["10.0.0.1:5070".parse().unwrap(), "10.0.1.1:5070".parse().unwrap()]
+        vec![
+            "10.0.0.1:5070".parse().unwrap(),
+            "10.0.1.1:5070".parse().unwrap()
+        ]
     );
     assert_eq!(l.to_string(), "sctp:(10.0.0.1, 10.0.1.1):5070");
     for bad in [

@@ -42,6 +42,7 @@ pub(super) fn lookup(
     }
     let (dst, local) = match target {
         Target::Conn(id) => return by_id(cache, id),
+        Target::Sctp(_) => return None,
         Target::Addr(dst) => (dst, None),
         Target::AddrFrom { dst, local } => (dst, Some(local)),
     };

@@ -45,6 +45,19 @@ pub enum Target {
         /// Local address the message should leave from.
         local: SocketAddr,
     },
+    /// A destination over SCTP: its association, or a new one set up by the send.
+    Sctp(SocketAddr),
+}
+
+impl Target {
+    /// Whether it names an SCTP association or destination.
+    pub fn is_sctp(&self) -> bool {
+        match self {
+            Target::Conn(id) => id.is_sctp(),
+            Target::Sctp(_) => true,
+            _ => false,
+        }
+    }
 }
 
 impl From<ConId> for Target {
@@ -110,6 +123,11 @@ pub enum SendError {
     Closed(ConId),
     /// The socket failed; the connection was closed.
     Io(ConId, io::Error),
+    /// No SCTP endpoint can reach the destination (none configured, or none of its
+    /// address family).
+    NoSctpEndpoint(SocketAddr),
+    /// An SCTP send failed (the association, if any, stays as it is).
+    Sctp(String),
 }
 
 impl fmt::Display for SendError {
@@ -141,6 +159,8 @@ impl fmt::Display for SendError {
             }
             SendError::Closed(id) => write!(f, "conid {id} is closing"),
             SendError::Io(id, e) => write!(f, "conid {id}: write failed: {e}; closed"),
+            SendError::NoSctpEndpoint(a) => write!(f, "no SCTP endpoint can reach {a}"),
+            SendError::Sctp(e) => f.write_str(e),
         }
     }
 }
@@ -154,6 +174,12 @@ pub(crate) fn send(
     otcpid: Option<ConId>,
     bytes: &[u8],
 ) -> Result<Sent, SendError> {
+    if target.is_sctp() || otcpid.is_some_and(ConId::is_sctp) {
+        let cfg = shared.config.snapshot();
+        if let Some(r) = crate::sctp::send(shared, &cfg, target, otcpid, bytes) {
+            return r;
+        }
+    }
     let (cfg, found) = with_cache(shared.id, &shared.config, |cache| {
         let cfg = cache.config();
         let found = lookup::lookup(shared, cache, &cfg, target, otcpid);
@@ -166,6 +192,7 @@ pub(crate) fn send(
             delivery,
         }),
         (None, Target::Conn(id)) => Err(SendError::NoSuchConnection(id)),
+        (None, Target::Sctp(dst)) => Err(SendError::NoSctpEndpoint(dst)),
         (None, Target::Addr(dst)) => connect::connect(shared, &cfg, dst, None, bytes),
         (None, Target::AddrFrom { dst, local }) => {
             connect::connect(shared, &cfg, dst, Some(local), bytes)

@@ -359,17 +359,17 @@ impl Endpoint {
         if cfg.send_retries == 0 || data.is_empty() {
             return false;
         }
-        let peer = self.tracker.lock().get(assoc).map(|a| a.peer);
+        let h = hash(data);
+        let peer = {
+            let t = self.tracker.lock();
+            t.get(assoc)
+                .map(|a| a.peer)
+                .or_else(|| t.opened_for.get(&h).copied())
+        };
         let Some(peer) = peer else {
             return false;
         };
-        let mut h = DefaultHasher::new();
-        data.hash(&mut h);
-        if !self
-            .tracker
-            .lock()
-            .retry((peer, h.finish()), cfg.send_retries)
-        {
+        if !self.tracker.lock().retry((peer, h), cfg.send_retries) {
             return false;
         }
         let ok = self.send(Dest::Addr(peer), data, cfg).is_ok();
@@ -405,6 +405,10 @@ impl Endpoint {
                             bump(&self.stats.assoc_refused);
                             bump(&self.stats.send_errors);
                             return Err(SendError::TooManyAssocs(d));
+                        }
+                        drop(t);
+                        if cfg.send_retries > 0 {
+                            self.tracker.lock().opening(hash(data), d);
                         }
                         (Some(d), 0)
                     }
@@ -465,6 +469,13 @@ impl Endpoint {
         };
         sctp::send(self.fd(), &[], None, &info).map(|_| ())
     }
+}
+
+/// A message's hash, to recognise it when the kernel gives it back.
+fn hash(data: &[u8]) -> u64 {
+    let mut h = DefaultHasher::new();
+    data.hash(&mut h);
+    h.finish()
 }
 
 fn path_state(s: &sctp::PeerAddrState) -> &'static str {

@@ -34,6 +34,9 @@ pub(crate) struct Tracker {
     pub discarding: Vec<AssocId>,
     /// `sctp_send_retries`: resends of a failed message, by peer and message hash.
     pub retries: HashMap<(SocketAddr, u64), u32>,
+    /// Where recent messages that set up a new association went, by message hash: a send
+    /// failure on an association that never came up names no peer, the message does.
+    pub opened_for: HashMap<u64, SocketAddr>,
 }
 
 /// Entries `retries` may hold before it is cleared (bounded memory).
@@ -87,6 +90,14 @@ impl Tracker {
         let mut v: Vec<AssocInfo> = self.by_id.values().cloned().collect();
         v.sort_by_key(|a| a.assoc);
         v
+    }
+
+    /// Remembers that the message with hash `h` opened an association to `peer`.
+    pub fn opening(&mut self, h: u64, peer: SocketAddr) {
+        if self.opened_for.len() >= MAX_RETRY_ENTRIES {
+            self.opened_for.clear();
+        }
+        self.opened_for.insert(h, peer);
     }
 
     /// Counts one more resend of `key`; `false` once `limit` resends were made.

@@ -274,3 +274,140 @@ fn without_kernel_sctp_tcp_is_unaffected_and_sctp_only_fails_clearly() {
         Err(e) => panic!("unexpected start error: {e}"),
     }
 }
+
+fn stat(rt: &Runtime, name: &str) -> u64 {
+    rt.transport()
+        .sctp_stats()
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| *v)
+        .unwrap_or_else(|| panic!("no counter {name}"))
+}
+
+#[test]
+#[ignore = "needs kernel SCTP: run by make sctp-test in a guest"]
+fn autoclose_ends_an_idle_association() {
+    require_sctp();
+    let rec = Arc::new(Recorder::default());
+    let rt = Runtime::start(
+        config("listen=sctp:127.0.0.1:0\ntcp_children=1\nsctp_autoclose=1\n"),
+        rec.clone(),
+    )
+    .unwrap();
+    let (peer, _) = peer();
+    send_to(&peer, sctp_addr(&rt), &options(1, ""));
+    let got = rec.wait_msgs(1);
+    // Idle for sctp_autoclose seconds: the kernel shuts it down, reported as a close.
+    let ev = rec.wait_events(1);
+    assert_eq!(ev[0].conid, got[0].conid);
+    assert_eq!(ev[0].reason, sipwire::CloseReason::PeerClosed);
+    assert_eq!(stat(&rt, "sctp_assoc_shutdown"), 1);
+    assert_eq!(
+        rt.transport().conn_peer(got[0].conid),
+        None,
+        "no longer tracked"
+    );
+    rt.shutdown();
+}
+
+#[test]
+#[ignore = "needs kernel SCTP: run by make sctp-test in a guest"]
+fn a_message_too_big_for_the_buffer_aborts_only_its_association() {
+    require_sctp();
+    let rec = Arc::new(Recorder::default());
+    let rt = Runtime::start(
+        config("listen=sctp:127.0.0.1:0\ntcp_children=1\n"),
+        rec.clone(),
+    )
+    .unwrap();
+    let server = sctp_addr(&rt);
+    let (big_peer, _) = peer();
+    let (good_peer, good_addr) = peer();
+    let mut big = options(1, "").to_vec();
+    big.truncate(big.len() - 4);
+    big.extend_from_slice(b"\r\nX-Pad: ");
+    big.resize(100_000, b'x');
+    big.extend_from_slice(b"\r\n\r\n");
+    send_to(&big_peer, server, &big);
+    sipwire_testkit::wait_for("the big message refused", WAIT, || {
+        stat(&rt, "sctp_too_big") == 1
+    });
+    send_to(&good_peer, server, &options(2, ""));
+    let got = rec.wait_msgs(1);
+    assert_eq!(
+        got[0].source, good_addr,
+        "the other association is unaffected"
+    );
+    assert_eq!(got.len(), 1, "nothing of the big message was delivered");
+    rt.shutdown();
+}
+
+/// Counts `on_unsent` calls.
+#[derive(Default)]
+struct Unsent {
+    rec: Recorder,
+    unsent: parking_lot::Mutex<Vec<Vec<u8>>>,
+}
+
+impl sipwire::Handler for Unsent {
+    fn on_message(
+        &self,
+        ctx: &sipwire::Ctx<'_>,
+        msg: sipwire::Message<'_>,
+    ) -> Result<(), sipwire::HandlerError> {
+        self.rec.on_message(ctx, msg)
+    }
+    fn on_unsent(&self, _t: &sipwire::Transport, _conid: sipwire::ConId, msg: &[u8]) {
+        self.unsent.lock().push(msg.to_vec());
+    }
+}
+
+#[test]
+#[ignore = "needs kernel SCTP: run by make sctp-test in a guest"]
+fn send_retries_resend_a_message_the_kernel_gave_back_then_report_it_unsent() {
+    require_sctp();
+    let h = Arc::new(Unsent::default());
+    let rt = Runtime::start(
+        config("listen=sctp:127.0.0.1:0\ntcp_children=1\nsctp_send_retries=2\n"),
+        h.clone(),
+    )
+    .unwrap();
+    // Nobody listens there: the INIT is answered with an ABORT and the message comes back.
+    let (gone, gone_addr) = peer();
+    drop(gone);
+    let msg = options(7, "");
+    rt.transport().send(Target::Sctp(gone_addr), &msg).unwrap();
+    sipwire_testkit::wait_for("reported unsent", WAIT, || !h.unsent.lock().is_empty());
+    assert_eq!(h.unsent.lock().as_slice(), &[msg.to_vec()]);
+    assert_eq!(stat(&rt, "sctp_resent"), 2, "sctp_send_retries resends");
+    assert_eq!(
+        stat(&rt, "sctp_send_failed"),
+        3,
+        "the first send and both resends failed"
+    );
+    rt.shutdown();
+}
+
+#[test]
+#[ignore = "needs kernel SCTP: run by make sctp-test in a guest"]
+fn a_multihomed_endpoint_binds_every_address_and_answers_on_each() {
+    require_sctp();
+    let rec = Arc::new(Recorder::default());
+    let rt = Runtime::start(
+        config("listen=sctp:(127.0.0.1, 127.0.0.2):0\ntcp_children=1\n"),
+        rec.clone(),
+    )
+    .unwrap();
+    let locals = rt.transport().sctp_endpoints()[0].local_addrs().to_vec();
+    let ips: Vec<String> = locals.iter().map(|a| a.ip().to_string()).collect();
+    assert_eq!(ips, ["127.0.0.1", "127.0.0.2"], "{locals:?}");
+    assert_eq!(locals[0].port(), locals[1].port());
+    let (p1, _) = peer();
+    let (p2, _) = peer();
+    send_to(&p1, locals[0], &options(1, ""));
+    send_to(&p2, locals[1], &options(2, ""));
+    let got = rec.wait_msgs(2);
+    assert!(got.iter().all(|g| g.conid.is_sctp()));
+    assert_ne!(got[0].conid, got[1].conid);
+    rt.shutdown();
+}

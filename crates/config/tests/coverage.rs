@@ -17,8 +17,6 @@ enum Status {
     Built,
     /// Parsed and validated; nothing in sipwire reads it (the row's doc says why).
     Parsed,
-    /// Parsed and validated, for an SCTP transport that does not exist yet.
-    NoSctp,
 }
 
 impl Status {
@@ -27,12 +25,11 @@ impl Status {
         match self {
             Status::Built => "Built.",
             Status::Parsed => "Parsed and validated; the runtime does not read it.",
-            Status::NoSctp => "Parsed and validated; not acted on yet (SCTP transport not built).",
         }
     }
 }
 
-use Status::{Built, NoSctp, Parsed};
+use Status::{Built, Parsed};
 
 /// Option ([`OptionDef::key`]: the core name, or `module.param` for modparam-only rows) →
 /// status → the tests that exercise it beyond the table-driven ones every row gets. A bare
@@ -363,25 +360,25 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
         &["options::closed_event_modes"],
     ),
     ("tcpops.event_callback", Parsed, &[]),
-    ("sctp_socket_rcvbuf", NoSctp, &[]),
-    ("sctp_socket_sndbuf", NoSctp, &[]),
-    ("sctp_autoclose", NoSctp, &[]),
-    ("sctp_send_ttl", NoSctp, &[]),
-    ("sctp_send_retries", NoSctp, &[]),
-    ("sctp_assoc_tracking", NoSctp, &["sctp_assoc_dependency"]),
-    ("sctp_assoc_reuse", NoSctp, &["sctp_assoc_dependency"]),
-    ("sctp_max_assocs", NoSctp, &[]),
-    ("sctp_srto_initial", NoSctp, &[]),
-    ("sctp_srto_max", NoSctp, &[]),
-    ("sctp_srto_min", NoSctp, &[]),
-    ("sctp_asocmaxrxt", NoSctp, &[]),
-    ("sctp_init_max_attempts", NoSctp, &[]),
-    ("sctp_init_max_timeo", NoSctp, &[]),
-    ("sctp_hbinterval", NoSctp, &[]),
-    ("sctp_pathmaxrxt", NoSctp, &[]),
-    ("sctp_sack_delay", NoSctp, &[]),
-    ("sctp_sack_freq", NoSctp, &[]),
-    ("sctp_max_burst", NoSctp, &[]),
+    ("sctp_socket_rcvbuf", Built, &["sctp::socket_options_from_the_config_are_on_the_socket"]),
+    ("sctp_socket_sndbuf", Built, &["sctp::socket_options_from_the_config_are_on_the_socket"]),
+    ("sctp_autoclose", Built, &["sctp::socket_options_from_the_config_are_on_the_socket", "sctp::autoclose_ends_an_idle_association"]),
+    ("sctp_send_ttl", Built, &[]),
+    ("sctp_send_retries", Built, &["sctp::send_retries_resend_a_message_the_kernel_gave_back_then_report_it_unsent"]),
+    ("sctp_assoc_tracking", Built, &["sctp_assoc_dependency", "sctp::max_assocs_with_tracking_refuses_the_new_association_before_sending"]),
+    ("sctp_assoc_reuse", Built, &["sctp_assoc_dependency", "sctp::messages_arrive_with_an_association_id_and_replies_go_back"]),
+    ("sctp_max_assocs", Built, &["sctp::max_assocs_with_tracking_refuses_the_new_association_before_sending"]),
+    ("sctp_srto_initial", Built, &["sctp::socket_options_from_the_config_are_on_the_socket"]),
+    ("sctp_srto_max", Built, &["sctp::socket_options_from_the_config_are_on_the_socket"]),
+    ("sctp_srto_min", Built, &["sctp::socket_options_from_the_config_are_on_the_socket"]),
+    ("sctp_asocmaxrxt", Built, &["sctp::socket_options_from_the_config_are_on_the_socket"]),
+    ("sctp_init_max_attempts", Built, &["sctp::socket_options_from_the_config_are_on_the_socket"]),
+    ("sctp_init_max_timeo", Built, &["sctp::socket_options_from_the_config_are_on_the_socket"]),
+    ("sctp_hbinterval", Built, &["sctp::socket_options_from_the_config_are_on_the_socket"]),
+    ("sctp_pathmaxrxt", Built, &["sctp::socket_options_from_the_config_are_on_the_socket"]),
+    ("sctp_sack_delay", Built, &["sctp::socket_options_from_the_config_are_on_the_socket"]),
+    ("sctp_sack_freq", Built, &["sctp::socket_options_from_the_config_are_on_the_socket"]),
+    ("sctp_max_burst", Built, &["sctp::socket_options_from_the_config_are_on_the_socket"]),
     (
         "disable_tcp",
         Built,
@@ -395,6 +392,9 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
             "options::accept_unique_refuses_a_second_connection_from_the_same_ip_and_port",
             "options::reuse_port_lets_two_runtimes_share_a_port",
             "outbound::connection_match_requires_the_local_address",
+            "multihomed_sctp_listen",
+            "sctp::without_kernel_sctp_tcp_is_unaffected_and_sctp_only_fails_clearly",
+            "sctp::a_multihomed_endpoint_binds_every_address_and_answers_on_each",
         ],
     ),
 ];
@@ -428,6 +428,7 @@ fn runtime_source(file: &str) -> Option<String> {
             format!("crates/sipwire/src/{file}.rs")
         }
         "tcp_main" => "crates/sipwire/src/tcp_main/iplimit.rs".to_string(),
+        "sctp" => "crates/sipwire/tests/sctp.rs".to_string(),
         "sys" => "crates/sys/src/socket.rs".to_string(),
         _ => return None,
     })

@@ -21,10 +21,13 @@ pub(super) static CORE: &[OptionDef] = &[
         cfg_name: "listen",
         kind: Kind::Listen,
         doc: "Address to listen on, repeatable: `tcp:IP[:PORT]`, `tcp:[IPv6][:PORT]`, \
-              `sctp:...`; udp/tls/ws/wss lines get a warning. A missing TCP port is \
-              `tcp_port`. `socket=` (newer OpenSIPS) is the same. The runtime binds the TCP \
-              lines; `sctp:` lines are kept but nothing binds them, and a config whose only \
-              lines are `sctp:` gets the default TCP listener, as if it had none.",
+              `sctp:IP[:PORT]`, a multi-homed SCTP endpoint `sctp:(IP1, IP2)[:PORT]` (up to \
+              4 addresses of one family); udp/tls/ws/wss lines get a warning. A missing TCP \
+              port is `tcp_port`, a missing SCTP port 5060. `socket=` (newer OpenSIPS) is \
+              the same. A config with `sctp:` lines and no TCP line binds no TCP listener. \
+              Where the kernel has no SCTP, an `sctp:` line next to TCP ones is skipped with \
+              one error naming the cause (TCP is unaffected); with no TCP line the start \
+              fails with that error.",
         field: "listen",
         get: |c: &Config| {
             let all: Vec<String> = c

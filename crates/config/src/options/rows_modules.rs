@@ -117,13 +117,16 @@ pub(super) static SCTP: &[OptionDef] = &[
     opt!(sctp.send_ttl => Millis {
         name: "sctp_send_ttl", module: SCTP_MOD, cfg_group: "sctp", cfg_name: "send_ttl",
         runtime: true, kind: int(0, SCTP_MS_MAX),
-        doc: "An unsent message or chunk is dropped after this long.",
+        doc: "An unsent message or chunk is dropped after this long: each message is sent \
+              with this time to live (`sinfo_timetolive`); one dropped comes back as a send \
+              failure (unsent).",
     }),
     opt!(sctp.send_retries => Count {
         name: "sctp_send_retries", module: SCTP_MOD, cfg_group: "sctp",
         cfg_name: "send_retries", runtime: true, kind: int(0, 9),
         doc: "Re-sends on a re-opened association after the SCTP stack gave up (not protocol \
-              retransmissions); keep it low.",
+              retransmissions); keep it low. A message the kernel gives back is sent again \
+              to its peer up to this many times, then handed to the application as unsent.",
     }),
     opt!(sctp.assoc_tracking => Flag {
         name: "sctp_assoc_tracking", module: SCTP_MOD, cfg_group: "sctp",
@@ -139,8 +142,10 @@ pub(super) static SCTP: &[OptionDef] = &[
     opt!(sctp.max_assocs => Limit {
         name: "sctp_max_assocs", module: SCTP_MOD, cfg_group: "sctp", cfg_name: "max_assocs",
         runtime: true, kind: int(-1, i32::MAX as i64),
-        doc: "Most open associations (-1 = as many as the OS allows); beyond it new ones are \
-              closed at once.",
+        doc: "Most open associations (-1 = as many as the OS allows). With \
+              sctp_assoc_tracking a send that would open one more fails before anything is \
+              sent; without it (or for one the peer opens) the new association is aborted as \
+              soon as it is up.",
     }),
     opt!(sctp.srto_initial => OptMillis {
         name: "sctp_srto_initial", module: SCTP_MOD, cfg_group: "sctp",

@@ -65,6 +65,7 @@ c-example: c-lib
 test: test-deps build lint
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
+	$(MAKE) --no-print-directory sctp-test
 
 build:
 	$(CARGO) build --workspace --all-targets

@@ -13,7 +13,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
-list="$here/tests.list"
+list="${SCTP_TESTS_LIST:-$here/tests.list}"  # another list: SCTP_TESTS_LIST=FILE
 say() { echo "sctp-tests: $*" >&2; }
 
 entries() { # the entries of tests.list, comments and blank lines dropped
@@ -111,7 +111,7 @@ run_all() {
 case "${1:-}" in
   --probe) probe ;;
   --build) [ $# = 2 ] || { sed -n '4,11p' "$0" >&2; exit 2; }; build "$2" ;;
-  -h|--help) sed -n '2,14p' "$0" ;;
+  -h|--help) sed -n '2,11p' "$0" ;;
   *)
     bins=${1:-${SCTP_VM_RESULTS:+$SCTP_VM_RESULTS/tests.bin}}
     [ -n "$bins" ] || bins=/dev/null

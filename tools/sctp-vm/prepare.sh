@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tools/sctp-vm/prepare.sh — get everything the SCTP test guest needs, into target/sctp-vm/:
 #   vmlinuz      a Debian kernel (never installed: the .deb is only extracted)
+#   vmlinux      the same kernel uncompressed, which QEMU boots through its PVH entry (faster)
 #   initrd.img   busybox-static + the modules that kernel needs for SCTP and 9p + our /init
 # Idempotent: installs missing Debian packages, keeps the kernel .deb in target/sctp-vm/cache and
 # rebuilds the initramfs only when one of its inputs changed. Silent when there is nothing to do
@@ -30,7 +31,7 @@ for a in "$@"; do
     -v|--verbose) verbose=1 ;;
     -q|--quiet) verbose=0 ;;
     --refresh) refresh=1 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "prepare.sh: unknown argument: $a" >&2; exit 2 ;;
   esac
 done
@@ -149,7 +150,7 @@ resolve() { # sets pkg and want from the apt index (empty when it names none)
     pkg=$m_pkg want=$m_want
     return 0
   fi
-  pkg=$(resolve_kernel)
+  pkg=$(resolve_kernel) || pkg=""  # apt-cache fails (100) for an unknown package
   [ -n "$pkg" ] || return 0
   want=$(deb_name "$pkg") || want=""
   [ -n "$want" ] && echo "$sig $pkg $want" >"$memo"

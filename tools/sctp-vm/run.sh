@@ -25,7 +25,7 @@ out="${SCTP_VM_OUT:-$root/target/sctp-vm}"
 t0=${EPOCHREALTIME/,/.}
 elapsed() { awk -v a="$t0" -v b="${EPOCHREALTIME/,/.}" 'BEGIN { printf "%.1f", b - a }'; }
 say() { echo "sctp-vm: $*" >&2; }
-usage() { sed -n '6,19p' "$0" >&2; exit 2; }
+usage() { sed -n '6,18p' "$0" >&2; exit 2; }
 
 timeout_s=${SCTP_VM_TIMEOUT:-300}
 boot_timeout_s=${SCTP_VM_BOOT_TIMEOUT:-120}
@@ -50,6 +50,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ $# -ge 1 ] || { say "no command given"; usage; }
+cmd_str="$*"
 case "$timeout_s$boot_timeout_s" in *[!0-9]*) say "timeouts are whole seconds"; exit 2 ;; esac
 [ "$boot_timeout_s" -le "$timeout_s" ] || boot_timeout_s=$timeout_s
 
@@ -113,7 +114,7 @@ fi
       *) if [ -n "${!e+x}" ]; then echo "export $(q "$e=${!e}")"; fi ;;
     esac
   done
-  echo "cd $(q "$cwd") || { echo 'sctp-vm: cannot cd to $cwd in the guest' >&2; exit 125; }"
+  echo "cd $(q "$cwd") || { echo $(q "sctp-vm: cannot cd to $cwd in the guest") >&2; exit 125; }"
   printf 'exec'
   for a in "$@"; do printf ' %s' "$(q "$a")"; done
   echo
@@ -195,48 +196,43 @@ if [ -n "$spid" ]; then
 fi
 [ -z "$started_at" ] && [ -e "$results/started" ] && started_at=$(elapsed)
 
-show_log() {
+# finish CODE VERDICT: in --quiet mode the console first, then what qemu said, the verdict last.
+finish() {
+  local code=$1
+  shift
   if [ "$quiet" = 1 ]; then
     say "guest console ($console):"
-    sed 's/\r$//' "$console" >&2
-  else
-    say "guest console log: $console"
+    sed -e 's/\r$//' "$console" >&2
   fi
   if [ -s "$qlog" ]; then say "qemu said:"; sed 's/^/  /' "$qlog" >&2; fi
+  say "guest console log: $console; qemu command line: $results/qemu.cmdline"
+  say "$*"
+  exit "$code"
 }
 
 case "$verdict" in
   timeout)
     if [ -n "$started_at" ]; then
-      say "TIMEOUT: the command ran past --timeout ${timeout_s}s (it started at ${started_at}s); qemu killed"
-    else
-      say "TIMEOUT: the guest did not start the command within --timeout ${timeout_s}s; qemu killed"
+      finish 124 "TIMEOUT: '$cmd_str' was still running at --timeout ${timeout_s}s (it started at ${started_at}s); qemu killed (exit 124)"
     fi
-    show_log
-    exit 124 ;;
+    finish 124 "TIMEOUT: the guest had not started the command at --timeout ${timeout_s}s; qemu killed (exit 124)" ;;
   boot-timeout)
-    say "GUEST DID NOT COME UP: the command had not started after ${boot_timeout_s}s (--boot-timeout); qemu killed"
-    show_log
-    exit 125 ;;
+    finish 125 "GUEST DID NOT COME UP: the command had not started after --boot-timeout ${boot_timeout_s}s; qemu killed (exit 125)" ;;
 esac
 
 if [ -s "$results/status" ]; then
   rc=$(cat "$results/status")
-  case "$rc" in ''|*[!0-9]*) say "unreadable status '$rc' in $results/status"; show_log; exit 125 ;; esac
-  if [ "$rc" = 0 ]; then
-    [ "$quiet" = 1 ] || say "command exited 0 after $(elapsed)s in all"
-    [ "$keep" = 1 ] || [ -n "$(ls -A "$results" | grep -vxE 'cmd.sh|console.log|qemu.log|qemu.cmdline|started|finished|status|tmpfs.list' || true)" ] ||
-      rm -rf "$results"
-  else
-    say "COMMAND FAILED: '$*' exited with status $rc in the guest ($(elapsed)s in all)"
-    show_log
+  case "$rc" in ''|*[!0-9]*) finish 125 "unreadable status '$rc' in $results/status (exit 125)" ;; esac
+  if [ "$rc" != 0 ]; then
+    finish "$rc" "COMMAND FAILED: '$cmd_str' exited with status $rc in the guest ($(elapsed)s in all)"
   fi
-  exit "$rc"
+  [ "$quiet" = 1 ] || say "command exited 0 after $(elapsed)s in all"
+  # Nothing but our own files in the results folder: remove it (unless --keep).
+  extra=$(ls -A "$results" | grep -vxE 'cmd.sh|console.log|qemu.log|qemu.cmdline|started|finished|status|tmpfs.list' || true)
+  [ "$keep" = 1 ] || [ -n "$extra" ] || rm -rf "$results"
+  exit 0
 fi
 if [ -n "$started_at" ]; then
-  say "COMMAND DID NOT FINISH: it started at ${started_at}s but the guest stopped (qemu exit $qrc) without reporting its status (kernel panic or crash?)"
-else
-  say "GUEST DID NOT COME UP: qemu exited ($qrc) before the command started"
+  finish 125 "COMMAND DID NOT FINISH: '$cmd_str' started at ${started_at}s but the guest stopped (qemu exit $qrc) without reporting its status: kernel panic or power-off from inside? (exit 125)"
 fi
-show_log
-exit 125
+finish 125 "GUEST DID NOT COME UP: qemu exited ($qrc) before the command started (exit 125)"

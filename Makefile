@@ -123,7 +123,7 @@ sctp-vm-smoke:
 	tools/sctp-vm/run.sh -- python3 tools/sctp-vm/smoke.py
 
 ## sctp-test: the tests that need kernel SCTP (tools/sctp-vm/tests.list), built here and run in
-## the QEMU guest, or right here when this kernel has SCTP (tools/sctp-vm/README.md)
+## the QEMU guest, or right here when this kernel has SCTP (docs/sctp.md)
 SCTP_TEST_TIMEOUT ?= 600
 sctp-test:
 	@CARGO="$(CARGO)" tools/sctp-vm/guest-tests.sh --build target/sctp-vm/tests.bin

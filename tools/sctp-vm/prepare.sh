@@ -5,12 +5,12 @@
 #   initrd.img   busybox-static + the modules that kernel needs for SCTP and 9p + our /init
 # Idempotent: installs missing Debian packages, keeps the kernel .deb in target/sctp-vm/cache and
 # rebuilds the initramfs only when one of its inputs changed. Silent when there is nothing to do
-# (unless -v). See tools/sctp-vm/README.md.
+# (unless -v). See docs/sctp.md.
 #
 #   tools/sctp-vm/prepare.sh [-v|--verbose] [-q|--quiet] [--refresh]
 #     --refresh   run `apt-get update` first (to learn of a newer kernel ABI)
 # Environment:
-#   SCTP_VM_FLAVOUR  kernel flavour, default "amd64" (the cloud flavour has no 9p: see README)
+#   SCTP_VM_FLAVOUR  kernel flavour, default "amd64" (the cloud flavour has no 9p: see docs/sctp.md)
 #   SCTP_VM_EXTRA_MODULES  more modules (names) to load in the guest, e.g. "sch_netem"
 set -euo pipefail
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tools/sctp-vm/run.sh — run one command in a QEMU guest whose kernel has SCTP, on this machine's
 # own root file system (shared read-only over 9p and chroot'ed into), from the caller's working
-# directory. See tools/sctp-vm/README.md.
+# directory. See docs/sctp.md.
 #
 #   tools/sctp-vm/run.sh [OPTIONS] -- COMMAND [ARGS...]
 #     --timeout SECS       from qemu's start, boot included (default 300; SCTP_VM_TIMEOUT)

@@ -94,7 +94,49 @@ pub(crate) fn tcp_list(ctx: &Ctx<'_>, p: &Params<'_>) -> Result<Value, RpcError>
             })
         })
         .collect();
+    let mut list = list;
+    // SCTP associations follow (their ids have the top bit set, so paging by id still works).
+    if list.len() < limit {
+        let left = limit - list.len();
+        list.extend(sctp_entries(t, after).into_iter().take(left));
+    }
     Ok(Value::from(list))
+}
+
+/// The tracked SCTP associations with an id above `after`, as `core.tcp_list` entries of
+/// type `SCTP`, in id order.
+fn sctp_entries(t: &sipwire::Transport, after: u64) -> Vec<Value> {
+    let mut out: Vec<(u64, Value)> = Vec::new();
+    for (i, ep) in t.sctp_endpoints().iter().enumerate() {
+        let local = ep
+            .local_addrs()
+            .first()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        for a in ep.assocs() {
+            let id = sipwire::ConId::sctp(i as u16, a.assoc).0;
+            if id <= after {
+                continue;
+            }
+            out.push((
+                id,
+                json!({
+                    "id": id,
+                    "type": "SCTP",
+                    "assoc_id": a.assoc,
+                    "state": 1,
+                    "state_name": "ok",
+                    "src_ip": a.peer.ip().to_string(),
+                    "src_port": a.peer.port(),
+                    "peer": a.peer.to_string(),
+                    "local": local,
+                    "idle_ms": u64::try_from(a.last.elapsed().as_millis()).unwrap_or(u64::MAX),
+                }),
+            ));
+        }
+    }
+    out.sort_by_key(|(id, _)| *id);
+    out.into_iter().map(|(_, v)| v).collect()
 }
 
 pub(crate) fn tcp_options(ctx: &Ctx<'_>, _: &Params<'_>) -> Result<Value, RpcError> {

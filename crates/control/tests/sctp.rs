@@ -61,6 +61,33 @@ fn sctp_info_and_options_with_kamailio_field_names() {
         kernel["sctp_send_ttl"], 0,
         "not a socket option: 0 as Kamailio"
     );
+    // An association shows in core.tcp_list, after the TCP connections, as type SCTP.
+    let ep = t.sctp_endpoints()[0].local_addrs()[0];
+    let peer = sipwire_sys::sctp::socket(false).unwrap();
+    use std::os::fd::AsRawFd;
+    sipwire_sys::sctp::bindx(peer.as_raw_fd(), &["127.0.0.1:0".parse().unwrap()]).unwrap();
+    let req = sipwire_testkit::sip::options(1, "");
+    sipwire_sys::sctp::send(peer.as_raw_fd(), &req, Some(ep), &Default::default()).unwrap();
+    sipwire_testkit::wait_for("the association listed", sipwire_testkit::WAIT, || {
+        call(&t, "core.tcp_list", json!([]))["result"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|c| c["type"] == "SCTP"))
+    });
+    let list = call(&t, "core.tcp_list", json!([]))["result"].clone();
+    let e = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "SCTP")
+        .unwrap()
+        .clone();
+    let me = sipwire_sys::sctp::local_addrs(peer.as_raw_fd()).unwrap()[0];
+    assert_eq!(e["peer"], me.to_string(), "{e}");
+    assert_eq!(e["local"], ep.to_string(), "{e}");
+    let info = call(&t, "sctp.info", json!([]))["result"].clone();
+    assert_eq!(info["opened_connections"], 1, "{info}");
+    assert_eq!(info["tracked_connections"], 1, "{info}");
+    assert_eq!(info["total_connections"], 1, "{info}");
     let bad = call(&t, "sctp.options", json!(["192.0.2.9:5060"]));
     assert_eq!(bad["error"]["code"], 500);
     // A runtime change shows in the configured values at once.

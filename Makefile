@@ -22,6 +22,7 @@ test-deps:
 	command -v prlimit >/dev/null 2>&1 || missing="$$missing util-linux"; \
 	command -v sipp >/dev/null 2>&1 || missing="$$missing sip-tester"; \
 	command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ] || missing="$$missing kamailio"; \
+	[ -f /usr/lib/x86_64-linux-gnu/kamailio/modules/sctp.so ] || missing="$$missing kamailio-sctp-modules"; \
 	command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || missing="$$missing nftables"; \
 	command -v cc >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
 	command -v valgrind >/dev/null 2>&1 || missing="$$missing valgrind"; \

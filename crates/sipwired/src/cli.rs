@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use crate::relay::Forward;
+use crate::relay::{Forward, Proto};
 
 /// Exit status: success.
 pub const EXIT_OK: u8 = 0;
@@ -39,7 +39,8 @@ pub struct Options {
     pub file: Option<PathBuf>,
     /// `--listen tcp:IP:PORT`, repeatable: replaces the config's TCP listen lines.
     pub listen: Vec<String>,
-    /// `--forward tcp:HOST:PORT`: send every request there.
+    /// `--forward [tcp:|sctp:]HOST:PORT`: send every request there (over TCP unless
+    /// `sctp:`).
     pub forward: Option<String>,
     /// `--relay-allow LIST`, repeatable: destinations requests may be routed to.
     pub relay_allow: Vec<String>,
@@ -57,19 +58,21 @@ pub struct Options {
 /// The `--help` text.
 pub fn usage() -> String {
     format!(
-        "sipwired {version} — stateless SIP relay (RFC 3261 §16.11) over TCP, on the sipwire runtime
+        "sipwired {version} — stateless SIP relay (RFC 3261 §16.11) over TCP and SCTP, on the sipwire runtime
 
 Usage: sipwired [OPTIONS]
 
 Options:
-  -f FILE                  Kamailio-style transport config (listen=, tcp_*, modparam(...));
-                           without it the embedded default is used (--print-default-config)
-      --listen tcp:IP:PORT Listen here (repeatable); replaces the config's listen lines.
+  -f FILE                  Kamailio-style transport config (listen=, tcp_*, sctp_*,
+                           modparam(...)); without it the embedded default is used
+                           (--print-default-config). SCTP: listen=sctp:IP:PORT
+      --listen tcp:IP:PORT Listen here (repeatable); replaces the config's TCP listen lines.
                            Port 0 picks a free port; the real address is printed on start
-      --forward tcp:HOST:PORT
-                           Send every request to this next hop instead of routing by
-                           Route / Request-URI (a host name is resolved like the
-                           --relay-allow names)
+      --forward [tcp:|sctp:]HOST:PORT
+                           Send every request to this next hop, over TCP (or SCTP with
+                           sctp:), instead of routing by Route / Request-URI (where
+                           ;transport=sctp picks SCTP); a host name is resolved like the
+                           --relay-allow names
       --relay-allow NET[:PORT],...
                            Without --forward, relay only to these destinations (repeatable,
                            comma separated): 127.0.0.0/8, 10.1.2.3:5060, [::1]/128,
@@ -135,7 +138,7 @@ where
             "--print-default-config" => return Ok(Command::PrintDefaultConfig),
             "-f" | "--config" => opts.file = Some(PathBuf::from(value("FILE")?)),
             "--listen" => opts.listen.push(value("tcp:IP:PORT")?),
-            "--forward" => opts.forward = Some(value("tcp:HOST:PORT")?),
+            "--forward" => opts.forward = Some(value("[tcp:|sctp:]HOST:PORT")?),
             "--relay-allow" => opts.relay_allow.push(value("NET[:PORT],...")?),
             "--relay-secret" => opts.relay_secret = Some(value("HEX|FILE")?),
             "--resolve-interval" => {
@@ -158,23 +161,26 @@ where
     Ok(Command::Run(opts))
 }
 
-/// Parses `--forward`: `tcp:HOST:PORT`, `tcp:[IPv6]:PORT`, or without `tcp:`; the port
-/// defaults to 5060. A host name is kept as a name (the daemon resolves it off the readers).
-pub fn parse_forward_target(text: &str) -> Result<Forward, String> {
+/// Parses `--forward`: `tcp:HOST:PORT`, `sctp:HOST:PORT`, `tcp:[IPv6]:PORT`, ..., or
+/// without a transport (TCP); the transport name in any case; the port defaults to 5060. A
+/// host name is kept as a name (the daemon resolves it off the readers). Other transports
+/// (`udp:`, `tls:`, `ws:`, `wss:`) are refused.
+pub fn parse_forward_spec(text: &str) -> Result<(Proto, Forward), String> {
     let bad = |why: &str| format!("--forward {text:?}: {why}");
-    let rest = match text.split_once(':') {
-        Some((proto, rest)) if proto.eq_ignore_ascii_case("tcp") => rest,
+    let (proto, rest) = match text.split_once(':') {
+        Some((proto, rest)) if proto.eq_ignore_ascii_case("tcp") => (Proto::Tcp, rest),
+        Some((proto, rest)) if proto.eq_ignore_ascii_case("sctp") => (Proto::Sctp, rest),
         Some((proto, _))
-            if ["udp", "tls", "sctp", "ws", "wss"]
+            if ["udp", "tls", "ws", "wss"]
                 .iter()
                 .any(|p| proto.eq_ignore_ascii_case(p)) =>
         {
-            return Err(bad("sipwired relays over TCP only"));
+            return Err(bad("sipwired relays over TCP and SCTP only"));
         }
-        _ => text,
+        _ => (Proto::Tcp, text),
     };
     if let Ok(a) = rest.parse::<SocketAddr>() {
-        return Ok(Forward::Addr(a));
+        return Ok((proto, Forward::Addr(a)));
     }
     let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
         let (h, after) = v6.split_once(']').ok_or_else(|| bad("missing ']'"))?;
@@ -194,7 +200,7 @@ pub fn parse_forward_target(text: &str) -> Result<Forward, String> {
         return Err(bad("no host"));
     }
     if let Ok(ip) = host.parse() {
-        return Ok(Forward::Addr(SocketAddr::new(ip, port)));
+        return Ok((proto, Forward::Addr(SocketAddr::new(ip, port))));
     }
     let is_name = host.len() <= 253
         && host.bytes().any(|b| b.is_ascii_alphabetic())
@@ -204,7 +210,19 @@ pub fn parse_forward_target(text: &str) -> Result<Forward, String> {
     if !is_name {
         return Err(bad("not an IP address or a host name"));
     }
-    Ok(Forward::Name(host.to_ascii_lowercase(), port))
+    Ok((proto, Forward::Name(host.to_ascii_lowercase(), port)))
+}
+
+/// [`parse_forward_spec`] for a TCP next hop: `tcp:HOST:PORT`, `tcp:[IPv6]:PORT`, or
+/// without `tcp:`. An `sctp:` target is refused here (the transport would be lost): use
+/// [`parse_forward_spec`].
+pub fn parse_forward_target(text: &str) -> Result<Forward, String> {
+    match parse_forward_spec(text)? {
+        (Proto::Tcp, f) => Ok(f),
+        (Proto::Sctp, _) => Err(format!(
+            "--forward {text:?}: an SCTP next hop needs its transport (parse_forward_spec)"
+        )),
+    }
 }
 
 impl FromStr for Forward {
@@ -283,6 +301,61 @@ mod tests {
         assert!(args(&["--listen"]).unwrap_err().contains("needs a value"));
         assert!(args(&["--check-config=1"]).is_err());
         assert!(usage().contains("Exit status"));
+    }
+
+    #[test]
+    fn forward_transports() {
+        let spec = |s| parse_forward_spec(s);
+        let addr = |s: &str| Forward::Addr(s.parse().unwrap());
+        assert_eq!(
+            spec("sctp:127.0.0.1:5080").unwrap(),
+            (Proto::Sctp, addr("127.0.0.1:5080"))
+        );
+        assert_eq!(
+            spec("SCTP:[::1]").unwrap(),
+            (Proto::Sctp, addr("[::1]:5060"))
+        );
+        assert_eq!(
+            spec("sctp:PBX.example.com:5070").unwrap(),
+            (Proto::Sctp, Forward::Name("pbx.example.com".into(), 5070))
+        );
+        // The old forms: TCP.
+        assert_eq!(
+            spec("tcp:127.0.0.1:5080").unwrap(),
+            (Proto::Tcp, addr("127.0.0.1:5080"))
+        );
+        assert_eq!(
+            spec("TCP:127.0.0.1").unwrap(),
+            (Proto::Tcp, addr("127.0.0.1:5060"))
+        );
+        assert_eq!(
+            spec("127.0.0.1:5080").unwrap(),
+            (Proto::Tcp, addr("127.0.0.1:5080"))
+        );
+        assert_eq!(
+            spec("proxy.example.com").unwrap(),
+            (Proto::Tcp, Forward::Name("proxy.example.com".into(), 5060))
+        );
+        for other in [
+            "udp:127.0.0.1:5060",
+            "tls:127.0.0.1",
+            "ws:h:80",
+            "WSS:h:443",
+        ] {
+            let e = spec(other).unwrap_err();
+            assert!(e.contains("TCP and SCTP only"), "{other}: {e}");
+        }
+        assert!(spec("sctp:127.0.0.1:x").is_err());
+        assert!(spec("sctp::5060").is_err());
+        assert!(spec("sctp:bad_name").is_err());
+        // The TCP-only entry points refuse SCTP rather than dropping the transport.
+        assert!(parse_forward_target("sctp:127.0.0.1:5080").is_err());
+        assert!("sctp:127.0.0.1:5080".parse::<Forward>().is_err());
+        assert!(parse_forward("sctp:127.0.0.1:5080", |_, _| None).is_err());
+        let Command::Run(o) = args(&["--forward", "sctp:127.0.0.1:5080"]).unwrap() else {
+            panic!("not a run");
+        };
+        assert_eq!(o.forward.as_deref(), Some("sctp:127.0.0.1:5080"));
     }
 
     #[test]

@@ -17,7 +17,9 @@ use crate::cli::{
     self, Options, DEFAULT_RESOLVE_INTERVAL, EXIT_BIND, EXIT_CONFIG, EXIT_OK, EXIT_START,
 };
 use crate::handler::RelayHandler;
-use crate::relay::{system_lookup, AllowList, Forward, MacKey, NameTable, Relay, RelayStats};
+use crate::relay::{
+    system_lookup, AllowList, Forward, MacKey, NameTable, Proto, Relay, RelayStats,
+};
 use sipwire_control::{RpcError, RpcExtension};
 
 /// Everything a run needs, checked.
@@ -25,6 +27,8 @@ use sipwire_control::{RpcError, RpcExtension};
 struct Setup {
     config: Config,
     forward: Option<Forward>,
+    /// The transport to `forward` (`--forward sctp:...`; TCP otherwise).
+    forward_proto: Proto,
     /// `--relay-allow` (the `--forward` target needs no entry: it is always allowed).
     allow: AllowList,
     /// The names that may be resolved: the `--forward` host and the `--relay-allow` domains.
@@ -54,11 +58,13 @@ fn setup(opts: &Options) -> Result<(Setup, Vec<Warning>), String> {
         }
     }
     config.validate().map_err(|e| e.to_string())?;
-    let forward = opts
-        .forward
-        .as_deref()
-        .map(cli::parse_forward_target)
-        .transpose()?;
+    let (forward_proto, forward) = match opts.forward.as_deref() {
+        Some(f) => {
+            let (proto, target) = cli::parse_forward_spec(f)?;
+            (proto, Some(target))
+        }
+        None => (Proto::Tcp, None),
+    };
     let mut allow = AllowList::default();
     for a in &opts.relay_allow {
         allow.add(a)?;
@@ -81,6 +87,7 @@ fn setup(opts: &Options) -> Result<(Setup, Vec<Warning>), String> {
         Setup {
             config,
             forward,
+            forward_proto,
             allow,
             names,
             resolve_interval,
@@ -218,6 +225,7 @@ pub fn run(opts: &Options) -> u8 {
     let stats = Arc::new(RelayStats::default());
     let relay = Relay::new(None, names.clone())
         .with_forward(setup.forward.clone())
+        .with_forward_proto(setup.forward_proto)
         .with_key(key)
         .with_allow(setup.allow.clone());
     let handler = Arc::new(RelayHandler::new(relay, stats.clone()));
@@ -253,6 +261,19 @@ pub fn run(opts: &Options) -> u8 {
     for a in transport.listen_addrs() {
         println!("listening on tcp:{a}");
     }
+    for ep in transport.sctp_endpoints() {
+        let addrs: Vec<String> = ep.local_addrs().iter().map(|a| a.to_string()).collect();
+        println!("listening on sctp:{}", addrs.join(","));
+    }
+    if setup.forward.is_some()
+        && setup.forward_proto == Proto::Sctp
+        && transport.sctp_endpoints().is_empty()
+    {
+        eprintln!(
+            "sipwired: warning: --forward sctp: but no SCTP endpoint (listen=sctp:...): every \
+             request will get 503"
+        );
+    }
     println!(
         "poll method: {} (tcp_poll_method = {poll})",
         poll.resolve().name()
@@ -260,8 +281,14 @@ pub fn run(opts: &Options) -> u8 {
     println!("readers: {children} (tcp_children)");
     println!("control socket: {}", ctl_path.display());
     match &setup.forward {
-        Some(Forward::Addr(f)) => println!("routing: every request to tcp:{f} (--forward)"),
-        Some(Forward::Name(h, p)) => println!("routing: every request to tcp:{h}:{p} (--forward)"),
+        Some(Forward::Addr(f)) => println!(
+            "routing: every request to {}:{f} (--forward)",
+            setup.forward_proto
+        ),
+        Some(Forward::Name(h, p)) => println!(
+            "routing: every request to {}:{h}:{p} (--forward)",
+            setup.forward_proto
+        ),
         None if opts.relay_allow.is_empty() => {
             println!(
                 "routing: by Route (loose routing) and Request-URI, to nowhere (no --relay-allow)"
@@ -403,6 +430,14 @@ mod tests {
             ]
         );
         assert_eq!(s.forward, Some("127.0.0.1:5080".parse().unwrap()));
+        assert_eq!(s.forward_proto, Proto::Tcp);
+        let sctp = Options {
+            forward: Some("sctp:127.0.0.1:5080".into()),
+            ..Options::default()
+        };
+        let (s, _) = setup(&sctp).unwrap();
+        assert_eq!(s.forward, Some("127.0.0.1:5080".parse().unwrap()));
+        assert_eq!(s.forward_proto, Proto::Sctp);
         let bad = Options {
             listen: vec!["tcp:not-an-ip:1".into()],
             ..Options::default()

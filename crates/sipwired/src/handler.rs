@@ -1,9 +1,12 @@
 //! The glue between the runtime and the relay: run [`Relay::process`] on each message, then
-//! send, reply or drop, and count.
+//! send, reply or drop, and count. Messages over TCP and over SCTP (RFC 4168) go through the
+//! same path: an SCTP association has a [`ConId`] like a connection (top bit set), and
+//! `Ctx::reply`, `Transport::send(ConId)` and `Transport::conn_peer` work for both.
 
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 
-use sipwire::{ConId, Ctx, Handler, HandlerError, Message, MessageKind, Transport};
+use sipwire::{ConId, Ctx, Handler, HandlerError, Message, MessageKind, Proto, Target, Transport};
 
 use crate::relay::{
     Action, Conns, Context, Direction, DropReason, Relay, RelayStats, Resolve, Unsent,
@@ -12,13 +15,14 @@ use crate::relay::{
 /// The reason phrase of the 503 for a request the relay could not send on.
 const UNREACHABLE: &str = "Service Unavailable (next hop unreachable)";
 
-/// The runtime's connection table as the relay sees it: the peer of a connection id.
+/// The runtime's connection table as the relay sees it: the peer of a connection id (or of
+/// a tracked SCTP association's id).
 #[derive(Debug)]
-struct RuntimeConns<'a>(&'a sipwire::Transport);
+struct RuntimeConns<'a>(&'a Transport);
 
 impl Conns for RuntimeConns<'_> {
-    fn peer(&self, conid: u64) -> Option<std::net::SocketAddr> {
-        self.0.conn_peer(sipwire::ConId(conid))
+    fn peer(&self, conid: u64) -> Option<SocketAddr> {
+        self.0.conn_peer(ConId(conid))
     }
 }
 
@@ -27,12 +31,30 @@ impl Conns for RuntimeConns<'_> {
 pub struct RelayHandler<R> {
     relay: Relay<R>,
     stats: Arc<RelayStats>,
+    /// The SCTP endpoints' addresses, read from the runtime at the first message (the
+    /// endpoints are opened at start and never change).
+    sctp_listen: OnceLock<Vec<SocketAddr>>,
 }
 
 impl<R: Resolve> RelayHandler<R> {
     /// Wraps `relay`; counters go to `stats`.
     pub fn new(relay: Relay<R>, stats: Arc<RelayStats>) -> Self {
-        RelayHandler { relay, stats }
+        RelayHandler {
+            relay,
+            stats,
+            sctp_listen: OnceLock::new(),
+        }
+    }
+
+    /// Every address of every SCTP endpoint of `transport`, in endpoint order.
+    fn sctp_listen(&self, transport: &Transport) -> &[SocketAddr] {
+        self.sctp_listen.get_or_init(|| {
+            transport
+                .sctp_endpoints()
+                .iter()
+                .flat_map(|ep| ep.local_addrs().iter().copied())
+                .collect()
+        })
     }
 }
 
@@ -49,6 +71,7 @@ impl<R: Resolve + 'static> Handler for RelayHandler<R> {
             source: msg.source,
             local: msg.local,
             listen: transport.listen_addrs(),
+            sctp_listen: self.sctp_listen(transport),
             conid: msg.conid.0,
             peer: msg.peer,
             conns: &conns,
@@ -56,10 +79,11 @@ impl<R: Resolve + 'static> Handler for RelayHandler<R> {
         match self.relay.process(&msg.bytes, &context) {
             Action::Forward {
                 to,
+                proto,
                 bytes,
                 direction,
                 via_conn,
-            } => match send_back(transport, via_conn, to, &bytes) {
+            } => match send_back(transport, via_conn, to, proto, &bytes) {
                 // Accepted: if it is never written after all (connect refused or timed out,
                 // queue full, reset, ...), the runtime hands it back to `on_unsent`.
                 Ok(_) => match direction {
@@ -68,7 +92,7 @@ impl<R: Resolve + 'static> Handler for RelayHandler<R> {
                 },
                 Err(e) => {
                     self.stats.send_failed();
-                    log::info!("conid {}: cannot relay to {to}: {e}", msg.conid);
+                    log::info!("conid {}: cannot relay to {proto}:{to}: {e}", msg.conid);
                     if direction == Direction::Request {
                         self.reply_unavailable(ctx, &msg.bytes);
                     }
@@ -89,9 +113,11 @@ impl<R: Resolve + 'static> Handler for RelayHandler<R> {
                     msg.source,
                     reason.as_str()
                 );
-                if reason == DropReason::NotSip {
+                if reason == DropReason::NotSip && msg.proto == Proto::Tcp {
                     // Closes the connection (unless tcp_script_mode = 1): a peer that does
-                    // not speak SIP has nothing else to say to a SIP relay.
+                    // not speak SIP has nothing else to say to a SIP relay. Over SCTP each
+                    // message stands alone (no stream to resynchronise) and a handler error
+                    // closes nothing: the message is only dropped and counted.
                     return Err(HandlerError(format!(
                         "not a SIP/2.0 message from {}",
                         msg.source
@@ -151,22 +177,29 @@ impl<R: Resolve> RelayHandler<R> {
     }
 }
 
-/// Sends a response over the connection its request came in on (`via_conn`: the relay has
-/// checked its `cid` MAC against that connection's peer) while it is open; to `to` (the
-/// MAC-checked `received` and sent-by port of the next Via) once it is gone. Requests have no
-/// `via_conn` and go to `to`. A send error is returned at once; failures the runtime only
-/// learns later (a corked or queued write, an asynchronous connect) are not seen here.
+/// Sends a response over the connection (or SCTP association) its request came in on
+/// (`via_conn`: the relay has checked its `cid` MAC against that connection's peer) while it
+/// is open; to `to` (the MAC-checked `received` and sent-by port of the next Via) over
+/// `proto` (the next Via's transport) once it is gone. Requests have no `via_conn` and go to
+/// `to` over `proto`: an open connection or association to it, or a new one. A send error is
+/// returned at once; failures the runtime only learns later (a corked or queued write, an
+/// asynchronous connect, an SCTP send the kernel gives back) are not seen here.
 fn send_back(
-    transport: &sipwire::Transport,
+    transport: &Transport,
     via_conn: Option<u64>,
-    to: std::net::SocketAddr,
+    to: SocketAddr,
+    proto: Proto,
     bytes: &[u8],
-) -> Result<sipwire::ConId, sipwire::SendError> {
-    if let Some(id) = via_conn.map(sipwire::ConId) {
+) -> Result<ConId, sipwire::SendError> {
+    if let Some(id) = via_conn.map(ConId) {
         match transport.send(id, bytes) {
             Err(sipwire::SendError::NoSuchConnection(_) | sipwire::SendError::Closed(_)) => {}
             other => return other,
         }
     }
-    transport.send(to, bytes)
+    let target = match proto {
+        Proto::Tcp => Target::Addr(to),
+        Proto::Sctp => Target::Sctp(to),
+    };
+    transport.send(target, bytes)
 }

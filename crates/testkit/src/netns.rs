@@ -112,6 +112,34 @@ impl PeerNs {
         ns
     }
 
+    /// Brings `lo` up here, adds namespace `name` with its `lo` up and no link yet: join the
+    /// two with [`PeerNs::veth`], once per path (a multi-homed test makes two).
+    pub fn bare(name: &str) -> PeerNs {
+        sh("ip link set lo up");
+        sh(&format!("ip netns add {name}"));
+        let ns = PeerNs {
+            name: name.to_string(),
+        };
+        ns.sh("ip link set lo up");
+        ns
+    }
+
+    /// Adds a veth pair: `here_dev` with `here_cidr` (such as `10.1.0.1/24`) here, `peer_dev`
+    /// with `peer_cidr` in the namespace, both up.
+    pub fn veth(&self, here_dev: &str, here_cidr: &str, peer_dev: &str, peer_cidr: &str) {
+        sh(&format!(
+            "ip link add {here_dev} type veth peer name {peer_dev} && \
+             ip link set {peer_dev} netns {}",
+            self.name
+        ));
+        sh(&format!(
+            "ip addr add {here_cidr} dev {here_dev} && ip link set {here_dev} up"
+        ));
+        self.sh(&format!(
+            "ip addr add {peer_cidr} dev {peer_dev} && ip link set {peer_dev} up"
+        ));
+    }
+
     /// Runs `cmd` with `sh -c` inside the namespace; panics if it fails.
     pub fn sh(&self, cmd: &str) {
         sh(&format!(

@@ -1,20 +1,25 @@
 //! The keyed MACs in our Via, so a response is routed only when this relay (or another
 //! instance sharing the key) wrote the Via it carries.
 //!
-//! Our Via is `Via: SIP/2.0/TCP <addr>;branch=z9hG4bKsWd.<T><M>;cid=<conid>.<C>`, with three
-//! 16-hex-digit values:
+//! Our Via is `Via: SIP/2.0/<TCP|SCTP> <addr>;branch=z9hG4bKsWd.<T><M>;cid=<conid>.<C>`, with
+//! three 16-hex-digit values:
 //!
 //! - `T`, the transaction hash (FNV-1a, `hash.rs`): the same for retransmissions and for the
 //!   CANCEL of an INVITE, as RFC 3261 §16.11 asks of a stateless proxy.
-//! - `M = SipHash-2-4(key; T, our address, fallback)`, where the fallback is the address a
-//!   response goes to when the request's connection is gone: the request's source IP (what
-//!   `received` says) and the previous hop's sent-by port (RFC 3261 §18.2.2). A response whose
-//!   `M` does not verify against its own Vias is dropped: nobody but a key holder can name a
-//!   destination for us to connect to.
+//! - `M = SipHash-2-4(key; T, our address, fallback[, "sctp"])`, where the fallback is the
+//!   address a response goes to when the request's connection is gone: the request's source
+//!   IP (what `received` says) and the previous hop's sent-by port (RFC 3261 §18.2.2). When
+//!   the previous hop's Via says `SIP/2.0/SCTP` the fallback is reached over SCTP, and the
+//!   transport is bound too (the trailing `"sctp"`; a TCP fallback's `M` is exactly what it
+//!   was before SCTP existed, so instances sharing a key agree across versions). A response
+//!   whose `M` does not verify against its own Vias is dropped: nobody but a key holder can
+//!   name a destination, or the transport to it, for us to connect to.
 //! - `C = SipHash-2-4(key; T, conid, peer)`: binds the connection id to the peer address the
 //!   runtime sees on that connection. A response goes over connection `conid` only when `C`
 //!   verifies against that connection's peer now, so guessing ids reaches nobody, and an id
 //!   minted by another instance (shared key) never selects an unrelated local connection.
+//!   An SCTP association's id (top bit set) and its peer (the address the request came from)
+//!   work the same way.
 //!
 //! Nothing here allocates; a MAC costs a few hundred nanoseconds.
 
@@ -26,9 +31,13 @@ use std::path::Path;
 
 use siphasher::sip::SipHasher24;
 
+use super::Proto;
+
 /// Domain separation of the two MACs.
 const TAG_BRANCH: &[u8] = b"sipwired/branch/1";
 const TAG_CID: &[u8] = b"sipwired/cid/1";
+/// The branch MAC's last input when the fallback is reached over SCTP (nothing for TCP).
+const TRANSPORT_SCTP: &[u8] = b"sctp";
 
 /// The 128-bit SipHash key of a relay.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -113,12 +122,30 @@ impl MacKey {
         h
     }
 
-    /// `M`: the branch MAC over the transaction hash, our Via address and the fallback.
+    /// `M`: the branch MAC over the transaction hash, our Via address and the fallback
+    /// (reached over TCP).
     pub fn branch_mac(&self, tx: u64, ours: SocketAddr, fallback: SocketAddr) -> u64 {
+        self.branch_mac_over(tx, ours, fallback, Proto::Tcp)
+    }
+
+    /// `M` for a fallback reached over `proto`: [`MacKey::branch_mac`] for TCP; for SCTP the
+    /// transport is one more input, so a TCP Via's `M` never verifies a Via turned into SCTP
+    /// (or back).
+    pub fn branch_mac_over(
+        &self,
+        tx: u64,
+        ours: SocketAddr,
+        fallback: SocketAddr,
+        proto: Proto,
+    ) -> u64 {
         let mut h = self.hasher(TAG_BRANCH);
         h.write(&tx.to_le_bytes());
         write_addr(&mut h, ours);
         write_addr(&mut h, fallback);
+        match proto {
+            Proto::Tcp => {}
+            Proto::Sctp => h.write(TRANSPORT_SCTP),
+        }
         h.finish()
     }
 
@@ -259,6 +286,12 @@ mod tests {
         assert_ne!(c, k.cid_mac(1, 7, sa("203.0.113.5:5071")));
         assert_ne!(c, k.cid_mac(2, 7, fb));
         assert_ne!(c, other.cid_mac(1, 7, fb));
+        // The transport of the fallback: TCP is the plain branch MAC, SCTP another one.
+        assert_eq!(m, k.branch_mac_over(1, ours, fb, Proto::Tcp));
+        let s = k.branch_mac_over(1, ours, fb, Proto::Sctp);
+        assert_ne!(m, s);
+        assert_eq!(s, k.branch_mac_over(1, ours, fb, Proto::Sctp));
+        assert_ne!(s, other.branch_mac_over(1, ours, fb, Proto::Sctp));
         // The two MACs are separated: same numbers, different tags.
         assert_ne!(k.branch_mac(1, fb, fb), k.cid_mac(1, 7, fb));
     }

@@ -28,6 +28,9 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 use sipwire_frame::sip::{SipError, SipMessage, StartLine};
 
+/// The transport a message leaves on: TCP, or SCTP (RFC 4168). The runtime's own enum.
+pub use sipwire::Proto;
+
 pub use allow::AllowList;
 pub use mac::MacKey;
 pub use names::{system_lookup, Entry, Lookup, NameTable, Refresher};
@@ -78,8 +81,11 @@ pub struct Context<'a> {
     pub source: SocketAddr,
     /// The local address of the connection the message came in on.
     pub local: SocketAddr,
-    /// The addresses the runtime listens on (ports resolved).
+    /// The addresses the runtime listens on over TCP (ports resolved).
     pub listen: &'a [SocketAddr],
+    /// The addresses of the runtime's SCTP endpoints (every endpoint's bound addresses, in
+    /// endpoint order; ports resolved). Empty without `listen=sctp:` lines.
+    pub sctp_listen: &'a [SocketAddr],
     /// Id of the connection the message came in on; written into our Via (`cid`) so the
     /// responses can go back over exactly that connection.
     pub conid: u64,
@@ -91,46 +97,85 @@ pub struct Context<'a> {
 }
 
 impl Context<'_> {
-    /// The address written in our Via: the local address the request came in on when that
-    /// is a listening address; for a request that came in on a connection we opened
-    /// (local port is ephemeral), the listening address on the same IP (or the first one),
-    /// so responses come back to a port that accepts connections.
+    /// The address written in our TCP Via: the local address the request came in on when
+    /// that is a listening address; for a request that came in on a connection we opened
+    /// (local port is ephemeral), or over another transport, the listening address on the
+    /// same IP (or the first one), so responses come back to a port that accepts connections.
     pub fn via_addr(&self) -> SocketAddr {
-        let local = canonical(self.local);
-        let same_family = |a: &SocketAddr| a.is_ipv4() == local.is_ipv4();
-        let listen = || self.listen.iter().map(|a| canonical(*a));
-        if listen().any(|l| l == local || (l.ip().is_unspecified() && l.port() == local.port())) {
-            return local;
+        pick_via_addr(self.local, self.listen, |_| true)
+    }
+
+    /// The address written in our Via for a request leaving over `proto` to `to`: TCP as
+    /// [`Context::via_addr`]; SCTP by the same rules among our SCTP endpoint addresses of
+    /// `to`'s family (the runtime sends from the first endpoint of that family), or among all
+    /// of them when none has that family (the send then fails: no endpoint reaches `to`).
+    /// Without any SCTP endpoint the TCP rules apply (the send fails the same way).
+    pub fn via_addr_for(&self, proto: Proto, to: SocketAddr) -> SocketAddr {
+        match proto {
+            Proto::Tcp => self.via_addr(),
+            Proto::Sctp => {
+                let to_v4 = canonical(to).is_ipv4();
+                let of_family = |a: &SocketAddr| a.is_ipv4() == to_v4;
+                let sctp = || self.sctp_listen.iter().map(|a| canonical(*a));
+                if sctp().any(|a| of_family(&a)) {
+                    pick_via_addr(self.local, self.sctp_listen, of_family)
+                } else if !self.sctp_listen.is_empty() {
+                    pick_via_addr(self.local, self.sctp_listen, |_| true)
+                } else {
+                    self.via_addr()
+                }
+            }
         }
-        if let Some(l) = listen().find(|l| l.ip() == local.ip()) {
-            return l;
-        }
-        if let Some(l) = listen().find(|l| l.ip().is_unspecified() && same_family(l)) {
-            return SocketAddr::new(local.ip(), l.port());
-        }
-        listen().find(|l| !l.ip().is_unspecified()).unwrap_or(local)
     }
 
     /// True if `addr` (from a Route URI, a routing decision or a response's next hop) means
-    /// us: one of our listening addresses; a wildcard listener's port on the connection's
-    /// local IP or on loopback; a loopback IP with the port of a loopback listener (any
-    /// `127.x` reaches the loopback interface); or an unspecified IP (`0.0.0.0`, `[::]`,
-    /// which a connect turns into a local address). IPv4-mapped IPv6 counts as IPv4.
+    /// us, over TCP or SCTP alike: one of our listening addresses or SCTP endpoint
+    /// addresses; a wildcard listener's port on the connection's local IP or on loopback; a
+    /// loopback IP with the port of a loopback listener (any `127.x` reaches the loopback
+    /// interface); or an unspecified IP (`0.0.0.0`, `[::]`, which a connect turns into a
+    /// local address). IPv4-mapped IPv6 counts as IPv4. The transport is not compared: an
+    /// address:port we listen on with either transport is ours.
     pub fn is_own(&self, addr: SocketAddr) -> bool {
         let addr = canonical(addr);
         if addr.ip().is_unspecified() {
             return true;
         }
         let local_ip = canonical(self.local).ip();
-        self.listen.iter().map(|a| canonical(*a)).any(|l| {
-            l == addr
-                || (l.port() == addr.port()
-                    && ((l.ip().is_unspecified()
-                        && l.is_ipv4() == addr.is_ipv4()
-                        && (addr.ip() == local_ip || addr.ip().is_loopback()))
-                        || (l.ip().is_loopback() && addr.ip().is_loopback())))
-        })
+        self.listen
+            .iter()
+            .chain(self.sctp_listen)
+            .map(|a| canonical(*a))
+            .any(|l| {
+                l == addr
+                    || (l.port() == addr.port()
+                        && ((l.ip().is_unspecified()
+                            && l.is_ipv4() == addr.is_ipv4()
+                            && (addr.ip() == local_ip || addr.ip().is_loopback()))
+                            || (l.ip().is_loopback() && addr.ip().is_loopback())))
+            })
     }
+}
+
+/// The Via address rules of [`Context::via_addr`] over the listening addresses in `listen`
+/// that `keep` (given canonical addresses) accepts.
+fn pick_via_addr(
+    local: SocketAddr,
+    listen: &[SocketAddr],
+    keep: impl Fn(&SocketAddr) -> bool,
+) -> SocketAddr {
+    let local = canonical(local);
+    let same_family = |a: &SocketAddr| a.is_ipv4() == local.is_ipv4();
+    let listen = || listen.iter().map(|a| canonical(*a)).filter(|a| keep(a));
+    if listen().any(|l| l == local || (l.ip().is_unspecified() && l.port() == local.port())) {
+        return local;
+    }
+    if let Some(l) = listen().find(|l| l.ip() == local.ip()) {
+        return l;
+    }
+    if let Some(l) = listen().find(|l| l.ip().is_unspecified() && same_family(l)) {
+        return SocketAddr::new(local.ip(), l.port());
+    }
+    listen().find(|l| !l.ip().is_unspecified()).unwrap_or(local)
 }
 
 /// IPv4-mapped IPv6 addresses as plain IPv4.
@@ -150,17 +195,23 @@ pub enum Direction {
 /// What to do with one received message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Send `bytes` to `to` (an open connection to that address, or a new one).
+    /// Send `bytes` to `to` over `proto` (an open connection or association to that
+    /// address, or a new one).
     Forward {
         /// Destination.
         to: SocketAddr,
+        /// The transport to `to`: for a request, `--forward`'s or the routing URI's
+        /// `transport` parameter (`sctp`: SCTP; anything else: TCP); for a response, the
+        /// next Via's transport (`SIP/2.0/SCTP`: SCTP; anything else: TCP).
+        proto: Proto,
         /// The edited message.
         bytes: Vec<u8>,
         /// Request or response.
         direction: Direction,
-        /// For responses: the connection the request came in on (the `cid` parameter of our
-        /// Via). The handler sends over it while it is open and still leads to `to`'s IP,
-        /// and to `to` otherwise (RFC 3261 §18.2.2: the connection the request arrived on).
+        /// For responses: the connection (or SCTP association) the request came in on (the
+        /// `cid` parameter of our Via). The handler sends over it while it is open, and to
+        /// `to` over `proto` otherwise (RFC 3261 §18.2.2: the connection the request arrived
+        /// on).
         via_conn: Option<u64>,
     },
     /// Send `bytes` back on the connection the request came in on (a stateless reply).
@@ -244,7 +295,8 @@ impl fmt::Display for DropReason {
 }
 
 /// The fixed next hop of `--forward`: an address, or a configured name looked up through
-/// the relay's [`Resolve`] (the [`NameTable`] in the daemon).
+/// the relay's [`Resolve`] (the [`NameTable`] in the daemon). Its transport is set apart
+/// ([`Relay::with_forward_proto`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Forward {
     /// An IP literal and port.
@@ -258,6 +310,7 @@ pub enum Forward {
 #[derive(Debug, Clone)]
 pub struct Relay<R = SystemResolver> {
     forward: Option<Forward>,
+    forward_proto: Proto,
     resolver: R,
     key: MacKey,
     allow: AllowList,
@@ -270,6 +323,7 @@ impl<R: Resolve> Relay<R> {
     pub fn new(forward: Option<SocketAddr>, resolver: R) -> Self {
         Relay {
             forward: forward.map(Forward::Addr),
+            forward_proto: Proto::Tcp,
             resolver,
             key: MacKey::random().unwrap_or_else(|_| MacKey::from_random_state()),
             allow: AllowList::default(),
@@ -295,9 +349,21 @@ impl<R: Resolve> Relay<R> {
         self
     }
 
+    /// The transport to the fixed next hop (`--forward sctp:...`); TCP by default. Without
+    /// a fixed next hop it is not used (the routing URI's `transport` decides).
+    pub fn with_forward_proto(mut self, proto: Proto) -> Self {
+        self.forward_proto = proto;
+        self
+    }
+
     /// The fixed next hop, if any.
     pub fn forward(&self) -> Option<&Forward> {
         self.forward.as_ref()
+    }
+
+    /// The transport to the fixed next hop.
+    pub fn forward_proto(&self) -> Proto {
+        self.forward_proto
     }
 
     pub(crate) fn key(&self) -> &MacKey {

@@ -1,5 +1,5 @@
 //! Requests: Max-Forwards, our Via on top, `received`/`rport` on the previous hop's Via,
-//! loose routing, and the next hop.
+//! loose routing, and the next hop with its transport (TCP, or SCTP: RFC 4168).
 
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
@@ -13,7 +13,9 @@ use super::edit::Edits;
 use super::hash::{Fnv1a, BRANCH_PREFIX};
 use super::mac::{hex16, MacKey};
 use super::reply::stateless_reply;
-use super::{eol, ip_literal, Action, Context, Direction, DropReason, Forward, Relay, Resolve};
+use super::{
+    eol, ip_literal, Action, Context, Direction, DropReason, Forward, Proto, Relay, Resolve,
+};
 
 /// Max-Forwards added to a request that has none (RFC 3261 §16.6 step 3: "SHOULD be 70").
 pub const DEFAULT_MAX_FORWARDS: u32 = 70;
@@ -91,7 +93,7 @@ pub(super) fn process<R: Resolve>(
         .take_while(|r| route_addr(bytes, r).is_some_and(|a| ctx.is_own(a)))
         .count();
     remove_leading_routes(&routes, own, &mut edits);
-    let (to, allowed) = match next_hop(relay, bytes, uri, routes.get(own)) {
+    let (to, proto, allowed) = match next_hop(relay, bytes, uri, routes.get(own)) {
         Ok(hop) => hop,
         Err(refusal) => return reply(refusal),
     };
@@ -105,7 +107,7 @@ pub(super) fn process<R: Resolve>(
     // Our Via on top, then Max-Forwards (rewritten in place, or added after our Via).
     edits.insert(
         msg.headers_start(),
-        our_via_line(msg, &top, uri, ctx, relay.key(), eol),
+        our_via_line(msg, &top, uri, ctx, relay.key(), (proto, to), eol),
     );
     match new_max_forwards {
         Some((range, n)) => edits.replace(range, n.to_string().into_bytes()),
@@ -122,6 +124,7 @@ pub(super) fn process<R: Resolve>(
     match edits.apply(bytes) {
         Some(out) => Action::Forward {
             to,
+            proto,
             bytes: out,
             direction: Direction::Request,
             via_conn: None,
@@ -132,9 +135,11 @@ pub(super) fn process<R: Resolve>(
     }
 }
 
-/// Where the request goes, and whether it may: `--forward` if set (always allowed); else the
-/// first Route value left when it is a loose router (`lr`; a strict router is not supported,
-/// the Request-URI routes then); else the Request-URI `ruri`. An IP literal is allowed when
+/// Where the request goes, over which transport, and whether it may: `--forward` if set
+/// (always allowed; its transport is `--forward`'s); else the first Route value left when it
+/// is a loose router (`lr`; a strict router is not supported, the Request-URI routes then);
+/// else the Request-URI `ruri`. The transport of a routing URI is its `transport` parameter:
+/// `sctp` (any case) is SCTP, anything else or none is TCP. An IP literal is allowed when
 /// `--relay-allow` names its network; a host name only when it names the domain, and a name
 /// not allowed is refused before it is looked up. Names are looked up in the resolver's
 /// table (`names.rs`), never in DNS.
@@ -143,13 +148,13 @@ fn next_hop<R: Resolve>(
     bytes: &[u8],
     ruri: &[u8],
     next_route: Option<&RouteValue>,
-) -> Result<(SocketAddr, bool), Refusal> {
+) -> Result<(SocketAddr, Proto, bool), Refusal> {
     match relay.forward() {
-        Some(Forward::Addr(a)) => return Ok((*a, true)),
+        Some(Forward::Addr(a)) => return Ok((*a, relay.forward_proto(), true)),
         Some(Forward::Name(host, port)) => {
             return relay
                 .resolve(host.as_bytes(), *port)
-                .map(|to| (to, true))
+                .map(|to| (to, relay.forward_proto(), true))
                 .ok_or(UNRESOLVED)
         }
         None => {}
@@ -165,46 +170,89 @@ fn next_hop<R: Resolve>(
         Some(t) => t,
         None => parse_sip_uri(ruri).map_err(uri_refusal)?,
     };
+    let proto = uri_transport(target.params);
     let port = target.port.unwrap_or(5060);
     if let Some(ip) = ip_literal(target.host) {
         let to = SocketAddr::new(ip, port);
-        return Ok((to, relay.allow().allows_addr(to)));
+        return Ok((to, proto, relay.allow().allows_addr(to)));
     }
     if !relay.allow().allows_name(target.host, port) {
         return Err(FORBIDDEN);
     }
     relay
         .resolve(target.host, port)
-        .map(|to| (to, true))
+        .map(|to| (to, proto, true))
         .ok_or(UNRESOLVED)
 }
 
-/// Our Via header line: our address, a branch of the transaction hash and its MAC, and
-/// `cid` (the connection the request came in on, for the responses) with its MAC
-/// (`mac.rs`). Written into one buffer, no other allocation.
+/// The transport a URI's parameter section asks for: SCTP for `transport=sctp` (RFC 4168
+/// §5; name and value in any case), TCP for any other value or none (sipwired speaks no
+/// other transport).
+pub(super) fn uri_transport(params: &[u8]) -> Proto {
+    let sctp = find_param(params, b"transport")
+        .and_then(|p| p.value_in(params))
+        .is_some_and(|v| v.eq_ignore_ascii_case(b"sctp"));
+    if sctp {
+        Proto::Sctp
+    } else {
+        Proto::Tcp
+    }
+}
+
+/// The Via transport token of a message sent over `proto` (RFC 4168 §5: `SCTP`).
+pub(super) fn via_transport(proto: Proto) -> &'static [u8] {
+    match proto {
+        Proto::Tcp => b"TCP",
+        Proto::Sctp => b"SCTP",
+    }
+}
+
+/// The transport a Via's sent-protocol names: SCTP for `SCTP` (any case), TCP otherwise
+/// (what a response falls back to: `response.rs`; what the branch MAC binds: `mac.rs`).
+pub(super) fn via_proto(via: &Via<'_>) -> Proto {
+    if via.transport.eq_ignore_ascii_case(b"SCTP") {
+        Proto::Sctp
+    } else {
+        Proto::Tcp
+    }
+}
+
+/// Our Via header line: the transport the request leaves on and our address for it, a
+/// branch of the transaction hash and its MAC, and `cid` (the connection or association the
+/// request came in on, for the responses) with its MAC (`mac.rs`). Written into one buffer,
+/// no other allocation.
 fn our_via_line(
     msg: &SipMessage<'_>,
     top: &Via<'_>,
     ruri: &[u8],
     ctx: &Context<'_>,
     key: &MacKey,
+    (proto, to): (Proto, SocketAddr),
     eol: &[u8],
 ) -> Vec<u8> {
     use std::io::Write as _;
-    let ours = ctx.via_addr();
+    let ours = ctx.via_addr_for(proto, to);
     let mut via_line = Vec::with_capacity(128);
-    via_line.extend_from_slice(b"Via: SIP/2.0/TCP ");
+    via_line.extend_from_slice(b"Via: SIP/2.0/");
+    via_line.extend_from_slice(via_transport(proto));
+    via_line.push(b' ');
     let addr_start = via_line.len();
     // Writing into a Vec cannot fail.
     let _ = write!(via_line, "{ours}");
     let tx = branch_hash(msg, top, ruri, via_line.get(addr_start..).unwrap_or(&[]));
     // Where a response goes when the connection is gone: what the previous hop's Via will
-    // say after `mark_previous_hop` (received = source IP, sent-by port).
+    // say after `mark_previous_hop` (received = source IP, sent-by port), over the transport
+    // that Via names.
     let fallback = SocketAddr::new(ctx.source.ip().to_canonical(), top.port.unwrap_or(5060));
     via_line.extend_from_slice(b";branch=");
     via_line.extend_from_slice(BRANCH_PREFIX.as_bytes());
     via_line.extend_from_slice(&hex16(tx));
-    via_line.extend_from_slice(&hex16(key.branch_mac(tx, ours, fallback)));
+    via_line.extend_from_slice(&hex16(key.branch_mac_over(
+        tx,
+        ours,
+        fallback,
+        via_proto(top),
+    )));
     via_line.extend_from_slice(b";cid=");
     let _ = write!(via_line, "{}", ctx.conid);
     via_line.push(b'.');

@@ -1,7 +1,9 @@
 //! Responses: the top Via must be ours — our branch marker and MACs that verify (`mac.rs`);
-//! it is removed and the response goes back over the request's connection while that lives
-//! (its `cid` MAC verifies against the connection's peer), else to the next Via's `received`
-//! IP and sent-by port (RFC 3261 §18.2.2), an address the branch MAC vouches for.
+//! it is removed and the response goes back over the request's connection (or SCTP
+//! association) while that lives (its `cid` MAC verifies against the peer), else to the next
+//! Via's `received` IP and sent-by port (RFC 3261 §18.2.2) over the next Via's transport
+//! (`SIP/2.0/SCTP`: SCTP, RFC 4168; otherwise TCP): an address and transport the branch MAC
+//! vouches for.
 
 use std::net::SocketAddr;
 
@@ -10,13 +12,16 @@ use sipwire_frame::sip::SipMessage;
 use super::edit::Edits;
 use super::hash::is_our_branch;
 use super::mac::{parse_branch, parse_cid};
-use super::{ip_literal, Action, Conns, Context, Direction, DropReason, Relay, Resolve};
+use super::request::via_proto;
+use super::{ip_literal, Action, Conns, Context, Direction, DropReason, Proto, Relay, Resolve};
 
 /// Our top Via, verified: the authenticated fallback address (the next Via's `received` and
-/// sent-by port), the connection its `cid` names if that connection is open and the cid MAC
-/// verifies for its peer, and where the Via is in the message.
+/// sent-by port) and the transport to it (the next Via's), the connection its `cid` names if
+/// that connection is open and the cid MAC verifies for its peer, and where the Via is in the
+/// message.
 pub(super) struct OurVia {
     pub fallback: SocketAddr,
+    pub proto: Proto,
     pub via_conn: Option<u64>,
     pub removal: std::ops::Range<usize>,
 }
@@ -64,8 +69,9 @@ pub(super) fn our_top_via<R: Resolve>(
         return Err(DropReason::BadMac);
     };
     let fallback = SocketAddr::new(ip, next.port.unwrap_or(5060));
+    let proto = via_proto(&next);
     let key = relay.key();
-    if key.branch_mac(tx, ours, fallback) != branch_mac {
+    if key.branch_mac_over(tx, ours, fallback, proto) != branch_mac {
         return Err(DropReason::BadMac);
     }
     let cid = top
@@ -85,6 +91,7 @@ pub(super) fn our_top_via<R: Resolve>(
         .map(|_| conid);
     Ok(OurVia {
         fallback,
+        proto,
         via_conn,
         removal: top.removal.clone(),
     })
@@ -108,6 +115,7 @@ pub(super) fn process<R: Resolve>(
     match edits.apply(msg.bytes()) {
         Some(bytes) => Action::Forward {
             to: via.fallback,
+            proto: via.proto,
             bytes,
             direction: Direction::Response,
             via_conn: via.via_conn,

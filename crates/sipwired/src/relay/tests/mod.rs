@@ -4,6 +4,7 @@ mod request;
 mod response;
 mod robustness;
 mod routing;
+mod sctp;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -67,6 +68,7 @@ pub(super) fn run_with(
         source: sa(source),
         local: sa(OURS),
         listen: &listen,
+        sctp_listen: &[],
         conid: 7,
         peer: sa(source),
         conns,
@@ -81,6 +83,7 @@ pub(super) fn run(relay: &Relay<FakeResolver>, msg: &str, source: &str) -> Actio
         source: sa(source),
         local: sa(OURS),
         listen: &listen,
+        sctp_listen: &[],
         conid: 7,
         peer: sa(source),
         conns: &NoConns,

@@ -25,7 +25,7 @@ fn invite_gets_our_via_on_top_and_nothing_else_changes() {
     else {
         panic!("{a:?}");
     };
-    // R-URI host:port; `;transport=tcp` ignored.
+    // R-URI host:port; `;transport=tcp`: over TCP.
     assert_eq!(*to, sa("198.51.100.20:5080"));
     assert_eq!(*direction, Direction::Request);
     assert_eq!(*via_conn, None);
@@ -386,6 +386,7 @@ fn body_bytes_pass_unchanged_even_when_not_utf8() {
         source: sa("203.0.113.5:5070"),
         local: sa(OURS),
         listen: &listen,
+        sctp_listen: &[],
         conid: 7,
         peer: sa("203.0.113.5:5070"),
         conns: &NoConns,
@@ -412,6 +413,7 @@ fn ipv6_addresses() {
         source: sa("[2001:db8::5]:40000"),
         local: sa("[2001:db8::1]:5060"),
         listen: &listen,
+        sctp_listen: &[],
         conid: 7,
         peer: sa("[2001:db8::5]:40000"),
         conns: &NoConns,
@@ -441,6 +443,7 @@ fn via_address_for_requests_on_connections_we_opened() {
         source: sa("198.51.100.20:5080"),
         local: sa("192.0.2.1:41000"),
         listen: &listen,
+        sctp_listen: &[],
         conid: 7,
         peer: sa("198.51.100.20:5080"),
         conns: &NoConns,
@@ -454,6 +457,7 @@ fn via_address_for_requests_on_connections_we_opened() {
         source: sa("198.51.100.20:5080"),
         local: sa("10.1.1.1:5060"),
         listen: &any,
+        sctp_listen: &[],
         conid: 7,
         peer: sa("198.51.100.20:5080"),
         conns: &NoConns,
@@ -473,6 +477,7 @@ fn via_address_for_requests_on_connections_we_opened() {
         source: sa("198.51.100.20:5080"),
         local: sa("[::ffff:192.0.2.1]:5060"),
         listen: &listen,
+        sctp_listen: &[],
         conid: 7,
         peer: sa("198.51.100.20:5080"),
         conns: &NoConns,

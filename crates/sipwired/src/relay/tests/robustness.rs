@@ -8,6 +8,7 @@ fn ctx_run(bytes: &[u8]) -> Action {
         source: sa("203.0.113.5:40000"),
         local: sa(OURS),
         listen: &listen,
+        sctp_listen: &[],
         conid: 7,
         peer: sa("203.0.113.5:40000"),
         conns: &Table(vec![(7, sa("203.0.113.5:40000"))]),

@@ -242,6 +242,7 @@ fn names_come_from_the_table_and_client_names_cost_no_lookup() {
             source: sa("203.0.113.5:40000"),
             local: sa(OURS),
             listen: &listen,
+            sctp_listen: &[],
             conid: 7,
             peer: sa("203.0.113.5:40000"),
             conns: &NoConns,

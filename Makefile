@@ -119,7 +119,7 @@ peer-bench:
 
 ## sctp-vm-smoke: prove kernel SCTP, sipp over SCTP and `ip netns` in the QEMU test guest
 ## (tools/sctp-vm: a Debian kernel with SCTP booted on this machine's own root, read-only)
-.PHONY: sctp-vm-smoke sctp-test
+.PHONY: sctp-vm-smoke sctp-test sctp-bench
 sctp-vm-smoke:
 	tools/sctp-vm/run.sh -- python3 tools/sctp-vm/smoke.py
 
@@ -135,3 +135,11 @@ sctp-test:
 	  tools/sctp-vm/run.sh --timeout $(SCTP_TEST_TIMEOUT) --tmpfs target/tmp \
 	    --put target/sctp-vm/tests.bin -- tools/sctp-vm/guest-tests.sh; \
 	fi
+
+## sctp-bench: sipwired vs Kamailio relaying SIPp calls over SCTP, in the QEMU guest (ROUNDS,
+## RATE, DURATION, CALLS, ...; see tools/sctp-vm/bench.sh); prints the table, and leaves it in
+## target/sctp-vm/run-<pid>/sctp-bench.md. Not part of `make test`.
+SCTP_BENCH_VARS = ROUNDS RATE DURATION CALLS WARMUP IDLE_SECS RELAYS KAM_DEBUG UAS_PORT RELAY_PORT KEEP
+sctp-bench:
+	$(CARGO) build --release -p sipwired
+	tools/sctp-vm/run.sh --timeout 900 $(foreach v,$(SCTP_BENCH_VARS),--env $(v)) -- tools/sctp-vm/bench.sh

@@ -74,6 +74,7 @@ fn bench_send(c: &mut Criterion) {
         // measured here.
         let text = format!(
             "listen=tcp:127.0.0.1:0\ntcp_children=1\ntcp_fd_cache={cache}\ntcp_conn_wq_max=1048576\n\
+             tcp_send_timeout=10\n\
              modparam(\"proto_tcp\", \"tcp_async_max_postponed_chunks\", 65535)\n"
         );
         let (cfg, _) = Config::from_str_with("bench.cfg", &text, ParseOptions::default()).unwrap();

@@ -176,6 +176,8 @@ typedef enum sipwire_result {
   SIPWIRE_RESULT_QUEUE_FULL = 23,
   // The connection is closing.
   SIPWIRE_RESULT_CLOSED = 24,
+  // A TCP send while `disable_tcp` is set: there is no TCP at all.
+  SIPWIRE_RESULT_TCP_DISABLED = 25,
 } sipwire_result;
 
 // A configuration under construction. Create with `sipwire_config_new`, free with
@@ -213,7 +215,7 @@ typedef struct sipwire_addr {
 typedef struct sipwire_conn_info {
   // The connection id.
   uint64_t conid;
-  // `tcp_conid_state` value (1 OK, 3 connecting, negative: bad).
+  // `tcp_conid_state` value (1 OK, 2 accepting, 3 connecting; -2 EOF, -3 error, -4 bad).
   int32_t state;
   // 1 when this side opened it (a send connected it), 0 when accepted.
   uint8_t outbound;

@@ -41,7 +41,7 @@ pub struct TcpConfig {
     pub accept_unique: bool,
     /// `tcp_async` / `tcp_buf_write` / proto_tcp `tcp_async`.
     pub asynchronous: bool,
-    /// `tcp_children`.
+    /// `tcp_children`; a file that sets only `children` gives that.
     pub children: usize,
     /// `tcp_clone_rcvbuf`.
     pub clone_rcvbuf: bool,
@@ -89,7 +89,8 @@ pub struct TcpConfig {
     pub reuse_port: bool,
     /// `tcp_script_mode`.
     pub script_mode: bool,
-    /// `tcp_send_timeout` (s) / proto_tcp `tcp_send_timeout` (ms).
+    /// `tcp_send_timeout` (s) / proto_tcp `tcp_send_timeout` (ms); 10 s, or 100 ms for a
+    /// file that uses proto_tcp and sets neither.
     pub send_timeout: Duration,
     /// `tcp_source_ipv4`.
     pub source_ipv4: Option<IpAddr>,
@@ -97,7 +98,7 @@ pub struct TcpConfig {
     pub source_ipv6: Option<IpAddr>,
     /// `tcp_syncnt`; `None` = OS default.
     pub syncnt: Option<u32>,
-    /// `tcp_wait_data`.
+    /// `tcp_wait_data` (cfg `tcp.wait_data_ms`).
     pub wait_data: Duration,
     /// `tcp_wq_blk_size`.
     pub wq_blk_size: usize,
@@ -169,9 +170,19 @@ pub struct SctpConfig {
     pub max_burst: Option<u32>,
 }
 
-/// Default `tcp_children`: one reader per CPU.
+/// Kamailio's default number of `children` (`CHILD_NO` in its `config.h`), which is also
+/// the `tcp_children` default when a config sets neither.
+pub const DEFAULT_CHILDREN: usize = 8;
+
+/// OpenSIPS proto_tcp's default `tcp_send_timeout` (100 ms), used by configs that use
+/// proto_tcp and set no send timeout.
+pub const OPENSIPS_SEND_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// Default `tcp_children` of a config built in code: Kamailio's default for `children`
+/// ([`DEFAULT_CHILDREN`], 8). A config file that sets `children` and not `tcp_children`
+/// gets `children`'s value instead, as in Kamailio.
 pub fn default_children() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    DEFAULT_CHILDREN
 }
 
 impl Default for TcpConfig {

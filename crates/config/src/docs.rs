@@ -52,7 +52,8 @@ fn default_text(row: &OptionDef, cfg: &Config) -> String {
             ConfigValue::Int(0),
         ) => "not set (0)".to_string(),
         (Kind::Listen, _) => {
-            "none: `0.0.0.0` on `tcp_port` (IPv4 only; Kamailio binds every interface)".to_string()
+            "none: every interface on `tcp_port` (`0.0.0.0`, and `[::]` where the host has IPv6)"
+                .to_string()
         }
         (_, ConfigValue::Int(v)) => with_unit(v, row.unit),
         (_, ConfigValue::Str(s)) if s.is_empty() => "empty".to_string(),

@@ -15,7 +15,7 @@
 //! The modules form a stair, each importing only from the floors below it (this file only
 //! declares and re-exports):
 //!
-//! `docs`, `runtime` → `api` → `parse`, `validate` → `preproc` →
+//! `docs`, `runtime` → `api` → `parse`, `validate` → `preproc`, `listen` →
 //! `options` (`registry` → `rows_tcp`, `rows_modules`, `rows_core` → `codec` → `row`) →
 //! `config` (the [`Config`] struct) → `types`, `error`, `lexer`
 #![forbid(unsafe_code)]
@@ -25,6 +25,7 @@ mod config;
 mod docs;
 mod error;
 mod lexer;
+mod listen;
 pub mod options;
 mod parse;
 mod preproc;
@@ -36,7 +37,10 @@ mod validate;
 mod tests;
 
 pub use api::CfgEntry;
-pub use config::{default_children, Config, SctpConfig, TcpConfig, TcpOpsConfig};
+pub use config::{
+    default_children, Config, SctpConfig, TcpConfig, TcpOpsConfig, DEFAULT_CHILDREN,
+    OPENSIPS_SEND_TIMEOUT,
+};
 #[doc(hidden)]
 pub use docs::{markdown_table, RowNotes, TABLE_BEGIN, TABLE_END};
 pub use error::{ConfigError, ErrorKind, Warning, WarningKind};

@@ -5,10 +5,11 @@ use std::collections::HashMap;
 
 use super::error::{ConfigError, ErrorKind, Warning, WarningKind};
 use super::lexer::{tokenize, Tok, Token};
+// Re-exported: `Config::set` (api) reaches `listen=` handling through this module.
+pub(crate) use super::listen::apply_listen;
 use super::options::{self, Kind, OptionDef};
 use super::preproc::preprocess;
-use super::types::{parse_listen, ListenParse};
-use crate::config::Config;
+use crate::config::{Config, DEFAULT_CHILDREN, OPENSIPS_SEND_TIMEOUT};
 
 /// How strictly to read a config.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -31,6 +32,8 @@ pub(crate) fn parse(
         cfg: Config::default(),
         warnings: Vec::new(),
         set_at: HashMap::new(),
+        children: Vec::new(),
+        uses_proto_tcp: false,
     };
     let result = p.run(text);
     if opts.strict {
@@ -67,84 +70,21 @@ pub(crate) fn parse(
     Ok((p.cfg, warnings))
 }
 
+/// The [`Config`] field of `tcp_children` and of both `tcp_send_timeout` spellings, as the
+/// rows name them (`set_at` keys).
+const CHILDREN_FIELD: &str = "tcp.children";
+const SEND_TIMEOUT_FIELD: &str = "tcp.send_timeout";
+
+/// Whether `loadmodule`'s argument is OpenSIPS's proto_tcp: `proto_tcp.so` or `proto_tcp`,
+/// with or without a directory.
+fn is_proto_tcp_module(arg: &str) -> bool {
+    let base = arg.rsplit('/').next().unwrap_or(arg);
+    base.strip_suffix(".so").unwrap_or(base) == "proto_tcp"
+}
+
 /// `tcp_*` and `sctp_*` names are ours even when unknown: a typo is an error, not a warning.
 fn looks_ours(name: &str) -> bool {
     name.starts_with("tcp_") || name.starts_with("sctp_")
-}
-
-/// Applies a `listen=` value to `cfg`; returns warnings (kind, text) on success.
-pub(crate) fn apply_listen(
-    cfg: &mut Config,
-    text: &str,
-) -> Result<Vec<(WarningKind, String)>, ErrorKind> {
-    let mut warnings = Vec::new();
-    // A multi-homed address list may hold spaces: `sctp:(ip1, ip2):port` is one address.
-    let text_t = text.trim_start();
-    let (addr, after) = match text_t
-        .find('(')
-        .filter(|&i| !text_t[..i].contains(char::is_whitespace))
-    {
-        Some(open) => match text_t[open..].find(')') {
-            Some(close) => {
-                let end = open + close + 1;
-                let end = end
-                    + text_t[end..]
-                        .find(char::is_whitespace)
-                        .unwrap_or(text_t.len() - end);
-                (&text_t[..end], &text_t[end..])
-            }
-            None => (text_t, ""),
-        },
-        None => match text_t.find(char::is_whitespace) {
-            Some(i) => (&text_t[..i], &text_t[i..]),
-            None => (text_t, ""),
-        },
-    };
-    let addr_owned: String = addr.chars().filter(|c| !c.is_whitespace()).collect();
-    let addr = addr_owned.as_str();
-    let parts = after.split_whitespace();
-    let invalid = |reason: String| ErrorKind::Invalid {
-        option: "listen".to_string(),
-        reason: format!("cannot use {text:?}: {reason}"),
-    };
-    let (parsed, implicit) = parse_listen(addr).map_err(invalid)?;
-    let rest: Vec<&str> = parts.collect();
-    if !rest.is_empty() {
-        warnings.push((
-            WarningKind::Ignored,
-            format!(
-                "listen {addr}: `{}` is not used by sipwire (ignored)",
-                rest.join(" ")
-            ),
-        ));
-    }
-    match parsed {
-        ListenParse::Foreign(proto) => warnings.push((
-            WarningKind::NotSipwireTransport,
-            format!("listen {addr}: {proto} is not a sipwire transport (ignored)"),
-        )),
-        ListenParse::Use(l) => {
-            if implicit {
-                warnings.push((
-                    WarningKind::Ignored,
-                    format!(
-                        "listen {addr} names no protocol: Kamailio listens on every enabled \
-                         protocol there, sipwire on TCP only"
-                    ),
-                ));
-            }
-            let port = cfg.tcp.port;
-            if cfg
-                .listen
-                .iter()
-                .any(|o| o.socket_addr(port) == l.socket_addr(port) && o.proto == l.proto)
-            {
-                return Err(invalid("this address is already listed".to_string()));
-            }
-            cfg.listen.push(l);
-        }
-    }
-    Ok(warnings)
 }
 
 /// Text of a token as written (strings re-quoted).
@@ -189,6 +129,11 @@ struct Parser<'a> {
     warnings: Vec<Warning>,
     /// Field → (line, spelling) of the last statement that set it.
     set_at: HashMap<&'static str, (u32, String)>,
+    /// Each `children = N` (Kamailio's UDP workers): its line, value and the statement as
+    /// written. The last one gives `tcp_children` when that is not set.
+    children: Vec<(u32, String, String)>,
+    /// The file loads OpenSIPS's proto_tcp or sets one of its modparams.
+    uses_proto_tcp: bool,
 }
 
 impl Parser<'_> {
@@ -232,7 +177,74 @@ impl Parser<'_> {
                 _ => self.other_statement(self.pos)?,
             }
         }
+        self.implied_defaults()
+    }
+
+    /// Defaults that depend on the rest of the file, applied once it is read:
+    /// - `tcp_children` not set: Kamailio's rule, the number of UDP `children` (`children`
+    ///   when the file sets it, 0 or less meaning Kamailio's default 8). With `tcp_children`
+    ///   set, `children` is another subsystem's option and gets the usual warning.
+    /// - a file that uses OpenSIPS's proto_tcp (`loadmodule "proto_tcp.so"` or any
+    ///   `modparam("proto_tcp", ...)`) and sets no send timeout in either spelling gets
+    ///   proto_tcp's default `tcp_send_timeout`, 100 ms, instead of Kamailio's 10 s.
+    fn implied_defaults(&mut self) -> Result<(), ConfigError> {
+        let children = std::mem::take(&mut self.children);
+        if self.set_at.contains_key(CHILDREN_FIELD) {
+            for (line, _, text) in children {
+                let msg = format!(
+                    "not a transport option: `{text}` (sipwire has no UDP workers, and \
+                     tcp_children is set)"
+                );
+                self.warn(line, WarningKind::NotTransportOption, msg);
+            }
+        } else if let Some((last, earlier)) = children.split_last() {
+            for (line, ..) in earlier {
+                let msg = format!(
+                    "children is set again (line {line}, then line {}); the last value wins",
+                    last.0
+                );
+                self.warn(*line, WarningKind::Overridden, msg);
+            }
+            self.cfg.tcp.children = self.children_value(last.0, &last.1)?;
+        }
+        if self.uses_proto_tcp && !self.set_at.contains_key(SEND_TIMEOUT_FIELD) {
+            self.cfg.tcp.send_timeout = OPENSIPS_SEND_TIMEOUT;
+        }
         Ok(())
+    }
+
+    /// The reader count `children = value` gives `tcp_children`: Kamailio turns 0 or less
+    /// into its default (8); more than `tcp_children` takes is an error.
+    fn children_value(&self, line: u32, value: &str) -> Result<usize, ConfigError> {
+        let invalid = |reason: String| {
+            self.err(
+                line,
+                ErrorKind::Invalid {
+                    option: "children".to_string(),
+                    reason,
+                },
+            )
+        };
+        let Ok(n) = value.trim().parse::<i64>() else {
+            return Err(invalid(format!(
+                "{value:?} is not an integer (tcp_children is not set, so it follows children)"
+            )));
+        };
+        if n <= 0 {
+            return Ok(DEFAULT_CHILDREN);
+        }
+        let row = options::by_core_name("tcp_children");
+        let max = match row.map(|r| r.kind) {
+            Some(Kind::Int(spec)) => spec.max,
+            _ => i64::MAX,
+        };
+        if n > max {
+            return Err(invalid(format!(
+                "{n} is above tcp_children's limit {max} (tcp_children is not set, so it \
+                 follows children); set tcp_children"
+            )));
+        }
+        Ok(usize::try_from(n).unwrap_or(DEFAULT_CHILDREN))
     }
 
     fn peek_punct(&self, at: usize, c: char) -> bool {
@@ -250,6 +262,12 @@ impl Parser<'_> {
         }
         if word == "modparam" && self.peek_punct(start + 1, '(') {
             return self.modparam(start, line);
+        }
+        if word == "loadmodule" {
+            let arg = self.toks.get(start + 1).map(|t| &t.tok);
+            if let Some(Tok::Str(m) | Tok::Word(m)) = arg {
+                self.uses_proto_tcp |= is_proto_tcp_module(m);
+            }
         }
         if looks_ours(&word) || options::by_core_name(&word).is_some() {
             return Err(self.syntax(line, format!("expected `=` after {word}")));
@@ -279,6 +297,18 @@ impl Parser<'_> {
         let value: Vec<Token> = self.toks[start + 2..end].to_vec();
         if let Some(row) = options::by_core_name(name) {
             return self.apply(row, name.to_string(), &value, line);
+        }
+        if name == "children" {
+            let text = snippet(&self.toks[start..end]);
+            let written = match value.as_slice() {
+                [Token {
+                    tok: Tok::Str(s) | Tok::Word(s),
+                    ..
+                }] => s.clone(),
+                _ => join_tokens(&value),
+            };
+            self.children.push((line, written, text));
+            return Ok(());
         }
         if looks_ours(name) {
             let suggestion = options::suggest_core(name);
@@ -374,6 +404,7 @@ impl Parser<'_> {
             return Ok(());
         }
         let module = module.unwrap_or_default();
+        self.uses_proto_tcp |= module == "proto_tcp";
         let (Some(param), 3) = (args.get(1).and_then(one), args.len()) else {
             let reason = format!("modparam(\"{module}\", ...) needs a parameter name and a value");
             return Err(self.syntax(line, reason));

@@ -124,7 +124,8 @@ impl ConfigHandle {
     }
 }
 
-/// The row for `group.name` if it may be changed at runtime.
+/// The row for `group.name` (a cfg name, or its script spelling as an alias) if it may be
+/// changed at runtime.
 fn writable(group: &str, name: &str) -> Result<&'static OptionDef, ConfigError> {
     let row = options::by_cfg(group, name).ok_or_else(|| {
         ConfigError::new(ErrorKind::UnknownCfg {
@@ -133,9 +134,10 @@ fn writable(group: &str, name: &str) -> Result<&'static OptionDef, ConfigError> 
         })
     })?;
     if !row.runtime {
+        // Named by its cfg name, also when it was asked for by its script spelling.
         return Err(ConfigError::new(ErrorKind::ReadOnly {
-            group: group.to_string(),
-            name: name.to_string(),
+            group: row.cfg_group.to_string(),
+            name: row.cfg_name.to_string(),
         }));
     }
     Ok(row)

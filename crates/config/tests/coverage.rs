@@ -84,12 +84,14 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
     (
         "tcp_children",
         Built,
-        &["options::new_work_goes_to_the_least_busy_reader"],
+        &[
+            "tcp_children_follows_children",
+            "options::new_work_goes_to_the_least_busy_reader", "socket_options::tcp_children_starts_that_many_readers"],
     ),
     (
         "tcp_clone_rcvbuf",
         Built,
-        &["options::accept_no_cl_and_clone_rcvbuf"],
+        &["options::accept_no_cl_and_clone_rcvbuf", "socket_options::tcp_clone_rcvbuf_0_lends_the_read_buffer_and_1_copies"],
     ),
     (
         "tcp_connection_lifetime",
@@ -140,10 +142,9 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
         &[
             "defer_accept_forms",
             "options::defer_accept_listener_still_delivers",
-            "sys::tests::defer_accept_is_set_on_listener",
-        ],
+            "sys::tests::defer_accept_is_set_on_listener", "socket_options::tcp_defer_accept_is_set_on_the_listening_socket"],
     ),
-    ("tcp_delayed_ack", Built, &[]),
+    ("tcp_delayed_ack", Built, &["socket_options::tcp_delayed_ack_makes_the_handshake_ack_ride_on_the_first_data"]),
     (
         "tcp_fd_cache",
         Built,
@@ -160,8 +161,7 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
         &[
             "options::keepalive_options_are_applied_on_accept",
             "keepalive_timeout::keepalive_timeout_fires_tcp_timeout",
-            "sys::tests::listener_accepts_nonblocking_and_options_apply",
-        ],
+            "sys::tests::listener_accepts_nonblocking_and_options_apply", "socket_options::tcp_keepidle_turns_keepalive_on_even_with_tcp_keepalive_no"],
     ),
     (
         "tcp_keepcnt",
@@ -169,8 +169,7 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
         &[
             "options::keepalive_options_are_applied_on_accept",
             "keepalive_timeout::keepalive_timeout_fires_tcp_timeout",
-            "sys::tests::listener_accepts_nonblocking_and_options_apply",
-        ],
+            "sys::tests::listener_accepts_nonblocking_and_options_apply", "socket_options::tcp_keepidle_turns_keepalive_on_even_with_tcp_keepalive_no"],
     ),
     (
         "tcp_keepidle",
@@ -178,8 +177,7 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
         &[
             "options::keepalive_options_are_applied_on_accept",
             "keepalive_timeout::keepalive_timeout_fires_tcp_timeout",
-            "sys::tests::listener_accepts_nonblocking_and_options_apply",
-        ],
+            "sys::tests::listener_accepts_nonblocking_and_options_apply", "socket_options::tcp_keepidle_turns_keepalive_on_even_with_tcp_keepalive_no"],
     ),
     (
         "tcp_keepintvl",
@@ -187,13 +185,12 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
         &[
             "options::keepalive_options_are_applied_on_accept",
             "keepalive_timeout::keepalive_timeout_fires_tcp_timeout",
-            "sys::tests::listener_accepts_nonblocking_and_options_apply",
-        ],
+            "sys::tests::listener_accepts_nonblocking_and_options_apply", "socket_options::tcp_keepidle_turns_keepalive_on_even_with_tcp_keepalive_no"],
     ),
     (
         "tcp_linger2",
         Built,
-        &["sys::tests::listener_accepts_nonblocking_and_options_apply"],
+        &["sys::tests::listener_accepts_nonblocking_and_options_apply", "socket_options::tcp_linger2_is_set_on_accepted_sockets"],
     ),
     (
         "tcp_max_connections",
@@ -206,7 +203,10 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
     (
         "tcp_no_connect",
         Built,
-        &["outbound::no_connect_at_runtime_stops_new_connects_only"],
+        &[
+            "script_spelling_is_an_alias_of_the_cfg_name",
+            "outbound::no_connect_at_runtime_stops_new_connects_only",
+        ],
     ),
     (
         "tcp_poll_method",
@@ -233,8 +233,7 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
         &[
             "options::reuse_port_lets_two_runtimes_share_a_port",
             "outbound::reuse_port_sends_from_the_listener_port",
-            "sys::tests::listener_accepts_nonblocking_and_options_apply",
-        ],
+            "sys::tests::listener_accepts_nonblocking_and_options_apply", "socket_options::tcp_reuse_port_is_set_on_the_listening_socket"],
     ),
     (
         "tcp_script_mode",
@@ -246,6 +245,7 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
         Built,
         &[
             "send_timeout_units",
+            "opensips_send_timeout_default_needs_proto_tcp",
             "outbound::send_timeout_closes_a_stuck_queue_in_async_mode",
             "outbound::send_timeout_fails_a_blocking_send",
         ],
@@ -258,8 +258,8 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
             "outbound::source_address_and_its_fallback",
         ],
     ),
-    ("tcp_source_ipv6", Built, &["source_ip_family"]),
-    ("tcp_syncnt", Built, &[]),
+    ("tcp_source_ipv6", Built, &["source_ip_family", "ipv6::source_ipv6_is_used_and_falls_back"]),
+    ("tcp_syncnt", Built, &["socket_options::tcp_syncnt_is_set_on_listeners_and_outbound_sockets"]),
     (
         "tcp_msg_read_timeout",
         Built,
@@ -291,6 +291,8 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
         "tcp_wait_data",
         Built,
         &[
+            "wait_data_ms_changes_at_runtime_in_kamailios_range",
+            "tcp_cfg_group_is_kamailios_list",
             "options::wait_data_closes_a_silent_proxy_connection",
             "options::closed_connections_leave_no_timers",
         ],
@@ -311,6 +313,7 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
         Built,
         &[
             "send_timeout_units",
+            "opensips_send_timeout_default_needs_proto_tcp",
             "outbound::send_timeout_closes_a_stuck_queue_in_async_mode",
             "outbound::send_timeout_fails_a_blocking_send",
         ],
@@ -333,7 +336,7 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
     (
         "tcp_crlf_drop",
         Built,
-        &["options::crlf_drop_makes_lone_crlf_not_count_as_traffic"],
+        &["options::crlf_drop_makes_lone_crlf_not_count_as_traffic", "options::without_crlf_drop_a_lone_crlf_waits_for_what_follows"],
     ),
     (
         "proto_tcp.tcp_async",
@@ -350,7 +353,7 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
     (
         "tcp_async_max_postponed_chunks",
         Built,
-        &["outbound::postponed_chunks_limit_counts_messages"],
+        &["outbound::postponed_chunks_limit_counts_messages", "outbound::postponed_chunks_are_messages_pending_not_pushes_since_empty"],
     ),
     ("tcp_async_local_connect_timeout", Parsed, &[]),
     ("tcp_async_local_write_timeout", Built, &[]),
@@ -382,7 +385,7 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
     (
         "disable_tcp",
         Built,
-        &["options::disable_tcp_listens_nowhere"],
+        &["options::disable_tcp_listens_nowhere", "sctp::disable_tcp_keeps_sctp_working"],
     ),
     (
         "listen",
@@ -394,8 +397,7 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
             "outbound::connection_match_requires_the_local_address",
             "multihomed_sctp_listen",
             "sctp::without_kernel_sctp_tcp_is_unaffected_and_sctp_only_fails_clearly",
-            "sctp::a_multihomed_endpoint_binds_every_address_and_answers_on_each",
-        ],
+            "sctp::a_multihomed_endpoint_binds_every_address_and_answers_on_each", "socket_options::no_listen_line_listens_on_every_ipv4_and_ipv6_interface", "ipv6::listen_accept_deliver_and_reply_over_ipv6"],
     ),
 ];
 
@@ -421,7 +423,7 @@ fn read(path: &Path) -> String {
 fn runtime_source(file: &str) -> Option<String> {
     Some(match file {
         "inbound" | "options" | "outbound" | "keepalive_timeout" | "emfile" | "slot_timeouts"
-        | "haproxy_outbound" => {
+        | "socket_options" | "ipv6" | "haproxy_outbound" => {
             format!("crates/sipwire/tests/{file}.rs")
         }
         "reader" | "conn_table" | "timer" | "wq" | "lifecycle" => {

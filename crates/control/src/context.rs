@@ -4,6 +4,7 @@ use serde_json::Value;
 use sipwire::Transport;
 
 use crate::error::RpcError;
+use crate::events::Session;
 
 /// Methods and counters added by the program that embeds the runtime (`sipwired` adds its
 /// relay's). The extension is asked first, so it may also answer a built-in method its own way.
@@ -24,8 +25,10 @@ pub trait RpcExtension: Send + Sync {
     }
 }
 
-/// What a method sees: the runtime and the embedder's extension, if any.
+/// What a method sees: the runtime, the embedder's extension, if any, and the control
+/// connection the call came on, if any (`events.subscribe` needs one).
 pub(crate) struct Ctx<'a> {
     pub transport: &'a Transport,
     pub ext: Option<&'a dyn RpcExtension>,
+    pub session: Option<&'a dyn Session>,
 }

@@ -17,6 +17,10 @@
 //! # }
 //! ```
 //!
+//! [`spawn`] serves it on a unix control socket ([`spawn_with`] with an extension). Control
+//! connections may also subscribe to events (`events.subscribe`): the embedder publishes them
+//! on an [`EventBus`] ([`spawn_with_events`]), which never blocks the publisher.
+//!
 //! Parameters are by position (an array), as kamcmd sends them; by-name parameters are refused
 //! with -32602. Errors use the JSON-RPC codes ([`PARSE_ERROR`], [`INVALID_REQUEST`],
 //! [`METHOD_NOT_FOUND`], [`INVALID_PARAMS`], [`INTERNAL_ERROR`]) and [`OPERATION_FAILED`] for
@@ -31,6 +35,7 @@ mod cfg_methods;
 mod context;
 mod core_methods;
 mod error;
+mod events;
 mod methods;
 mod params;
 mod protocol;
@@ -44,12 +49,13 @@ pub use error::{
     RpcError, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, OPERATION_FAILED,
     PARSE_ERROR, RESPONSE_TOO_LARGE, SERVER_BUSY,
 };
+pub use events::{EventBus, DROPPED_METHOD, EVENT_METHOD, EVENT_QUEUE, MAX_SUBSCRIBERS};
 pub use params::Params;
 pub use protocol::{MAX_BATCH, MAX_RESPONSE, MAX_VALUES};
 pub use serde_json::Value;
 pub use server::{
-    spawn, spawn_with, CtlServer, EVICT_GRACE, IDLE_TIMEOUT, MAX_CLIENTS, MAX_REQUEST,
-    WRITE_TIMEOUT,
+    spawn, spawn_with, spawn_with_events, CtlServer, EVICT_GRACE, IDLE_TIMEOUT, MAX_CLIENTS,
+    MAX_REQUEST, WRITE_TIMEOUT,
 };
 
 use context::Ctx;
@@ -62,6 +68,7 @@ pub fn handle(transport: &Transport, request_bytes: &[u8]) -> Vec<u8> {
         &Ctx {
             transport,
             ext: None,
+            session: None,
         },
         request_bytes,
     )
@@ -73,6 +80,7 @@ pub fn handle_with(transport: &Transport, ext: &dyn RpcExtension, request_bytes:
         &Ctx {
             transport,
             ext: Some(ext),
+            session: None,
         },
         request_bytes,
     )

@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::context::Ctx;
 use super::error::RpcError;
 use super::params::Params;
-use super::{cfg_methods, core_methods, sctp_methods, tcp_methods};
+use super::{cfg_methods, core_methods, events, sctp_methods, tcp_methods};
 
 /// One built-in method.
 pub(crate) struct MethodDef {
@@ -200,7 +200,7 @@ pub(crate) static TABLE: &[MethodDef] = &[
         "tcp.conid_alive",
         &["conid"],
         1,
-        "tcp_conid_alive: whether the connection exists and is OK.",
+        "tcp_conid_alive: whether the connection exists and is usable (ok, accepting, connecting).",
         tcp_methods::conid_alive,
     ),
     m(
@@ -245,6 +245,23 @@ pub(crate) static TABLE: &[MethodDef] = &[
         1,
         "tcp_get_conid: the id of an open connection to host:port (port 5060 if omitted).",
         tcp_methods::get_conid,
+    ),
+    MethodDef {
+        name: "events.subscribe",
+        args: &["name"],
+        required: 0,
+        variadic: true,
+        help: "Pushes a JSON-RPC notification line (method \"event\") per event on this \
+               connection until events.unsubscribe or disconnect: all events, or the ones \
+               named (tcp:closed, tcp:*). Lost events are told with events.dropped.",
+        run: events::subscribe,
+    },
+    m(
+        "events.unsubscribe",
+        &[],
+        0,
+        "Ends this connection's event subscription; answers what it delivered and dropped.",
+        events::unsubscribe,
     ),
     m(
         "system.listMethods",

@@ -81,7 +81,7 @@ impl<'a> Params<'a> {
     }
 
     /// Parameter `i` as text: a string, or a number or boolean written out (so
-    /// `cfg.set_now_string tcp source_ipv4 ...` works whatever a client made of its words).
+    /// `cfg.set_now_string core tcp_source_ipv4 ...` works whatever a client made of its words).
     pub fn string(&self, i: usize) -> Result<String, RpcError> {
         match self.required(i)? {
             Value::String(s) => Ok(s.clone()),

@@ -13,15 +13,22 @@
 //!   when the client shuts down its write half. A request over [`MAX_REQUEST`] bytes gets a
 //!   `-32600` error and the connection is closed. A client silent for [`IDLE_TIMEOUT`] is closed,
 //!   and so is one that does not take an answer within [`WRITE_TIMEOUT`] (all of it).
+//! - Events: a client that calls `events.subscribe` gets a notification line per event the
+//!   embedder publishes on the server's [`EventBus`] (see `events.rs`), written by a pusher
+//!   thread of its own (lines never interleave with answers: both write under one lock). A
+//!   subscribed client is neither evicted nor closed for silence; one that does not take a
+//!   line within [`WRITE_TIMEOUT`] is closed, as for answers. Its queue is bounded: while
+//!   it is slow, events are dropped for it and it is told how many.
 //! - [`CtlServer::shutdown`] stops the accept thread at once (it polls a wake-up socket beside
-//!   the listener), closes the clients' connections and removes the socket file.
+//!   the listener), closes the clients' connections (which ends their subscriptions) and
+//!   removes the socket file.
 //!
 //! The protocol and every method are described in `docs/control.md`.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::{self, DirBuilder, Permissions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::Shutdown;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
@@ -32,9 +39,14 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::events::EventBus;
 use crate::{self as rpc, RpcError, RpcExtension};
+use client::Client;
 use sipwire::Transport;
 use sipwire_poll::{Events, Interest, PollMethod, Poller, Token};
+
+mod client;
+mod subscribe;
 
 /// Largest request (one line) the server reads, in bytes.
 pub const MAX_REQUEST: usize = 1024 * 1024;
@@ -49,8 +61,6 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const EVICT_GRACE: Duration = Duration::from_secs(1);
 /// How long `shutdown` waits for client threads to finish the call in hand.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
-/// Read size per `read` call.
-const CHUNK: usize = 16 * 1024;
 
 /// State the accept thread, the client threads and `shutdown` share.
 struct Shared {
@@ -58,9 +68,12 @@ struct Shared {
     clients: Mutex<Clients>,
     /// Signalled when a client thread ends.
     client_done: Condvar,
-    /// [`EVICT_GRACE`] and [`WRITE_TIMEOUT`], shorter or longer in tests.
+    /// [`EVICT_GRACE`], [`WRITE_TIMEOUT`] and [`IDLE_TIMEOUT`], shorter or longer in tests.
     grace: Duration,
     write_timeout: Duration,
+    idle: Duration,
+    /// What `events.subscribe` subscribes to.
+    events: EventBus,
 }
 
 #[derive(Default)]
@@ -76,14 +89,17 @@ struct Slot {
     busy: bool,
     /// When the client connected or was last answered.
     since: Instant,
+    /// It has an event subscription (not evictable: it is waiting for events, not idle).
+    subscribed: bool,
 }
 
 impl Clients {
-    /// The client that has gone longest without a request, if it is idle past the grace.
+    /// The client that has gone longest without a request, if it is idle past the grace
+    /// (a subscriber is not idle).
     fn evictable(&self, grace: Duration) -> Option<u64> {
         self.open
             .iter()
-            .filter(|(_, c)| !c.busy && c.since.elapsed() >= grace)
+            .filter(|(_, c)| !c.busy && !c.subscribed && c.since.elapsed() >= grace)
             .min_by_key(|(_, c)| c.since)
             .map(|(&id, _)| id)
     }
@@ -117,6 +133,12 @@ impl fmt::Debug for CtlServer {
 }
 
 impl CtlServer {
+    /// The bus whose events this server's subscribers get (the one given to
+    /// [`spawn_with_events`], or the one [`spawn`] and [`spawn_with`] made).
+    pub fn events(&self) -> EventBus {
+        self.shared.events.clone()
+    }
+
     /// Stops the server and removes the socket file.
     pub fn shutdown(mut self) {
         self.stop();
@@ -182,21 +204,35 @@ pub fn spawn(path: &Path, transport: Transport) -> io::Result<CtlServer> {
     spawn_with(path, transport, None)
 }
 
-/// [`spawn`] with the daemon's own methods and counters (see [`RpcExtension`]).
+/// [`spawn`] with the daemon's own methods and counters (see [`RpcExtension`]). Its events
+/// come from a bus of its own ([`CtlServer::events`]).
 pub fn spawn_with(
     path: &Path,
     transport: Transport,
     ext: Option<Arc<dyn RpcExtension>>,
 ) -> io::Result<CtlServer> {
-    spawn_inner(path, transport, ext, (EVICT_GRACE, WRITE_TIMEOUT))
+    spawn_with_events(path, transport, ext, EventBus::new())
 }
 
-/// `timeouts`: the eviction grace and the write timeout.
+/// [`spawn_with`] serving the events published on `events` to the clients that subscribe
+/// (the embedder made the bus before the runtime, to hand it to its handler too).
+pub fn spawn_with_events(
+    path: &Path,
+    transport: Transport,
+    ext: Option<Arc<dyn RpcExtension>>,
+    events: EventBus,
+) -> io::Result<CtlServer> {
+    let timeouts = (EVICT_GRACE, WRITE_TIMEOUT, IDLE_TIMEOUT);
+    spawn_inner(path, transport, ext, events, timeouts)
+}
+
+/// `timeouts`: the eviction grace, the write timeout and the idle timeout.
 fn spawn_inner(
     path: &Path,
     transport: Transport,
     ext: Option<Arc<dyn RpcExtension>>,
-    (grace, write_timeout): (Duration, Duration),
+    events: EventBus,
+    (grace, write_timeout, idle): (Duration, Duration, Duration),
 ) -> io::Result<CtlServer> {
     let in_context = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
     let listener = bind(path)?;
@@ -215,6 +251,8 @@ fn spawn_inner(
         client_done: Condvar::new(),
         grace,
         write_timeout,
+        idle,
+        events,
     });
     let server = Server {
         listener,
@@ -343,7 +381,7 @@ impl Server {
     fn admit(&self, mut stream: UnixStream) {
         // The listener is non-blocking; the client's socket must not be.
         if stream.set_nonblocking(false).is_err()
-            || stream.set_read_timeout(Some(IDLE_TIMEOUT)).is_err()
+            || stream.set_read_timeout(Some(self.shared.idle)).is_err()
         {
             return;
         }
@@ -370,7 +408,7 @@ impl Server {
                 }
             }
         }
-        let Ok(handle) = stream.try_clone() else {
+        let (Ok(handle), Ok(writer)) = (stream.try_clone(), stream.try_clone()) else {
             return;
         };
         let id = clients.next_id;
@@ -379,17 +417,19 @@ impl Server {
             stream: handle,
             busy: false,
             since: Instant::now(),
+            subscribed: false,
         };
         clients.open.insert(id, slot);
         drop(clients);
-
-        let client = Client {
+        let writer = Arc::new(Mutex::new(writer));
+        let client = Client::new(
             id,
             stream,
-            shared: self.shared.clone(),
-            transport: self.transport.clone(),
-            ext: self.ext.clone(),
-        };
+            writer,
+            self.shared.clone(),
+            self.transport.clone(),
+            self.ext.clone(),
+        );
         let spawned = std::thread::Builder::new()
             .name("sipwired-ctl-client".into())
             .spawn(move || client.run());
@@ -400,24 +440,14 @@ impl Server {
     }
 }
 
-/// One connected client, served on its own thread. Dropping it unregisters it.
-struct Client {
-    id: u64,
-    stream: UnixStream,
-    shared: Arc<Shared>,
-    transport: Transport,
-    ext: Option<Arc<dyn RpcExtension>>,
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        self.shared.clients().open.remove(&self.id);
-        self.shared.client_done.notify_all();
-    }
-}
-
 /// How long a refused or evicted client gets to take its error.
 const NOTICE_TIMEOUT: Duration = Duration::from_secs(1);
+
+fn lock(writer: &Mutex<UnixStream>) -> MutexGuard<'_, UnixStream> {
+    // A thread that panicked while writing left at worst a partial line; the stream itself
+    // is fine to use (or to fail on).
+    writer.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Writes `bytes` and a newline, all of it within `limit` (however slowly the peer reads).
 fn write_line(stream: &mut UnixStream, mut bytes: Vec<u8>, limit: Duration) -> io::Result<()> {
@@ -441,125 +471,6 @@ fn write_line(stream: &mut UnixStream, mut bytes: Vec<u8>, limit: Duration) -> i
         }
     }
     Ok(())
-}
-
-impl Client {
-    fn run(mut self) {
-        if let Err(e) = self.serve() {
-            log::debug!("control client {}: {e}", self.id);
-        }
-        if !self.shared.clients().open.contains_key(&self.id) {
-            let e = RpcError::new(
-                rpc::SERVER_BUSY,
-                format!(
-                    "closed to make room for a new client: all {MAX_CLIENTS} slots were taken \
-                     and this client had no request for over {} ms",
-                    self.shared.grace.as_millis()
-                ),
-            );
-            // The client may be gone already.
-            let _ = write_line(&mut self.stream, rpc::error_response(&e), NOTICE_TIMEOUT);
-        }
-    }
-
-    /// Marks a call in hand (not evictable); `false` if the client was evicted meanwhile.
-    fn begin(&self) -> bool {
-        match self.shared.clients().open.get_mut(&self.id) {
-            Some(c) => {
-                c.busy = true;
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn end(&self) {
-        if let Some(c) = self.shared.clients().open.get_mut(&self.id) {
-            c.busy = false;
-            c.since = Instant::now();
-        }
-    }
-
-    /// Reads requests line by line and answers each; returns when the client is done.
-    fn serve(&mut self) -> io::Result<()> {
-        let mut buf: Vec<u8> = Vec::with_capacity(CHUNK);
-        let mut chunk = vec![0u8; CHUNK];
-        // Bytes of `buf` already searched for a newline.
-        let mut scanned = 0;
-        loop {
-            let mut start = 0;
-            while let Some(pos) = buf[scanned..].iter().position(|&b| b == b'\n') {
-                let end = scanned + pos;
-                if end - start > MAX_REQUEST {
-                    return self.too_large();
-                }
-                self.answer(&buf[start..end])?;
-                start = end + 1;
-                scanned = start;
-            }
-            buf.drain(..start);
-            scanned = buf.len();
-            if buf.len() > MAX_REQUEST {
-                return self.too_large();
-            }
-            let n = match self.stream.read(&mut chunk) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if n == 0 {
-                // EOF: a last request without a newline is still answered.
-                return self.answer(&buf);
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    /// Answers one line (blank lines are skipped).
-    fn answer(&mut self, line: &[u8]) -> io::Result<()> {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            return Ok(());
-        }
-        if !self.begin() {
-            return Err(io::Error::other("evicted"));
-        }
-        let out = match &self.ext {
-            Some(ext) => rpc::handle_with(&self.transport, ext.as_ref(), line),
-            None => rpc::handle(&self.transport, line),
-        };
-        let written = if out.is_empty() {
-            Ok(())
-        } else {
-            write_line(&mut self.stream, out, self.shared.write_timeout)
-        };
-        self.end();
-        written
-    }
-
-    fn too_large(&mut self) -> io::Result<()> {
-        log::warn!(
-            "control client {}: request over {MAX_REQUEST} bytes",
-            self.id
-        );
-        let e = RpcError::invalid_request(format!(
-            "request larger than {MAX_REQUEST} bytes; closing the connection"
-        ));
-        write_line(&mut self.stream, rpc::error_response(&e), NOTICE_TIMEOUT)?;
-        // Stop sending, then drop what the client is still sending for a moment, so closing
-        // with unread data does not reset the connection before it reads the error.
-        self.stream.shutdown(Shutdown::Write)?;
-        self.stream
-            .set_read_timeout(Some(Duration::from_millis(200)))?;
-        let mut sink = vec![0u8; CHUNK];
-        let mut left = MAX_REQUEST;
-        while left > 0 {
-            match self.stream.read(&mut sink) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => left = left.saturating_sub(n),
-            }
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

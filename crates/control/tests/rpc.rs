@@ -98,7 +98,7 @@ fn core_methods_describe_the_running_runtime() {
     assert_eq!(opts["connection_lifetime"], 120);
     assert_eq!(opts["no_connect"], 0);
     assert_eq!(opts["async"], 1);
-    assert_eq!(opts["children"], 2);
+    assert_eq!(ok(&t, "cfg.get", json!(["core", "tcp_children"])), 2);
     assert!(
         opts.get("autoclose").is_none(),
         "only the tcp group: {opts}"
@@ -152,8 +152,9 @@ fn tcp_list_and_per_connection_operations() {
     assert_eq!(list.len(), 2);
     for c in list {
         assert_eq!(c["type"], "TCP");
-        assert_eq!(c["state"], 1);
-        assert_eq!(c["state_name"], "ok");
+        // Nothing sent yet: accepted, not read from (Kamailio's S_CONN_ACCEPT).
+        assert_eq!(c["state"], 2);
+        assert_eq!(c["state_name"], "accepting");
         assert_eq!(c["local"], addr.to_string());
         assert_eq!(c["src_ip"], "127.0.0.1");
         assert_eq!(c["keepalive"], true, "tcp_keepalive defaults to on: {c}");
@@ -169,9 +170,12 @@ fn tcp_list_and_per_connection_operations() {
 
     // tcp.conid_state / conid_alive, with the id as a number or as a decimal string.
     let s = ok(&t, "tcp.conid_state", json!([ida]));
-    assert_eq!(s, json!({ "conid": ida, "state": 1, "state_name": "ok" }));
+    assert_eq!(
+        s,
+        json!({ "conid": ida, "state": 2, "state_name": "accepting" })
+    );
     let s = ok(&t, "tcp.conid_state", json!([ida.to_string()]));
-    assert_eq!(s["state"], 1);
+    assert_eq!(s["state"], 2);
     assert_eq!(ok(&t, "tcp.conid_alive", json!([ida]))["alive"], true);
     let gone = ok(&t, "tcp.conid_state", json!([987_654_321_u64]));
     assert_eq!(gone["state"], -1);
@@ -231,7 +235,7 @@ fn tcp_list_and_per_connection_operations() {
     assert_eq!(a.read(&mut buf).unwrap(), 0, "client should see EOF");
     wait_for("conid gone", WAIT, || t.connection_count() == 1);
     assert_eq!(ok(&t, "tcp.conid_state", json!([ida]))["state"], -1);
-    assert_eq!(ok(&t, "tcp.conid_state", json!([idb]))["state"], 1);
+    assert_eq!(ok(&t, "tcp.conid_state", json!([idb]))["state"], 2);
     let list = ok(&t, "core.tcp_list", json!([]));
     assert_eq!(list.as_array().unwrap().len(), 1);
 

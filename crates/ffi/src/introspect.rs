@@ -21,7 +21,7 @@ use crate::types::sipwire_addr;
 pub struct sipwire_conn_info {
     /// The connection id.
     pub conid: u64,
-    /// `tcp_conid_state` value (1 OK, 3 connecting, negative: bad).
+    /// `tcp_conid_state` value (1 OK, 2 accepting, 3 connecting; -2 EOF, -3 error, -4 bad).
     pub state: i32,
     /// 1 when this side opened it (a send connected it), 0 when accepted.
     pub outbound: u8,

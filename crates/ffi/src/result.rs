@@ -70,13 +70,15 @@ pub enum sipwire_result {
     SIPWIRE_RESULT_QUEUE_FULL = 23,
     /// The connection is closing.
     SIPWIRE_RESULT_CLOSED = 24,
+    /// A TCP send while `disable_tcp` is set: there is no TCP at all.
+    SIPWIRE_RESULT_TCP_DISABLED = 25,
 }
 
 use sipwire_result::*;
 
 impl sipwire_result {
     /// Every value, for `sipwire_result_message` on a raw number.
-    const ALL: [sipwire_result; 25] = [
+    const ALL: [sipwire_result; 26] = [
         SIPWIRE_RESULT_OK,
         SIPWIRE_RESULT_NULL_PARAMETER,
         SIPWIRE_RESULT_INVALID_ARGUMENT,
@@ -102,6 +104,7 @@ impl sipwire_result {
         SIPWIRE_RESULT_SEND_TIMEOUT,
         SIPWIRE_RESULT_QUEUE_FULL,
         SIPWIRE_RESULT_CLOSED,
+        SIPWIRE_RESULT_TCP_DISABLED,
     ];
 
     fn message(self) -> &'static str {
@@ -143,6 +146,7 @@ impl sipwire_result {
                 "too slow: the write queue is full; the connection was closed"
             }
             SIPWIRE_RESULT_CLOSED => "the connection is closing",
+            SIPWIRE_RESULT_TCP_DISABLED => "TCP is off (disable_tcp)",
         }
     }
 }
@@ -204,6 +208,7 @@ pub(crate) fn from_send_error(e: &SendError) -> sipwire_result {
         SendError::SendTimeout(_) => SIPWIRE_RESULT_SEND_TIMEOUT,
         SendError::QueueFull(..) => SIPWIRE_RESULT_QUEUE_FULL,
         SendError::Closed(_) => SIPWIRE_RESULT_CLOSED,
+        SendError::TcpDisabled(_) => SIPWIRE_RESULT_TCP_DISABLED,
         _ => SIPWIRE_RESULT_IO,
     }
 }

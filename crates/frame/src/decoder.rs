@@ -29,6 +29,13 @@
 //!   bare LF between messages is a 1-byte `Keepalive` (bare LF is tolerated
 //!   elsewhere too). Consequence: a ping split by TCP right after its first
 //!   CRLF arrives as two keepalives.
+//! - Unless a lone CRLF is held ([`StreamDecoder::set_hold_lone_crlf`]: OpenSIPS's
+//!   proto_tcp without `tcp_crlf_drop`, and Kamailio's parser): exactly `\r\n`
+//!   buffered then waits for more bytes, as the first half of a `CRLFCRLF` ping
+//!   or the empty line before a message (RFC 3261 §7.5), and counts as a read of
+//!   the message in progress. A CRLF that follows completes the ping; anything
+//!   else makes the held CRLF part of what follows: skipped, no frame of its
+//!   own, its read counted in the next frame's chunks.
 //! - With `hep3` on, each message is classified by its first 4 bytes:
 //!   `HEP3` frames a HEP3 packet, anything else is SIP. A connection may mix
 //!   both (Kamailio checks per message too). 1–3 buffered bytes that are a
@@ -109,6 +116,8 @@ enum Kind {
     #[default]
     Keepalive,
     Proxy,
+    /// A held lone CRLF that more bytes followed: skipped, never a frame.
+    HeldCrlf,
 }
 
 /// Framing state that does not borrow the buffer.
@@ -131,6 +140,10 @@ struct State {
     msg_reads: u32,
     /// Offset (from the current message start) of the latest read's first byte.
     last_read_off: usize,
+    /// A lone CRLF at the end of the buffer waits for more bytes.
+    hold_crlf: bool,
+    /// The buffer holds exactly a lone CRLF, held (set when decoding stopped on it).
+    held: bool,
     error: Option<FrameError>,
 }
 
@@ -189,6 +202,20 @@ impl StreamDecoder {
             haproxy: self.st.cfg.haproxy,
             ..cfg
         };
+    }
+
+    /// Whether a lone CRLF (exactly `\r\n` buffered between messages) waits for more
+    /// bytes instead of being a [`FrameKind::Keepalive`] at once (see the module docs); off
+    /// by default. OpenSIPS's proto_tcp holds it unless `tcp_crlf_drop` is set (which drops
+    /// a packet holding a single CRLF). Applies from the next [`StreamDecoder::next_frame`].
+    pub fn set_hold_lone_crlf(&mut self, on: bool) {
+        self.st.hold_crlf = on;
+    }
+
+    /// True if decoding stopped on a lone CRLF it holds (see
+    /// [`StreamDecoder::set_hold_lone_crlf`]): the buffer holds exactly `\r\n`.
+    pub fn holds_lone_crlf(&self) -> bool {
+        self.st.held && self.buffered() == 2
     }
 
     /// True if the decoder holds a read buffer.
@@ -339,6 +366,7 @@ impl StreamDecoder {
                 Some(h) => FrameKind::Proxy(h),
                 None => return Ok(None), // unreachable: set with `Kind::Proxy`
             },
+            Kind::HeldCrlf => return Ok(None), // unreachable: skipped in `decode_next`
         };
         let data = self.buf.as_ref().map_or(&[][..], ReadBuf::data);
         Ok(Some(Frame {
@@ -353,24 +381,31 @@ impl StreamDecoder {
         if let Some(e) = self.st.error {
             return Err(e);
         }
-        self.release();
-        let Some(buf) = self.buf.as_ref() else {
-            return Ok(false);
-        };
-        let data = buf.data();
-        let st = &mut self.st;
-        let len = match st.decode(data, buf.capacity()) {
-            Ok(Some(len)) => len,
-            Ok(None) => return Ok(false),
-            Err(e) => {
-                st.error = Some(e);
-                return Err(e);
+        loop {
+            self.release();
+            let Some(buf) = self.buf.as_ref() else {
+                return Ok(false);
+            };
+            let data = buf.data();
+            let st = &mut self.st;
+            let len = match st.decode(data, buf.capacity()) {
+                Ok(Some(len)) => len,
+                Ok(None) => return Ok(false),
+                Err(e) => {
+                    st.error = Some(e);
+                    return Err(e);
+                }
+            };
+            if st.ready.0 == Kind::HeldCrlf {
+                // The held CRLF is the empty line before what followed it: no frame.
+                st.skip(len);
+                continue;
             }
-        };
-        let chunks = st.account(len, data.len());
-        st.ready.1 = len;
-        st.ready.2 = chunks;
-        Ok(true)
+            let chunks = st.account(len, data.len());
+            st.ready.1 = len;
+            st.ready.2 = chunks;
+            return Ok(true);
+        }
     }
 }
 
@@ -399,9 +434,19 @@ impl State {
                 }
             };
         }
+        let was_held = std::mem::take(&mut self.held);
         match data {
-            [] | [b'\r'] | [b'\r', b'\n', b'\r'] => Ok(None),
+            [] | [b'\r'] => Ok(None),
+            [b'\r', b'\n'] | [b'\r', b'\n', b'\r'] => {
+                // `\r\n\r` waits in any case; `\r\n` only when lone CRLFs are held.
+                self.held = was_held || self.hold_crlf;
+                if data.len() == 2 && !self.held {
+                    return self.frame(Kind::Keepalive, 2);
+                }
+                Ok(None)
+            }
             [b'\r', b'\n', b'\r', b'\n', ..] => self.frame(Kind::Ping, 4),
+            [b'\r', b'\n', ..] if was_held => self.frame(Kind::HeldCrlf, 2),
             [b'\r', b'\n', ..] => self.frame(Kind::Keepalive, 2),
             [b'\n', ..] => self.frame(Kind::Keepalive, 1),
             [b'H', ..] if self.cfg.hep3 => {
@@ -445,6 +490,13 @@ impl State {
                 self.frame(Kind::Sip { body_start }, len)
             }
         }
+    }
+
+    /// Skips `len` bytes that belong to no frame (a held CRLF): the reads that carried them
+    /// count for the frame that follows.
+    fn skip(&mut self, len: usize) {
+        self.release = len;
+        self.last_read_off = self.last_read_off.saturating_sub(len);
     }
 
     /// Chunk accounting for a frame of `len` bytes out of `have` buffered.

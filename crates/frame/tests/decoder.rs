@@ -139,6 +139,58 @@ fn crlf_keepalive_edges() {
 }
 
 #[test]
+fn held_lone_crlf_waits_for_what_follows() {
+    use FrameKind::*;
+    let held = || {
+        let mut d = decoder(cfg(), CAP);
+        d.set_hold_lone_crlf(true);
+        d
+    };
+    // Alone, it waits: a read of a message in progress.
+    let mut d = held();
+    push(&mut d, b"\r\n");
+    assert!(d.next_frame().unwrap().is_none());
+    assert!(d.holds_lone_crlf());
+    assert_eq!((d.buffered(), d.pending_chunks()), (2, 1));
+    // A CRLF split off by TCP completes the ping.
+    push(&mut d, b"\r\n");
+    let f = drain(&mut d);
+    assert_eq!((kinds(&f), f[0].chunks), (vec![Ping], 2));
+    assert!(!d.holds_lone_crlf());
+    assert_eq!(d.pending_chunks(), 0);
+    // Anything else: the held CRLF is the empty line before it, in its chunks, not a frame.
+    let m = message_of_len(80);
+    let mut d = held();
+    push(&mut d, b"\r\n");
+    assert!(d.next_frame().unwrap().is_none());
+    push(&mut d, &m);
+    let f = drain(&mut d);
+    assert_eq!(f.len(), 1);
+    assert!(matches!(f[0].kind, Sip { .. }));
+    assert_eq!((f[0].bytes.as_slice(), f[0].chunks), (&m[..], 2));
+    // Within one read, CRLFs before a message and after a ping are as without holding.
+    let mut d = held();
+    let mut both = b"\r\n".to_vec();
+    both.extend_from_slice(&m);
+    push(&mut d, &both);
+    assert_eq!(kinds(&drain(&mut d))[0], Keepalive);
+    push(&mut d, b"\r\n\r\n\r\n");
+    assert_eq!(kinds(&drain(&mut d)), vec![Ping]);
+    assert!(d.holds_lone_crlf(), "the CRLF after the ping is held");
+    // `\r\n\r` waits as ever (not a lone CRLF); `\n` then completes the ping.
+    let mut d = held();
+    push(&mut d, b"\r\n\r");
+    assert!(d.next_frame().unwrap().is_none());
+    assert!(!d.holds_lone_crlf());
+    push(&mut d, b"\n");
+    assert_eq!(kinds(&drain(&mut d)), vec![Ping]);
+    // Off again (tcp_crlf_drop at runtime): the next lone CRLF is a keepalive at once.
+    d.set_hold_lone_crlf(false);
+    push(&mut d, b"\r\n");
+    assert_eq!(kinds(&drain(&mut d)), vec![Keepalive]);
+}
+
+#[test]
 fn chunk_counts() {
     let a = message_of_len(120);
     let b = message_of_len(130);

@@ -164,6 +164,9 @@ impl Endpoint {
         let raw = fd.as_raw_fd();
         sctp::bindx(raw, addrs).map_err(step("bind"))?;
         apply_socket_options(raw, cfg)?;
+        // SIP messages are sent whole and waited for: no Nagle-style bundling delay (Kamailio
+        // and SIPp turn it off too; with it, a reply can wait for the peer's delayed SACK).
+        sctp::set_nodelay(raw, true).map_err(step("SCTP_NODELAY"))?;
         sctp::subscribe(raw).map_err(step("subscribe to notifications"))?;
         sctp::listen(raw, BACKLOG).map_err(step("listen"))?;
         let locals = sctp::local_addrs(raw).unwrap_or_else(|_| addrs.to_vec());

@@ -80,24 +80,37 @@ impl fmt::Display for Proto {
     }
 }
 
-/// The state `tcp_conid_state` reports, with Kamailio's exact values.
+/// The state `tcp_conid_state` reports, with Kamailio's exact values. The positive ones are
+/// the states of an open connection (Kamailio's `S_CONN_OK`, `S_CONN_ACCEPT`,
+/// `S_CONN_CONNECT`); the negative ones say why a connection is closing, from the moment that
+/// is known until its final close (then it is gone).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(i8)]
 pub enum ConnState {
     /// 1: connection is OK.
     Ok = 1,
-    /// 2: socket is accepting incoming connections.
+    /// 2: socket is accepting incoming connections: an accepted connection from its accept
+    /// until its first read that returns data (Kamailio's `S_CONN_ACCEPT`).
     Accepting = 2,
     /// 3: socket is setting up an outgoing connection.
     Connecting = 3,
     /// -1: connection does not exist (or was closed).
     Gone = -1,
-    /// -2: socket has reached EOF.
+    /// -2: socket has reached EOF: the peer closed it (FIN), and the final close is on its way.
     Eof = -2,
-    /// -3: a socket error occurred; the connection will likely close.
+    /// -3: a socket error occurred (a read or write failed, a connect failed); the connection
+    /// will likely close.
     Error = -3,
-    /// -4: socket is in an unknown bad state; the connection will likely close.
+    /// -4: socket is in an unknown bad state; the connection will likely close (any other
+    /// close: asked for, timed out, protocol error, queue full, shutdown).
     Bad = -4,
+}
+
+impl ConnState {
+    /// What `tcp_conid_alive` says: 1 for the positive states (as Kamailio: `state >= 1`).
+    pub fn is_alive(self) -> bool {
+        self as i8 >= 1
+    }
 }
 
 impl ConnState {
@@ -174,6 +187,21 @@ impl CloseReason {
             Some(libc::ECONNRESET) | Some(libc::EPIPE) => CloseReason::Reset,
             Some(libc::ETIMEDOUT) | Some(libc::EHOSTUNREACH) => CloseReason::Timeout,
             _ => CloseReason::Error,
+        }
+    }
+
+    /// The `tcp_conid_state` of a connection closing for this reason: EOF (-2) for the peer's
+    /// FIN, error (-3) for a failed read, write or connect, bad (-4) for every other close.
+    pub(crate) fn closing_state(self) -> ConnState {
+        match self {
+            CloseReason::PeerClosed => ConnState::Eof,
+            CloseReason::Reset
+            | CloseReason::Timeout
+            | CloseReason::Error
+            | CloseReason::ConnectRefused
+            | CloseReason::ConnectTimeout
+            | CloseReason::ConnectFailed => ConnState::Error,
+            _ => ConnState::Bad,
         }
     }
 
@@ -275,6 +303,7 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
+    /// An accepted connection (state `Accepting` until its first read returns data).
     pub fn new(
         id: ConId,
         stream: TcpStream,
@@ -289,7 +318,7 @@ impl Conn {
             peer,
             local,
             proxy: OnceLock::new(),
-            state: AtomicI8::new(ConnState::Ok as i8),
+            state: AtomicI8::new(ConnState::Accepting as i8),
             close_reason: AtomicU8::new(0),
             lifetime_ms: AtomicU64::new(u64::MAX),
             last_activity_ms: AtomicU64::new(now_ms),
@@ -317,12 +346,37 @@ impl Conn {
         c
     }
 
+    /// Where the open connection is: accepting, connecting or OK (whether it is closing is
+    /// its close reason; see [`Conn::tcpops_state`]).
     pub fn state(&self) -> ConnState {
         ConnState::from_i8(self.state.load(Ordering::Acquire))
     }
 
     pub fn set_state(&self, s: ConnState) {
         self.state.store(s as i8, Ordering::Release);
+    }
+
+    /// A read returned data: an accepted connection is established now (accepting → OK, as
+    /// Kamailio's `tcp_read_data` does on its first successful read).
+    pub fn read_data(&self) {
+        if self.state.load(Ordering::Relaxed) == ConnState::Accepting as i8 {
+            let _ = self.state.compare_exchange(
+                ConnState::Accepting as i8,
+                ConnState::Ok as i8,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// The state `tcp_conid_state` reports while the connection is in the table: once a close
+    /// reason is known (EOF read, a read or write error, a close asked for), the state that
+    /// reason means, until the final close removes it; before that, [`Conn::state`].
+    pub fn tcpops_state(&self) -> ConnState {
+        match self.close_reason() {
+            Some(r) => r.closing_state(),
+            None => self.state(),
+        }
     }
 
     /// The message source the application sees: the PROXY-provided one when present.
@@ -415,6 +469,71 @@ mod tests {
         assert_eq!(CloseReason::Timeout.event_name(), Some("tcp:timeout"));
         assert_eq!(CloseReason::PeerClosed.event_name(), Some("tcp:closed"));
         assert_eq!(CloseReason::Lifetime.event_name(), None);
+    }
+
+    #[test]
+    fn closing_states_follow_the_reason() {
+        assert_eq!(CloseReason::PeerClosed.closing_state(), ConnState::Eof);
+        for r in [
+            CloseReason::Reset,
+            CloseReason::Timeout,
+            CloseReason::Error,
+            CloseReason::ConnectRefused,
+            CloseReason::ConnectTimeout,
+            CloseReason::ConnectFailed,
+        ] {
+            assert_eq!(r.closing_state(), ConnState::Error, "{r:?}");
+        }
+        for r in [
+            CloseReason::Application,
+            CloseReason::Lifetime,
+            CloseReason::WaitData,
+            CloseReason::Protocol,
+            CloseReason::Shutdown,
+            CloseReason::SendTimeout,
+            CloseReason::QueueFull,
+            CloseReason::MsgReadTimeout,
+            CloseReason::MsgDataTimeout,
+        ] {
+            assert_eq!(r.closing_state(), ConnState::Bad, "{r:?}");
+        }
+        let alive: Vec<i8> = [
+            ConnState::Ok,
+            ConnState::Accepting,
+            ConnState::Connecting,
+            ConnState::Gone,
+            ConnState::Eof,
+            ConnState::Error,
+            ConnState::Bad,
+        ]
+        .into_iter()
+        .filter(|s| s.is_alive())
+        .map(|s| s as i8)
+        .collect();
+        assert_eq!(alive, [1, 2, 3]);
+    }
+
+    #[test]
+    fn accepted_connection_is_accepting_until_its_first_read() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let s = TcpStream::connect(addr).unwrap();
+        let c = Conn::new(ConId::new(1, 1), s, addr, addr, 0);
+        assert_eq!(c.tcpops_state(), ConnState::Accepting);
+        c.read_data();
+        assert_eq!(c.tcpops_state(), ConnState::Ok);
+        c.set_close_reason(CloseReason::PeerClosed);
+        assert_eq!(c.tcpops_state(), ConnState::Eof, "never OK after EOF");
+        let s = TcpStream::connect(addr).unwrap();
+        let o = Conn::new_outbound(ConId::new(2, 1), s, addr, addr, 0);
+        o.read_data();
+        assert_eq!(
+            o.tcpops_state(),
+            ConnState::Connecting,
+            "only accepting turns OK"
+        );
+        o.set_close_reason(CloseReason::ConnectRefused);
+        assert_eq!(o.tcpops_state(), ConnState::Error);
     }
 
     #[test]

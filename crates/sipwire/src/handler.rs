@@ -67,7 +67,9 @@ impl std::error::Error for HandlerError {}
 pub struct Event {
     /// Why it closed; [`CloseReason::event_name`] gives the Kamailio route name.
     pub reason: CloseReason,
-    /// The connection's id (now stale).
+    /// The connection's id: gone from the table, except that inside this `on_event` call
+    /// (and the `on_unsent` calls before it) `Transport::conid_state` still reports the state
+    /// it closed in (-2 EOF, -3 error, -4 other), as Kamailio's event routes see it.
     pub conid: ConId,
     /// Transport protocol.
     pub proto: Proto,
@@ -198,10 +200,11 @@ impl<'a> Ctx<'a> {
         self.transport
     }
 
-    /// `tcp_conid_state()` of the current connection.
+    /// `tcp_conid_state()` of the current connection (see [`Transport::conid_state`]): OK
+    /// while a message is handled, unless a close was asked for meanwhile.
     pub fn conid_state(&self) -> ConnState {
         match self.conn {
-            Some(c) => c.state(),
+            Some(c) => c.tcpops_state(),
             None => self.transport.conid_state(self.conid),
         }
     }

@@ -329,20 +329,6 @@ pub(crate) fn on_send_timeout(
     }
 }
 
-/// The `tcp_conid_state` a closed connection reports.
-pub(crate) fn final_state(reason: CloseReason) -> ConnState {
-    match reason {
-        CloseReason::PeerClosed => ConnState::Eof,
-        CloseReason::Reset
-        | CloseReason::Timeout
-        | CloseReason::Error
-        | CloseReason::ConnectRefused
-        | CloseReason::ConnectTimeout
-        | CloseReason::ConnectFailed => ConnState::Error,
-        _ => ConnState::Bad,
-    }
-}
-
 /// Whether a close is reported to `on_event` (`closed_event`, and `enable_closed_event` in
 /// mode 2).
 pub(crate) fn reports_close(mode: ClosedEvent, enabled_on_conn: bool) -> bool {
@@ -557,12 +543,7 @@ mod tests {
     }
 
     #[test]
-    fn final_state_and_event_gate() {
-        assert_eq!(final_state(CloseReason::PeerClosed), ConnState::Eof);
-        assert_eq!(final_state(CloseReason::Reset), ConnState::Error);
-        assert_eq!(final_state(CloseReason::ConnectRefused), ConnState::Error);
-        assert_eq!(final_state(CloseReason::Lifetime), ConnState::Bad);
-        assert_eq!(final_state(CloseReason::Application), ConnState::Bad);
+    fn event_gate() {
         assert!(!reports_close(ClosedEvent::Off, true));
         assert!(reports_close(ClosedEvent::On, false));
         assert!(reports_close(ClosedEvent::Manual, true));

@@ -255,6 +255,10 @@ impl Reader {
         let Some(Slot { mut rs, .. }) = self.conns.try_remove(key) else {
             return;
         };
+        if let Some(reason) = close {
+            // Closing from now on (`tcp_conid_state`), not only once main has finalized it.
+            rs.conn.set_close_reason(reason);
+        }
         if let Err(e) = self.poller.deregister(rs.conn.stream.as_raw_fd()) {
             log::debug!("conid {}: reader deregister: {e}", rs.conn.id);
         }
@@ -325,7 +329,7 @@ fn read_conn(rs: &mut ReadSide, pass: &mut Pass<'_>) -> Outcome {
                 Err(reason) => reason,
             },
             Ok(Fill::WouldBlock) => return Outcome::Keep,
-            Ok(Fill::Eof) => conn.close_reason().unwrap_or(CloseReason::PeerClosed),
+            Ok(Fill::Eof) => peer_closed(conn),
             Ok(Fill::Full) => {
                 // The framer reports oversize messages itself; a full buffer means it could not.
                 limited_log!(
@@ -372,7 +376,7 @@ fn give_buffer(dec: &mut StreamDecoder, shared: &Shared, cfg: &Config) {
 fn read_first(conn: &Conn, buf: &mut [u8]) -> Result<Option<usize>, CloseReason> {
     loop {
         return match (&conn.stream).read(buf) {
-            Ok(0) => Err(conn.close_reason().unwrap_or(CloseReason::PeerClosed)),
+            Ok(0) => Err(peer_closed(conn)),
             Ok(n) => Ok(Some(n)),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -381,8 +385,17 @@ fn read_first(conn: &Conn, buf: &mut [u8]) -> Result<Option<usize>, CloseReason>
     }
 }
 
-/// The close a read error means: a close already asked for wins.
+/// A read returned EOF: the connection reports EOF from now on (`tcp_conid_state` -2, not
+/// alive), unless a close was asked for already (whose reason wins).
+fn peer_closed(conn: &Conn) -> CloseReason {
+    conn.set_close_reason(CloseReason::PeerClosed);
+    conn.close_reason().unwrap_or(CloseReason::PeerClosed)
+}
+
+/// The close a read error means, recorded at once (`tcp_conid_state` -3 for a socket error):
+/// a close already asked for wins.
 fn read_error(conn: &Conn, e: &io::Error) -> CloseReason {
+    conn.set_close_reason(CloseReason::from_io_error(e));
     let reason = conn
         .close_reason()
         .unwrap_or_else(|| CloseReason::from_io_error(e));
@@ -403,9 +416,12 @@ impl Pass<'_> {
     ) -> Result<(), CloseReason> {
         bump(&self.shared.stats.reads);
         add(&self.shared.stats.bytes_read, n as u64);
+        conn.read_data();
         // The frames of this read see the config as it is now: one atomic load, unless a
         // runtime change was published.
         let cfg = self.snapshots.get();
+        // Without `tcp_crlf_drop` a lone CRLF is not dropped: it waits for what follows.
+        dec.set_hold_lone_crlf(!cfg.tcp.crlf_drop);
         let env = Env {
             shared: self.shared,
             handler: self.handler,
@@ -415,6 +431,9 @@ impl Pass<'_> {
         self.batch.cork();
         let delivered = env.deliver(conn, dec);
         self.batch.uncork(cfg, (env.handler, env.transport));
+        if dec.holds_lone_crlf() {
+            bump(&self.shared.stats.keepalives);
+        }
         // `tcp_msg_read_timeout` counts from the read that started the message in progress
         // (a message that started in this read has one chunk so far).
         match dec.pending_chunks() {
@@ -564,11 +583,12 @@ impl Env<'_> {
         }
     }
 
-    /// A lone CRLF keepalive: traffic unless `tcp_crlf_drop`.
+    /// A lone CRLF keepalive (or bare LF) consumed on its own: traffic. With
+    /// `tcp_crlf_drop` this is the CRLF a read ended with, dropped (as OpenSIPS completes and
+    /// discards that packet); without it such a CRLF is held by the decoder instead (counted
+    /// when held, see `deliver_read`) and only CRLFs followed by more bytes come here.
     fn on_keepalive(&self, conn: &Conn, now_ms: u64) {
         bump(&self.shared.stats.keepalives);
-        if !self.cfg.tcp.crlf_drop {
-            conn.touch(now_ms);
-        }
+        conn.touch(now_ms);
     }
 }

@@ -205,6 +205,16 @@ impl Transport {
         })
     }
 
+    /// A diagnostic: an integer socket option (`getsockopt(level, name)`, e.g.
+    /// `libc::IPPROTO_TCP, libc::TCP_SYNCNT`) as the kernel has it now on an open TCP
+    /// connection's socket; `None` when the connection is not open, is an SCTP association,
+    /// or the kernel refuses the read. For checking what the config put on a socket (tests,
+    /// troubleshooting); the runtime never reads it back itself.
+    pub fn socket_option(&self, id: ConId, level: i32, name: i32) -> Option<i32> {
+        let c = self.conn(id).ok()?;
+        sys::get_int_opt(c.stream.as_raw_fd(), level, name).ok()
+    }
+
     /// `true` once the runtime has begun shutting down: sends and tcpops then have no one to
     /// carry them out.
     pub fn is_stopping(&self) -> bool {
@@ -258,12 +268,19 @@ impl Transport {
         }
     }
 
-    /// `tcp_conid_alive(conid)`: the connection exists and is OK.
+    /// `tcp_conid_alive(conid)`: the connection exists and is not closing — its
+    /// [`conid_state`](Self::conid_state) is positive (OK, accepting or connecting), as
+    /// Kamailio's `state >= 1`; false from the moment it is known to close (EOF read, an
+    /// error, a close asked for) and once it is gone.
     pub fn conid_alive(&self, id: ConId) -> bool {
-        self.conid_state(id) == ConnState::Ok
+        self.conid_state(id).is_alive()
     }
 
-    /// `tcp_conid_state(conid)`, with Kamailio's values (`ConnState as i8`).
+    /// `tcp_conid_state(conid)`, with Kamailio's values (`ConnState as i8`): 2 from accept
+    /// until the first read returns data, 3 while an outbound connect is in progress, then 1;
+    /// -2 from reading EOF, -3 from a read, write or connect error, -4 from any other close
+    /// reason, each until the final close (and inside `on_unsent`/`on_event` for it); -1
+    /// after it, or for an id that never existed.
     pub fn conid_state(&self, id: ConId) -> ConnState {
         if id.is_sctp() {
             return if self.conn_peer(id).is_some() {
@@ -273,9 +290,8 @@ impl Transport {
             };
         }
         match self.shared.table.get(id) {
-            Some(c) if c.close_reason().is_some() && c.state() == ConnState::Ok => ConnState::Bad,
-            Some(c) => c.state(),
-            None => ConnState::Gone,
+            Some(c) => c.tcpops_state(),
+            None => crate::tcp_main::finalizing_state(id).unwrap_or(ConnState::Gone),
         }
     }
 

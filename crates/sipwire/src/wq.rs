@@ -46,10 +46,9 @@ pub(crate) struct WriteQueue {
     head_written: usize,
     /// Bytes queued and not yet written.
     bytes: usize,
-    /// Pushes since the queue was last empty (`tcp_async_max_postponed_chunks`; one push may
-    /// hold several corked messages).
-    chunks: usize,
-    /// Cumulative end offsets (in bytes ever stored) of the messages still (partly) queued.
+    /// Cumulative end offsets (in bytes ever stored) of the messages still (partly) queued:
+    /// its length is what `tcp_async_max_postponed_chunks` limits (OpenSIPS's
+    /// `async_chunks_no`, which goes down as each one is completely written).
     ends: VecDeque<u64>,
     /// Offset (in bytes ever stored) where the first message of `ends` starts: a partly
     /// written head message keeps its whole bytes until it is completely written, so the
@@ -77,12 +76,6 @@ impl WriteQueue {
     /// Bytes waiting.
     pub fn bytes(&self) -> usize {
         self.bytes
-    }
-
-    /// Pushes since the queue was last empty (`tcp_async_max_postponed_chunks`).
-    #[cfg(test)]
-    pub fn chunks(&self) -> usize {
-        self.chunks
     }
 
     /// Messages still (partly) queued.
@@ -125,7 +118,9 @@ impl WriteQueue {
     /// Appends `bytes[from..]` as one push if every limit allows it, counting it in `gauge`
     /// (bytes in all queues). `lens` are the lengths of the messages `bytes` holds (one, or a
     /// corked batch; they sum to `bytes.len()`), of which the first `from` bytes were written:
-    /// the messages left keep their boundaries, a partly written one counting as one.
+    /// the messages left keep their boundaries, a partly written one counting as one. The
+    /// messages limit (`tcp_async_max_postponed_chunks`) counts those pending: the ones
+    /// already queued and not completely written, plus the ones this push adds.
     pub fn try_push(
         &mut self,
         bytes: &[u8],
@@ -143,7 +138,9 @@ impl WriteQueue {
         if self.bytes + n > limits.conn_bytes {
             return Err(QueueLimit::ConnBytes);
         }
-        if self.chunks + 1 > limits.msgs {
+        // Lengths that do not add up make the rest one message (see `mark_ends`).
+        let adds = unwritten(lens, from).0.max(1);
+        if self.ends.len() + adds > limits.msgs {
             return Err(QueueLimit::Messages);
         }
         let n64 = n as u64;
@@ -222,7 +219,6 @@ impl WriteQueue {
         if self.ends.is_empty() {
             self.head_start = self.pushed - msg.len() as u64;
         }
-        self.chunks += 1;
     }
 
     /// Writes as much as the socket takes, taking what was written off `gauge`. `Ok(n)` bytes
@@ -269,7 +265,6 @@ impl WriteQueue {
             }
         }
         if self.bytes == 0 {
-            self.chunks = 0;
             self.last_progress = None;
         }
         Ok(())
@@ -327,7 +322,6 @@ impl WriteQueue {
         self.head_start = self.pushed;
         self.front_off = self.pushed;
         self.bytes = 0;
-        self.chunks = 0;
         self.lost = (0, 0);
         self.closed = true;
         self.last_progress = None;
@@ -523,46 +517,64 @@ mod tests {
             q.try_push(b"c", &[1], 0, limits, &gauge, now),
             Err(QueueLimit::Messages)
         );
-        assert_eq!((q.bytes(), q.msgs(), q.chunks()), (6, 2, 2));
+        assert_eq!((q.bytes(), q.msgs()), (6, 2));
     }
 
     #[test]
-    fn postponed_chunks_count_pushes_since_empty_not_messages_waiting() {
+    fn postponed_chunks_count_messages_pending_not_pushes() {
         let now = Instant::now();
         let limits = Limits {
             conn_bytes: 1000,
-            msgs: 2,
+            msgs: 3,
             total_bytes: 1000,
             blk_size: 16,
         };
         let gauge = AtomicU64::new(0);
         let mut q = WriteQueue::default();
-        // One push of a corked batch of three messages is one chunk.
+        // A corked batch of three messages is three pending, whatever the pushes.
         assert_eq!(
             q.try_push(b"aabbcc", &[2, 2, 2], 0, limits, &gauge, now),
             Ok(())
         );
-        assert_eq!((q.chunks(), q.msgs()), (1, 3));
+        assert_eq!(q.msgs(), 3);
+        assert_eq!(
+            q.try_push(b"d", &[1], 0, limits, &gauge, now),
+            Err(QueueLimit::Messages),
+            "a fourth pending message"
+        );
+        // Messages complete one by one and the count goes down, the queue never empty: 30
+        // pushes, never more than 3 pending, none refused.
         let mut w = Limited {
             out: Vec::new(),
-            room: 6,
+            room: 0,
         };
-        assert_eq!(q.flush_to(&mut w, now, &gauge).unwrap(), 6);
-        assert_eq!((q.chunks(), q.msgs()), (0, 0), "drained: counted afresh");
-        assert_eq!(q.try_push(b"x", &[1], 0, limits, &gauge, now), Ok(()));
+        for i in 0..30u8 {
+            w.room = 2;
+            q.flush_to(&mut w, now, &gauge).unwrap();
+            assert!(!q.is_empty(), "drains partly, never empties");
+            assert_eq!(q.msgs(), 2);
+            assert_eq!(
+                q.try_push(&[b'e' + i % 20; 2], &[2], 0, limits, &gauge, now),
+                Ok(())
+            );
+        }
+        // A partly written head message is still pending.
         w.room = 1;
         q.flush_to(&mut w, now, &gauge).unwrap();
-        assert_eq!(q.try_push(b"y", &[1], 0, limits, &gauge, now), Ok(()));
-        assert_eq!(q.try_push(b"z", &[1], 0, limits, &gauge, now), Ok(()));
-        // Not empty since "y": "y" and "z" are two pushes; a third one is refused even after
-        // one of them is written.
-        w.room = 1;
+        assert_eq!((q.msgs(), q.bytes()), (3, 5));
+        assert_eq!(
+            q.try_push(b"z", &[1], 0, limits, &gauge, now),
+            Err(QueueLimit::Messages)
+        );
+        // A batch whose first message was written directly adds only the ones left.
+        w.room = 3;
         q.flush_to(&mut w, now, &gauge).unwrap();
         assert_eq!(q.msgs(), 1);
         assert_eq!(
-            q.try_push(b"w", &[1], 0, limits, &gauge, now),
-            Err(QueueLimit::Messages)
+            q.try_push(b"xxyyzz", &[2, 2, 2], 2, limits, &gauge, now),
+            Ok(())
         );
+        assert_eq!(q.msgs(), 3);
     }
 
     #[test]

@@ -424,13 +424,48 @@ fn reuse_port_lets_two_runtimes_share_a_port() {
 fn disable_tcp_listens_nowhere() {
     let (cfg, _) = sipwire::config::Config::from_str_with(
         "t.cfg",
-        "disable_tcp=yes\nlisten=tcp:127.0.0.1:0",
+        "disable_tcp=yes\nlisten=tcp:127.0.0.1:0\ntcp_children=2",
         Default::default(),
     )
     .unwrap();
     let rec = std::sync::Arc::new(Recorder::default());
     let rt = sipwire::Runtime::start(cfg, rec).unwrap();
-    assert!(rt.transport().listen_addrs().is_empty());
+    let t = rt.transport();
+    assert!(t.listen_addrs().is_empty());
+    // No SCTP endpoint either: no reader is needed (and no TCP main runs).
+    assert_eq!(t.reader_count(), 0);
+    // A send to an address would connect: it is refused before any socket is made.
+    let peer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    peer.set_nonblocking(true).unwrap();
+    let dst = peer.local_addr().unwrap();
+    let e = t.send(dst, &options(1, "")).unwrap_err();
+    assert!(
+        matches!(e, sipwire::SendError::TcpDisabled(sipwire::Target::Addr(a)) if a == dst),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("disable_tcp"), "{e}");
+    let from = sipwire::Target::AddrFrom {
+        dst,
+        local: "127.0.0.1:0".parse().unwrap(),
+    };
+    assert!(matches!(
+        t.send(from, b"x"),
+        Err(sipwire::SendError::TcpDisabled(_))
+    ));
+    assert!(matches!(
+        t.send(sipwire::ConId(1), b"x"),
+        Err(sipwire::SendError::TcpDisabled(_))
+    ));
+    let s = t.stats();
+    assert_eq!((s.connects, s.send_errors), (0, 3));
+    assert_eq!(t.connection_count(), 0);
+    // A connect would have put a connection in the peer's accept queue by now (loopback).
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        peer.accept().unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock
+    );
+    rt.shutdown();
 }
 
 #[test]
@@ -523,30 +558,39 @@ fn closed_connections_leave_no_timers() {
     });
 }
 
-/// Sends a lone CRLF every 300 ms for 3.3 s; true if the server closed the connection meanwhile.
-fn crlf_keepalives_outlive_lifetime(extra: &str) -> bool {
-    let (rt, _rec, addr) = start(&format!("tcp_connection_lifetime=2\n{extra}"));
-    let t = rt.transport();
-    let mut c = connect(addr);
-    for _ in 0..11 {
-        if c.write_all(b"\r\n").is_err() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    t.connection_count() == 0
-}
-
 #[test]
 fn crlf_drop_makes_lone_crlf_not_count_as_traffic() {
-    assert!(
-        !crlf_keepalives_outlive_lifetime("modparam(\"proto_tcp\", \"tcp_crlf_drop\", 0)"),
-        "kept alive by CRLFs"
+    // proto_tcp `tcp_crlf_drop`: a read holding a single CRLF is dropped at once, so it is no
+    // message traffic — it starts no message (the next one takes only its own reads, here
+    // within tcp_max_msg_chunks = 1) and does not wait for a second CRLF (a ping split after
+    // its first CRLF is two dropped CRLFs: no pong).
+    let (rt, rec, addr) = start(
+        "modparam(\"proto_tcp\", \"tcp_crlf_drop\", 1)\n\
+         modparam(\"proto_tcp\", \"tcp_max_msg_chunks\", 1)",
     );
-    assert!(
-        crlf_keepalives_outlive_lifetime("modparam(\"proto_tcp\", \"tcp_crlf_drop\", 1)"),
-        "dropped CRLFs must not refresh the lifetime"
+    let t = rt.transport();
+    *rec.on_msg.lock() = Some(Box::new(|ctx, _| {
+        ctx.reply(b"R").unwrap();
+    }));
+    let mut c = connect(addr);
+    send(&mut c, b"\r\n");
+    wait_for("first CRLF dropped", WAIT, || t.stats().keepalives == 1);
+    send(&mut c, b"\r\n");
+    wait_for("second CRLF dropped", WAIT, || t.stats().keepalives == 2);
+    assert_eq!(t.stats().pings, 0);
+    send(&mut c, &options(1, ""));
+    let got = rec.wait_msgs(1);
+    assert_eq!(
+        got[0].chunks, 1,
+        "the dropped CRLFs are no part of the message"
     );
+    // The reply is the first thing back: no pong was sent before it.
+    let mut r = [0u8; 1];
+    c.read_exact(&mut r).unwrap();
+    assert_eq!(&r, b"R");
+    assert_eq!(t.stats().pongs, 0);
+    assert_eq!(t.stats().chunks_exceeded, 0);
+    assert_eq!(t.connection_count(), 1);
 }
 
 #[test]
@@ -572,4 +616,192 @@ fn idle_connections_hold_no_read_buffer() {
     assert_eq!(t.connection_count(), 5);
     send(&mut cs[0], &partial[20..]);
     rec.wait_msgs(6);
+}
+
+#[test]
+fn without_crlf_drop_a_lone_crlf_waits_for_what_follows() {
+    // The other half (the default, 0): a single CRLF is not dropped; it stays in the stream
+    // as the start of what follows.
+    let (rt, rec, addr) = start("tcp_msg_read_timeout=1");
+    let t = rt.transport();
+    // A ping split by TCP after its first CRLF is still a ping, answered.
+    let mut c = connect(addr);
+    send(&mut c, b"\r\n");
+    wait_for("lone CRLF read", WAIT, || t.stats().keepalives == 1);
+    assert_eq!(t.stats().pings, 0);
+    send(&mut c, b"\r\n");
+    let mut pong = [0u8; 2];
+    c.read_exact(&mut pong).unwrap();
+    assert_eq!(&pong, b"\r\n");
+    assert_eq!(t.stats().pings, 1);
+    send(&mut c, &options(1, ""));
+    assert_eq!(
+        rec.wait_msgs(1)[0].chunks,
+        1,
+        "after the ping, nothing held"
+    );
+    // The held CRLF is a message in progress: nothing more within tcp_msg_read_timeout
+    // closes the connection.
+    let mut e = connect(addr);
+    send(&mut e, b"\r\n");
+    assert!(wait_closed(&mut e));
+    assert_eq!(rec.wait_events(1)[0].reason, CloseReason::MsgReadTimeout);
+    assert_eq!(t.connection_count(), 1, "c stays");
+    drop(rt);
+    // And a read of it: with it, a message in one more read takes two reads, over
+    // tcp_max_msg_chunks = 1.
+    let (rt, rec, addr) = start("modparam(\"proto_tcp\", \"tcp_max_msg_chunks\", 1)");
+    let t = rt.transport();
+    let mut d = connect(addr);
+    send(&mut d, b"\r\n");
+    wait_for("lone CRLF read", WAIT, || t.stats().keepalives == 1);
+    send(&mut d, &options(2, ""));
+    assert!(wait_closed(&mut d));
+    assert_eq!(t.stats().chunks_exceeded, 1);
+    assert_eq!(rec.msg_count(), 0);
+    assert_eq!(rec.wait_events(1)[0].reason, CloseReason::Protocol);
+}
+
+#[test]
+fn conid_state_is_accepting_until_the_first_read() {
+    // Kamailio's S_CONN_ACCEPT: from accept until a read returns data. Alive (state >= 1).
+    let (rt, rec, addr) = start("");
+    let t = rt.transport();
+    let mut c = connect(addr);
+    let me = c.local_addr().unwrap().to_string();
+    let mut id = None;
+    wait_for("accepted", WAIT, || {
+        id = t.get_conid(&me).ok();
+        id.is_some()
+    });
+    let id = id.unwrap();
+    // Nothing sent: nothing can have been read.
+    assert_eq!(t.conid_state(id), ConnState::Accepting);
+    assert_eq!(t.conid_state(id) as i8, 2);
+    assert!(t.conid_alive(id));
+    assert_eq!(t.conn_info(id).unwrap().state, ConnState::Accepting);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    *rec.on_msg.lock() = Some(Box::new(move |ctx, _| {
+        let by_id = ctx.transport().conid_state(ctx.conid());
+        seen2.lock().unwrap().push((ctx.conid_state(), by_id));
+    }));
+    send(&mut c, &options(1, ""));
+    rec.wait_msgs(1);
+    assert_eq!(*seen.lock().unwrap(), [(ConnState::Ok, ConnState::Ok)]);
+    assert_eq!(t.conid_state(id) as i8, 1);
+}
+
+/// Records what `conid_state`/`conid_alive` say inside `on_event`, and holds TCP main there
+/// (so every other final close waits) while `hold` is set.
+#[derive(Default)]
+struct StateProbe {
+    transport: std::sync::OnceLock<sipwire::Transport>,
+    msgs: std::sync::Mutex<Vec<sipwire::ConId>>,
+    /// (conid, reason, state, alive) per event.
+    events: std::sync::Mutex<Vec<(sipwire::ConId, CloseReason, ConnState, bool)>>,
+    hold: std::sync::Mutex<bool>,
+    released: std::sync::Condvar,
+}
+
+impl sipwire::Handler for StateProbe {
+    fn on_message(
+        &self,
+        ctx: &sipwire::Ctx<'_>,
+        _msg: sipwire::Message<'_>,
+    ) -> Result<(), sipwire::HandlerError> {
+        self.msgs.lock().unwrap().push(ctx.conid());
+        Ok(())
+    }
+
+    fn on_event(&self, ev: &sipwire::Event) {
+        let t = self.transport.get().unwrap();
+        let seen = (
+            ev.conid,
+            ev.reason,
+            t.conid_state(ev.conid),
+            t.conid_alive(ev.conid),
+        );
+        self.events.lock().unwrap().push(seen);
+        let mut hold = self.hold.lock().unwrap();
+        while *hold {
+            hold = self.released.wait(hold).unwrap();
+        }
+    }
+}
+
+#[test]
+fn conid_state_reports_eof_and_errors_until_the_final_close() {
+    let text = "listen=tcp:127.0.0.1:0\ntcp_children=2\n";
+    let (cfg, _) = sipwire::config::Config::from_str_with(
+        "test.cfg",
+        text,
+        sipwire::config::ParseOptions::default(),
+    )
+    .unwrap();
+    let probe = std::sync::Arc::new(StateProbe::default());
+    *probe.hold.lock().unwrap() = true;
+    let rt = sipwire::Runtime::start(cfg, probe.clone()).unwrap();
+    let t = rt.transport();
+    probe.transport.set(t.clone()).ok().unwrap();
+    let addr = t.listen_addrs()[0];
+    let mut clients: Vec<_> = (0..4).map(|_| connect(addr)).collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        send(c, &options(i, ""));
+    }
+    wait_for("4 messages", WAIT, || probe.msgs.lock().unwrap().len() == 4);
+    let ids: Vec<_> = clients
+        .iter()
+        .map(|c| t.get_conid(&c.local_addr().unwrap().to_string()).unwrap())
+        .collect();
+    assert!(ids.iter().all(|&id| t.conid_state(id) == ConnState::Ok));
+    let events = |n: usize| {
+        wait_for("events", WAIT, || probe.events.lock().unwrap().len() == n);
+        probe.events.lock().unwrap().clone()
+    };
+    // FIN from the first: its close event sees it at EOF, not alive. TCP main stays there.
+    clients[0].shutdown(Shutdown::Write).unwrap();
+    let ev = events(1);
+    assert_eq!(
+        ev[0],
+        (ids[0], CloseReason::PeerClosed, ConnState::Eof, false)
+    );
+    assert_eq!(ConnState::Eof as i8, -2);
+    // Meanwhile, nothing is finalized: the others hold their closing state, seen from here.
+    clients[1].shutdown(Shutdown::Write).unwrap();
+    wait_for("EOF read", WAIT, || t.conid_state(ids[1]) != ConnState::Ok);
+    assert_eq!(t.conid_state(ids[1]), ConnState::Eof, "never OK after EOF");
+    assert!(!t.conid_alive(ids[1]));
+    assert_eq!(t.conn_info(ids[1]).unwrap().state, ConnState::Eof);
+    reset(clients.remove(2));
+    wait_for("reset read", WAIT, || {
+        t.conid_state(ids[2]) != ConnState::Ok
+    });
+    assert_eq!(t.conid_state(ids[2]), ConnState::Error);
+    assert_eq!(t.conid_state(ids[2]) as i8, -3);
+    assert!(!t.conid_alive(ids[2]));
+    t.close_connection(ids[3]).unwrap();
+    assert_eq!(t.conid_state(ids[3]), ConnState::Bad, "closing: asked for");
+    assert_eq!(t.conid_state(ids[3]) as i8, -4);
+    assert!(!t.conid_alive(ids[3]));
+    assert_eq!(t.connection_count(), 3, "only the first is finalized");
+    // Let TCP main go: each close event still sees its connection's state.
+    *probe.hold.lock().unwrap() = false;
+    probe.released.notify_all();
+    let mut ev = events(4);
+    ev.sort_by_key(|e| ids.iter().position(|&id| id == e.0));
+    assert_eq!(
+        ev[1..],
+        [
+            (ids[1], CloseReason::PeerClosed, ConnState::Eof, false),
+            (ids[2], CloseReason::Reset, ConnState::Error, false),
+            (ids[3], CloseReason::Application, ConnState::Bad, false),
+        ]
+    );
+    wait_for("all closed", WAIT, || t.connection_count() == 0);
+    for id in ids {
+        assert_eq!(t.conid_state(id), ConnState::Gone);
+        assert!(!t.conid_alive(id));
+    }
+    drop(rt);
 }

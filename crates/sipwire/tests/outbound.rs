@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -184,14 +185,14 @@ fn many_senders_keep_messages_whole_and_ordered(extra: &str) {
 #[test]
 fn eight_senders_one_connection_with_fd_cache() {
     many_senders_keep_messages_whole_and_ordered(
-        "tcp_fd_cache=yes\nmodparam(\"proto_tcp\", \"tcp_async_max_postponed_chunks\", 65535)",
+        "tcp_fd_cache=yes\ntcp_send_timeout=10\nmodparam(\"proto_tcp\", \"tcp_async_max_postponed_chunks\", 65535)",
     );
 }
 
 #[test]
 fn eight_senders_one_connection_without_fd_cache() {
     many_senders_keep_messages_whole_and_ordered(
-        "tcp_fd_cache=no\nmodparam(\"proto_tcp\", \"tcp_async_max_postponed_chunks\", 65535)",
+        "tcp_fd_cache=no\ntcp_send_timeout=10\nmodparam(\"proto_tcp\", \"tcp_async_max_postponed_chunks\", 65535)",
     );
 }
 
@@ -210,7 +211,7 @@ fn fill_until_error(t: &sipwire::Transport, to: impl Into<Target> + Copy) -> Sen
 #[test]
 fn slow_peer_hits_conn_wq_max_and_is_closed_while_a_healthy_one_carries_on() {
     let (rt, rec, _) = start(
-        "tcp_conn_wq_max=262144\nmodparam(\"proto_tcp\", \"tcp_async_max_postponed_chunks\", 1000)",
+        "tcp_conn_wq_max=262144\ntcp_send_timeout=10\nmodparam(\"proto_tcp\", \"tcp_async_max_postponed_chunks\", 1000)",
     );
     let t = rt.transport();
     let (slow_l, slow_a) = peer();
@@ -248,25 +249,133 @@ fn slow_peer_hits_conn_wq_max_and_is_closed_while_a_healthy_one_carries_on() {
     });
 }
 
+/// Messages pending in a connection's write queue when every queued message is `m` bytes (a
+/// partly written head message counts as one, as the limit counts it).
+fn pending(t: &sipwire::Transport, id: sipwire::ConId, m: usize) -> usize {
+    t.conn_info(id).map_or(0, |i| i.queued_bytes.div_ceil(m))
+}
+
+/// Sends `m`-byte messages until one is refused; returns the messages that were pending just
+/// before it and the error. A send made with fewer than `limit` pending must succeed (the
+/// queue only shrinks between our sends), so the refused one had exactly `limit` pending.
+fn push_until_refused(
+    t: &sipwire::Transport,
+    id: sipwire::ConId,
+    m: usize,
+    limit: usize,
+) -> (usize, SendError) {
+    let msg = vec![b'q'; m];
+    let deadline = Deadline::after(WAIT);
+    loop {
+        assert!(!deadline.passed(), "sends never failed");
+        let before = pending(t, id, m);
+        match t.send(id, &msg) {
+            Ok(_) => assert!(before <= limit, "accepted with {before} pending"),
+            Err(e) => return (before, e),
+        }
+    }
+}
+
 #[test]
 fn postponed_chunks_limit_counts_messages() {
-    let (rt, _rec, _) = start("modparam(\"proto_tcp\", \"tcp_async_max_postponed_chunks\", 4)\ntcp_conn_wq_max=1048576\ntcp_wq_max=104857600");
+    // A peer that never reads: the queue holds what the socket did not take; the send that
+    // would make 5 messages pending is refused and the connection dropped with those 4.
+    let (rt, rec, _) = start("tcp_send_timeout=10\nmodparam(\"proto_tcp\", \"tcp_async_max_postponed_chunks\", 4)\ntcp_conn_wq_max=1048576\ntcp_wq_max=104857600");
     let t = rt.transport();
     let (l, a) = peer();
     let id = t.send(a, b"x").unwrap();
     let _s = accept(&l);
     wait_up(&t, id);
-    let e = fill_until_error(&t, id);
+    let (before, e) = push_until_refused(&t, id, 65536, 4);
     assert!(
         matches!(e, SendError::QueueFull(_, QueueLimit::Messages)),
         "{e}"
     );
+    assert_eq!(before, 4, "refused with 4 pending, not fewer");
+    let ev = rec.wait_events(1);
+    assert_eq!((ev[0].conid, ev[0].reason), (id, CloseReason::QueueFull));
+    assert_eq!(ev[0].unsent_msgs, 4, "the 4 pending messages");
+}
+
+#[test]
+fn postponed_chunks_are_messages_pending_not_pushes_since_empty() {
+    // OpenSIPS's async_chunks_no goes down as chunks complete: a slow reader whose queue
+    // drains partly but never empties takes far more than 32 pushes while at most 32 wait.
+    let (rt, rec, _) = start("tcp_conn_wq_max=1048576\ntcp_wq_max=104857600");
+    let t = rt.transport();
+    assert_eq!(t.config_snapshot().tcp.async_max_postponed_chunks, 32);
+    const M: usize = 16 * 1024;
+    let (l, a) = peer();
+    // A small receive buffer the kernel does not grow: the peer's reads free little at once.
+    let rcvbuf = 64 * 1024;
+    sys::set_int_opt(l.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, rcvbuf).unwrap();
+    let id = t.send(a, b"x").unwrap();
+    let mut s = accept(&l);
+    wait_up(&t, id);
+    assert_eq!(read_exact_n(&mut s, 1), b"x");
+    let msg = vec![b'm'; M];
+    // Fill the socket and queue some messages. The kernel grows the send buffer as the first
+    // bytes are acknowledged, so it is full only once a send (which writes the queue first)
+    // gets nothing into it: three such sends 20 ms apart.
+    let deadline = Deadline::after(WAIT);
+    let queued = |t: &sipwire::Transport| t.conn_info(id).map_or(0, |i| i.queued_bytes);
+    let mut full = 0;
+    while full < 3 || pending(&t, id, M) < 12 {
+        assert!(!deadline.passed());
+        let before = queued(&t);
+        t.send(id, &msg).unwrap();
+        if before > 0 && queued(&t) == before + M {
+            full += 1;
+            std::thread::sleep(Duration::from_millis(20));
+        } else {
+            full = 0;
+        }
+    }
+    // About one message read per push (two when many wait, none when few): the queue drains
+    // partly and refills. It is never empty: checked before and after each step (it only
+    // shrinks between our sends, so it was not empty in between either).
+    let mut buf = vec![0u8; M];
+    let mut most = 0;
+    for i in 0..200 {
+        let p = pending(&t, id, M);
+        let reads = match p {
+            0..=11 => 0,
+            12..=19 => 1,
+            _ => 2,
+        };
+        for _ in 0..reads {
+            s.read_exact(&mut buf).unwrap();
+        }
+        let before = pending(&t, id, M);
+        assert!(
+            p >= 2 && before >= 2,
+            "push {i}: the queue drained ({p}, {before})"
+        );
+        t.send(id, &msg)
+            .unwrap_or_else(|e| panic!("push {i} refused with {before} pending: {e}"));
+        let after = pending(&t, id, M);
+        assert!(after >= 2, "push {i}: the push found the queue drained");
+        most = most.max(after);
+    }
+    assert!(most <= 32, "{most} pending");
+    assert_eq!(t.stats().queue_full, 0);
+    assert!(rec.events.lock().is_empty(), "not dropped");
+    // The peer stops reading: 32 pending still pass, the send that would make 33 drops it.
+    let (before, e) = push_until_refused(&t, id, M, 32);
+    assert!(
+        matches!(e, SendError::QueueFull(_, QueueLimit::Messages)),
+        "{e}"
+    );
+    assert_eq!(before, 32);
+    let ev = rec.wait_events(1);
+    assert_eq!((ev[0].conid, ev[0].reason), (id, CloseReason::QueueFull));
+    assert!(ev[0].unsent_msgs <= 32, "{}", ev[0].unsent_msgs);
 }
 
 #[test]
 fn global_wq_max_holds_with_many_slow_peers() {
     // Each connection may queue 1 MiB, all of them together 1.5 MiB.
-    let (rt, _rec, _) = start("tcp_conn_wq_max=1048576\ntcp_wq_max=1572864\nmodparam(\"proto_tcp\", \"tcp_async_max_postponed_chunks\", 1000)");
+    let (rt, _rec, _) = start("tcp_conn_wq_max=1048576\ntcp_wq_max=1572864\ntcp_send_timeout=10\nmodparam(\"proto_tcp\", \"tcp_async_max_postponed_chunks\", 1000)");
     let t = rt.transport();
     let mut keep = Vec::new();
     let big = vec![b'x'; 65536];
@@ -595,7 +704,7 @@ fn reuse_port_sends_from_the_listener_port() {
 #[test]
 fn queued_memory_is_bounded_and_released() {
     let (rt, _rec, _) = start(
-        "tcp_conn_wq_max=131072\nmodparam(\"proto_tcp\", \"tcp_async_max_postponed_chunks\", 1000)",
+        "tcp_conn_wq_max=131072\ntcp_send_timeout=10\nmodparam(\"proto_tcp\", \"tcp_async_max_postponed_chunks\", 1000)",
     );
     let t = rt.transport();
     let (l, a) = peer();

@@ -229,6 +229,10 @@ fn socket_options_from_the_config_are_on_the_socket() {
     );
     assert_eq!(sctp::get_delayed_sack(fd, 0).unwrap(), (150, 2));
     assert_eq!(sctp::get_max_burst(fd, 0).unwrap(), 6);
+    assert!(
+        sctp::get_nodelay(fd).unwrap(),
+        "SCTP_NODELAY on, as Kamailio"
+    );
     // Linux doubles SO_SNDBUF for bookkeeping.
     assert!(sipwire_sys::get_int_opt(fd, libc::SOL_SOCKET, libc::SO_SNDBUF).unwrap() >= 262144);
     // A runtime change reaches the socket (for new associations) on the reader's next pass.
@@ -409,5 +413,54 @@ fn a_multihomed_endpoint_binds_every_address_and_answers_on_each() {
     let got = rec.wait_msgs(2);
     assert!(got.iter().all(|g| g.conid.is_sctp()));
     assert_ne!(got[0].conid, got[1].conid);
+    rt.shutdown();
+}
+
+/// `disable_tcp` turns TCP off, not SCTP: the endpoint's reader still runs, messages arrive
+/// and SCTP sends work, while TCP sends are refused.
+#[test]
+#[ignore = "needs kernel SCTP: run by make sctp-test in a guest"]
+fn disable_tcp_keeps_sctp_working() {
+    use sipwire_sys::sctp;
+    use std::os::fd::AsRawFd;
+    assert!(sctp::available(), "this kernel has no SCTP");
+    let (cfg, _) = sipwire::config::Config::from_str_with(
+        "t.cfg",
+        "disable_tcp=yes\nlisten=sctp:127.0.0.1:0\ntcp_children=4",
+        Default::default(),
+    )
+    .unwrap();
+    let rec = std::sync::Arc::new(Recorder::default());
+    let rt = sipwire::Runtime::start(cfg, rec.clone()).unwrap();
+    let t = rt.transport();
+    assert!(t.listen_addrs().is_empty());
+    assert_eq!(t.reader_count(), 1, "one reader for the one SCTP endpoint");
+    let server = t.sctp_endpoints()[0].local_addrs()[0];
+    let peer = sctp::socket(false).unwrap();
+    let pfd = peer.as_raw_fd();
+    sctp::bindx(pfd, &["127.0.0.1:0".parse().unwrap()]).unwrap();
+    sctp::listen(pfd, 16).unwrap();
+    let peer_addr = sctp::local_addrs(pfd).unwrap()[0];
+    let req = options(1, "");
+    sctp::send(pfd, &req, Some(server), &sctp::SendInfo::default()).unwrap();
+    let got = rec.wait_msgs(1);
+    assert_eq!(got[0].bytes, req);
+    assert!(got[0].conid.is_sctp());
+    let reply = b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n";
+    assert_eq!(t.send(got[0].conid, reply).unwrap(), got[0].conid);
+    let mut buf = vec![0u8; 65536];
+    let deadline = sipwire_testkit::Deadline::after(WAIT);
+    loop {
+        assert!(!deadline.passed(), "no SCTP reply");
+        wait_fd(pfd, WaitFor::Readable, deadline.left()).unwrap();
+        if let sctp::Recv::Data { len, .. } = sctp::recv(pfd, &mut buf).unwrap() {
+            assert_eq!(&buf[..len], reply);
+            break;
+        }
+    }
+    assert!(matches!(
+        t.send(peer_addr, b"x"),
+        Err(sipwire::SendError::TcpDisabled(_))
+    ));
     rt.shutdown();
 }

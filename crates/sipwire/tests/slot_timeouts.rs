@@ -101,10 +101,10 @@ fn msg_read_timeout_covers_a_started_body() {
 fn msg_read_timeout_changes_at_runtime() {
     let (rt, rec, addr) = start("tcp_msg_read_timeout=20\ntcp_msg_data_timeout=0");
     let t = rt.transport();
-    // Kamailio: `kamcmd cfg.set_now_int tcp msg_read_timeout 1`; connections opened after
+    // `cfg.set_now_int core tcp_msg_read_timeout 1`; connections opened after
     // the change are checked at the new period.
     t.config()
-        .set_now_int("tcp", "msg_read_timeout", 1)
+        .set_now_int("core", "tcp_msg_read_timeout", 1)
         .unwrap();
     let mut s = connect(addr);
     send(&mut s, &options(1, ""));
@@ -197,7 +197,9 @@ fn accept_iplimit_refuses_one_more_from_the_same_ip_only() {
     rec.wait_msgs(4);
     assert_eq!(t.stats().refused_iplimit, 1);
     // Changed at runtime: 0 is no limit.
-    t.config().set_now_int("tcp", "accept_iplimit", 0).unwrap();
+    t.config()
+        .set_now_int("core", "tcp_accept_iplimit", 0)
+        .unwrap();
     let mut e = connect_from("127.0.0.1", addr);
     send(&mut e, &options(5, ""));
     rec.wait_msgs(5);

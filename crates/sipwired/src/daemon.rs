@@ -20,7 +20,7 @@ use crate::handler::RelayHandler;
 use crate::relay::{
     system_lookup, AllowList, Forward, MacKey, NameTable, Proto, Relay, RelayStats,
 };
-use sipwire_control::{RpcError, RpcExtension};
+use sipwire_control::{EventBus, RpcError, RpcExtension};
 
 /// Everything a run needs, checked.
 #[derive(Debug)]
@@ -228,7 +228,9 @@ pub fn run(opts: &Options) -> u8 {
         .with_forward_proto(setup.forward_proto)
         .with_key(key)
         .with_allow(setup.allow.clone());
-    let handler = Arc::new(RelayHandler::new(relay, stats.clone()));
+    // Close events go from the handler (on TCP main) to the control socket's subscribers.
+    let events = EventBus::new();
+    let handler = Arc::new(RelayHandler::new(relay, stats.clone()).with_events(events.clone()));
     let poll = setup.config.tcp.poll_method;
     let children = setup.config.tcp.children.max(1);
     let runtime = match Runtime::start(setup.config, handler) {
@@ -245,17 +247,18 @@ pub fn run(opts: &Options) -> u8 {
     let transport = runtime.transport();
     // The relay's counters join the runtime's in the control socket's `stats.get`.
     let ext: Arc<dyn RpcExtension> = Arc::new(RelayRpc(stats.clone()));
-    let ctl = match sipwire_control::spawn_with(&ctl_path, transport.clone(), Some(ext)) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!(
-                "sipwired: cannot open the control socket {}: {e}",
-                ctl_path.display()
-            );
-            runtime.shutdown();
-            return EXIT_START;
-        }
-    };
+    let ctl =
+        match sipwire_control::spawn_with_events(&ctl_path, transport.clone(), Some(ext), events) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!(
+                    "sipwired: cannot open the control socket {}: {e}",
+                    ctl_path.display()
+                );
+                runtime.shutdown();
+                return EXIT_START;
+            }
+        };
 
     println!("sipwired {} started", env!("CARGO_PKG_VERSION"));
     for a in transport.listen_addrs() {

@@ -2,11 +2,21 @@
 //! send, reply or drop, and count. Messages over TCP and over SCTP (RFC 4168) go through the
 //! same path: an SCTP association has a [`ConId`] like a connection (top bit set), and
 //! `Ctx::reply`, `Transport::send(ConId)` and `Transport::conn_peer` work for both.
+//!
+//! Close events (`on_event`, as `closed_event` lets them through) are logged (at most
+//! [`EVENT_LOG_PER_SEC`] lines a second), counted (`events_*`) and published on the control
+//! socket's [`EventBus`] for `events.subscribe`.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
-use sipwire::{ConId, Ctx, Handler, HandlerError, Message, MessageKind, Proto, Target, Transport};
+use serde_json::json;
+use sipwire::{
+    ConId, Ctx, Event, Handler, HandlerError, Message, MessageKind, Proto, Target, Transport,
+};
+use sipwire_control::EventBus;
 
 use crate::relay::{
     Action, Conns, Context, Direction, DropReason, Relay, RelayStats, Resolve, Unsent,
@@ -14,6 +24,15 @@ use crate::relay::{
 
 /// The reason phrase of the 503 for a request the relay could not send on.
 const UNREACHABLE: &str = "Service Unavailable (next hop unreachable)";
+
+/// Close events logged per second at most (a flood of connections must not fill the logs);
+/// the first line after held-back ones says how many were held back. Counting and publishing
+/// are not limited.
+pub const EVENT_LOG_PER_SEC: u32 = 20;
+
+/// The event name of a close sipwire decided (lifetime, protocol error, the application,
+/// connect failure, shutdown, ...): not one of Kamailio's three routes.
+pub const OTHER_EVENT: &str = "tcp:other";
 
 /// The runtime's connection table as the relay sees it: the peer of a connection id (or of
 /// a tracked SCTP association's id).
@@ -34,6 +53,10 @@ pub struct RelayHandler<R> {
     /// The SCTP endpoints' addresses, read from the runtime at the first message (the
     /// endpoints are opened at start and never change).
     sctp_listen: OnceLock<Vec<SocketAddr>>,
+    /// Where close events go for the control socket's subscribers.
+    events: EventBus,
+    /// The budget of close-event log lines.
+    event_log: LogBudget,
 }
 
 impl<R: Resolve> RelayHandler<R> {
@@ -43,7 +66,16 @@ impl<R: Resolve> RelayHandler<R> {
             relay,
             stats,
             sctp_listen: OnceLock::new(),
+            events: EventBus::new(),
+            event_log: LogBudget::new(EVENT_LOG_PER_SEC),
         }
+    }
+
+    /// Publishes close events on `events` (the control server's bus) instead of a bus of
+    /// its own nobody subscribes to.
+    pub fn with_events(mut self, events: EventBus) -> Self {
+        self.events = events;
+        self
     }
 
     /// Every address of every SCTP endpoint of `transport`, in endpoint order.
@@ -159,6 +191,110 @@ impl<R: Resolve + 'static> Handler for RelayHandler<R> {
             }
         }
     }
+
+    /// A connection (or SCTP association) closed and `closed_event` reports it: counted,
+    /// logged within the budget, published to the control socket's subscribers. Runs on TCP
+    /// main (or an SCTP reader): nothing here waits.
+    fn on_event(&self, ev: &Event) {
+        self.stats.event(ev.reason);
+        let name = ev.reason.event_name().unwrap_or(OTHER_EVENT);
+        if log::log_enabled!(log::Level::Info) {
+            if let Some(held) = self.event_log.check() {
+                log::info!("{}", event_line(name, ev, held));
+            }
+        }
+        if self.events.has_subscribers() {
+            self.events.publish(
+                name,
+                json!({
+                    "conid": ev.conid.0,
+                    "local": ev.local.to_string(),
+                    "proto": ev.proto.to_string(),
+                    "reason": ev.reason.to_string(),
+                    "remote": ev.remote.to_string(),
+                    "source": ev.source.to_string(),
+                    "unsent_bytes": ev.unsent_bytes,
+                    "unsent_msgs": ev.unsent_msgs,
+                }),
+            );
+        }
+    }
+}
+
+/// The log line of a close event; `held`: lines held back before it.
+fn event_line(name: &str, ev: &Event, held: u64) -> String {
+    let mut line = format!(
+        "{name}: conid {} ({}) local {} remote {}",
+        ev.conid, ev.proto, ev.local, ev.remote
+    );
+    if ev.source != ev.remote {
+        line.push_str(&format!(" source {} (PROXY)", ev.source));
+    }
+    line.push_str(&format!(": {}", ev.reason));
+    if ev.unsent_msgs > 0 {
+        line.push_str(&format!(
+            " ({} messages, {} bytes unsent)",
+            ev.unsent_msgs, ev.unsent_bytes
+        ));
+    }
+    if held > 0 {
+        line.push_str(&format!(
+            " ({held} close events not logged before this one)"
+        ));
+    }
+    line
+}
+
+/// At most `per_sec` lines a second, lock-free (as the runtime's own log limiter): what is
+/// held back is counted and told by the next line let through.
+#[derive(Debug)]
+struct LogBudget {
+    per_sec: u32,
+    start: Instant,
+    /// The current second since `start` (high 32 bits) and lines let through in it (low 32).
+    window: AtomicU64,
+    /// Lines held back since the last one let through.
+    held: AtomicU64,
+}
+
+impl LogBudget {
+    fn new(per_sec: u32) -> LogBudget {
+        LogBudget {
+            per_sec,
+            start: Instant::now(),
+            window: AtomicU64::new(0),
+            held: AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(k)`: log this line, `k` having been held back before it; `None`: hold it back.
+    fn check(&self) -> Option<u64> {
+        self.check_at(self.start.elapsed().as_secs())
+    }
+
+    fn check_at(&self, secs: u64) -> Option<u64> {
+        // Window 0 is "nothing counted yet": seconds count from 1.
+        let sec = (secs + 1) & u64::from(u32::MAX);
+        let mut cur = self.window.load(Ordering::Relaxed);
+        loop {
+            let (w, n) = (cur >> 32, cur & u64::from(u32::MAX));
+            let next = if w != sec {
+                sec << 32 | 1
+            } else if n < u64::from(self.per_sec) {
+                cur + 1
+            } else {
+                self.held.fetch_add(1, Ordering::Relaxed);
+                return None;
+            };
+            match self
+                .window
+                .compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return Some(self.held.swap(0, Ordering::Relaxed)),
+                Err(v) => cur = v,
+            }
+        }
+    }
 }
 
 impl<R: Resolve> RelayHandler<R> {
@@ -202,4 +338,54 @@ fn send_back(
         Proto::Sctp => Target::Sctp(to),
     };
     transport.send(target, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sipwire::CloseReason;
+
+    #[test]
+    fn the_log_budget_lets_n_through_per_second_and_tells_the_rest() {
+        let b = LogBudget::new(3);
+        assert_eq!(b.check_at(0), Some(0));
+        assert_eq!(b.check_at(0), Some(0));
+        assert_eq!(b.check_at(0), Some(0));
+        assert_eq!(b.check_at(0), None);
+        assert_eq!(b.check_at(0), None);
+        assert_eq!(
+            b.check_at(1),
+            Some(2),
+            "the next second tells what was held back"
+        );
+        assert_eq!(b.check_at(1), Some(0));
+    }
+
+    #[test]
+    fn event_lines_name_the_connection_and_the_reason() {
+        let mut ev = Event {
+            reason: CloseReason::PeerClosed,
+            conid: ConId(4294967296),
+            proto: Proto::Tcp,
+            local: "127.0.0.1:5060".parse().unwrap(),
+            remote: "127.0.0.1:40000".parse().unwrap(),
+            source: "127.0.0.1:40000".parse().unwrap(),
+            unsent_msgs: 0,
+            unsent_bytes: 0,
+        };
+        assert_eq!(
+            event_line("tcp:closed", &ev, 0),
+            "tcp:closed: conid 4294967296 (tcp) local 127.0.0.1:5060 remote 127.0.0.1:40000: \
+             closed by peer"
+        );
+        ev.source = "192.0.2.7:5061".parse().unwrap();
+        ev.unsent_msgs = 2;
+        ev.unsent_bytes = 900;
+        assert_eq!(
+            event_line("tcp:reset", &ev, 4),
+            "tcp:reset: conid 4294967296 (tcp) local 127.0.0.1:5060 remote 127.0.0.1:40000 \
+             source 192.0.2.7:5061 (PROXY): closed by peer (2 messages, 900 bytes unsent) \
+             (4 close events not logged before this one)"
+        );
+    }
 }

@@ -147,7 +147,8 @@ fn every_method_through_sipwire_ctl() {
         .unwrap();
     let text = d.ok(&["core.tcp_list"]);
     assert_eq!(text.matches("{\n\tid: ").count(), 2, "{text}");
-    assert!(text.contains("\tstate_name: ok\n"), "{text}");
+    // Nothing sent yet: accepted, not read from (Kamailio's S_CONN_ACCEPT).
+    assert!(text.contains("\tstate_name: accepting\n"), "{text}");
 
     let opts = d.json(&["core.tcp_options"]);
     assert_eq!(opts["async"], 1);
@@ -188,7 +189,10 @@ fn every_method_through_sipwire_ctl() {
     // tcp.*
     let id = ida.to_string();
     let s = d.json(&["tcp.conid_state", &id]);
-    assert_eq!(s, json!({ "conid": ida, "state": 1, "state_name": "ok" }));
+    assert_eq!(
+        s,
+        json!({ "conid": ida, "state": 2, "state_name": "accepting" })
+    );
     assert_eq!(d.json(&["tcp.conid_alive", &id])["alive"], true);
     let k = d.json(&["tcp.keepalive_enable", &id, "30", "4", "7"]);
     assert_eq!(

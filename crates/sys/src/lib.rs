@@ -20,13 +20,13 @@ mod wait;
 
 pub use process::{open_fd_count, raise_fd_limit};
 pub use socket::{
-    accept_nonblocking, connect_from, from_sockaddr, listen_tcp, socket, start_connect,
-    to_sockaddr, ListenOptions,
+    accept_nonblocking, connect_from, from_sockaddr, listen_tcp, local_addr, socket, start_connect,
+    start_connect_with, to_sockaddr, ListenOptions,
 };
 pub use sockopt::{
     get_int_opt, get_keepalive, get_keepalive_params, set_defer_accept, set_int_opt, set_keepalive,
-    set_keepalive_params, set_linger2, set_linger_abort, set_quickack, set_syncnt,
-    take_socket_error,
+    set_keepalive_params, set_linger2, set_linger_abort, set_nodelay, set_quickack, set_syncnt,
+    take_socket_error, tcp_segment_counts, SegmentCounts,
 };
 pub use wait::{wait_fd, wait_writable, WaitFor};
 

@@ -7,9 +7,7 @@ use std::mem::{size_of, MaybeUninit};
 use std::net::{
     Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, TcpListener, TcpStream,
 };
-#[cfg(target_vendor = "apple")]
-use std::os::fd::RawFd;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use crate::{cvt, set_defer_accept, set_int_opt, take_socket_error, wait_writable};
@@ -212,12 +210,27 @@ pub fn start_connect(
     local: Option<SocketAddr>,
     reuse_port: bool,
 ) -> io::Result<(TcpStream, bool)> {
+    start_connect_with(remote, local, reuse_port, |_| Ok(()))
+}
+
+/// [`start_connect`], with `setup` run on the new socket before it is bound and before
+/// `connect(2)` starts the handshake: the place for the options that must be set before the
+/// first SYN goes out, as Kamailio sets them (`TCP_SYNCNT` limits that SYN's
+/// retransmissions; `TCP_QUICKACK` off makes the handshake's last ACK wait for the first
+/// data). An error from `setup` fails the call and closes the socket.
+pub fn start_connect_with(
+    remote: SocketAddr,
+    local: Option<SocketAddr>,
+    reuse_port: bool,
+    setup: impl FnOnce(BorrowedFd<'_>) -> io::Result<()>,
+) -> io::Result<(TcpStream, bool)> {
     let domain = if remote.is_ipv4() {
         libc::AF_INET
     } else {
         libc::AF_INET6
     };
     let fd = socket(domain)?;
+    setup(fd.as_fd())?;
     let raw = fd.as_raw_fd();
     if let Some(local) = local {
         set_int_opt(raw, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
@@ -239,6 +252,20 @@ pub fn start_connect(
         Some(libc::EINPROGRESS) | Some(libc::EINTR) => Ok((TcpStream::from(fd), false)),
         _ => Err(e),
     }
+}
+
+/// The local address a socket is bound to (`getsockname`), IPv4 or IPv6; for any socket
+/// descriptor, a listener's included (diagnostics: tests find a runtime's listening socket
+/// by its address).
+pub fn local_addr(fd: RawFd) -> io::Result<SocketAddr> {
+    let mut storage = MaybeUninit::<libc::sockaddr_storage>::zeroed();
+    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: `storage` is writable for `len` bytes and `len` is updated by the kernel.
+    cvt(unsafe { libc::getsockname(fd, storage.as_mut_ptr().cast(), &mut len) })?;
+    // SAFETY: zeroed before the call, so initialised whatever the kernel wrote.
+    let storage = unsafe { storage.assume_init() };
+    from_sockaddr(&storage)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IPv4/IPv6 socket"))
 }
 
 #[cfg(test)]
@@ -358,5 +385,58 @@ mod tests {
         .unwrap();
         // The kernel rounds to its retransmission schedule; it must be on.
         assert!(get_int_opt(l.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT).unwrap() > 0);
+    }
+
+    #[test]
+    fn connect_setup_runs_before_bind_and_connect() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let dst = l.local_addr().unwrap();
+        let mut seen = None;
+        let (s, _) = start_connect_with(dst, Some("127.0.0.1:0".parse().unwrap()), false, |fd| {
+            // Not bound yet (connect or bind would have given it a port), so not connected.
+            seen = Some(local_addr(fd.as_raw_fd()).unwrap());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            seen.map(|a| a.port()),
+            Some(0),
+            "setup ran after bind/connect"
+        );
+        assert_ne!(local_addr(s.as_raw_fd()).unwrap().port(), 0);
+        // An error from setup fails the connect.
+        let e =
+            start_connect_with(dst, None, false, |_| Err(io::ErrorKind::Other.into())).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::Other);
+    }
+
+    /// What `tcp_delayed_ack` relies on: `TCP_QUICKACK` off before `connect` makes the
+    /// handshake's last ACK wait and ride on the first data segment (the peer receives SYN
+    /// and data: 2 segments); set after the handshake, the ACK went out alone (3).
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn quickack_off_before_connect_saves_the_handshake_ack() {
+        use crate::{set_quickack, tcp_segment_counts};
+        for before in [true, false] {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let (c, done) = start_connect_with(l.local_addr().unwrap(), None, false, |fd| {
+                if before {
+                    set_quickack(fd.as_raw_fd(), false)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+            let fd = c.as_raw_fd();
+            assert!(done || wait_writable(fd, Duration::from_secs(5)).unwrap());
+            if !before {
+                set_quickack(fd, false).unwrap();
+            }
+            (&c).write_all(b"x").unwrap();
+            let (mut s, _) = l.accept().unwrap();
+            let mut b = [0u8; 1];
+            s.read_exact(&mut b).unwrap();
+            let got = tcp_segment_counts(s.as_raw_fd()).unwrap().received;
+            assert_eq!(got, if before { 2 } else { 3 }, "before connect: {before}");
+        }
     }
 }

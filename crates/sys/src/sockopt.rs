@@ -41,6 +41,11 @@ pub fn get_int_opt(fd: RawFd, level: libc::c_int, name: libc::c_int) -> io::Resu
     Ok(v)
 }
 
+/// `TCP_NODELAY` on or off (no Nagle delay).
+pub fn set_nodelay(fd: RawFd, on: bool) -> io::Result<()> {
+    set_int_opt(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, i32::from(on))
+}
+
 /// `SO_KEEPALIVE` on or off (`tcp_keepalive`).
 pub fn set_keepalive(fd: RawFd, on: bool) -> io::Result<()> {
     set_int_opt(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, i32::from(on))
@@ -175,6 +180,47 @@ pub fn set_syncnt(fd: RawFd, count: u32) -> io::Result<()> {
     {
         let _ = (fd, count);
         Err(unsupported("TCP_SYNCNT (tcp_syncnt)"))
+    }
+}
+
+/// Segments a TCP socket has received and sent so far, handshake and pure ACKs included
+/// (`TCP_INFO`'s `tcpi_segs_in` / `tcpi_segs_out`; Linux 4.2 and later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentCounts {
+    /// Segments received.
+    pub received: u32,
+    /// Segments sent.
+    pub sent: u32,
+}
+
+/// The segment counters of a TCP socket (a diagnostic: tests use it to see whether an ACK
+/// went out on its own or rode on data, which is what `tcp_delayed_ack` changes).
+pub fn tcp_segment_counts(fd: RawFd) -> io::Result<SegmentCounts> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: tcp_info is plain old data for which all-zero bytes are valid.
+        let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+        let mut len = size_of::<libc::tcp_info>() as libc::socklen_t;
+        // SAFETY: `info` and `len` are valid for writes and `len` holds the size of `info`;
+        // the kernel writes at most `len` bytes.
+        cvt(unsafe {
+            libc::getsockopt(
+                fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_INFO,
+                (&mut info as *mut libc::tcp_info).cast(),
+                &mut len,
+            )
+        })?;
+        Ok(SegmentCounts {
+            received: info.tcpi_segs_in,
+            sent: info.tcpi_segs_out,
+        })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = fd;
+        Err(unsupported("TCP_INFO segment counters"))
     }
 }
 

@@ -85,6 +85,17 @@ pub fn call(
     params: Vec<Value>,
     timeout: Duration,
 ) -> Result<Value, CallError> {
+    watch(path, method, params, timeout).map(|(answer, _)| answer)
+}
+
+/// [`call`], keeping the connection open to read what the server pushes after the answer
+/// (the notifications of `events.subscribe`).
+pub fn watch(
+    path: &Path,
+    method: &str,
+    params: Vec<Value>,
+    timeout: Duration,
+) -> Result<(Value, Watch), CallError> {
     let io_err = |e| CallError::Io(path.to_path_buf(), e);
     let mut stream =
         UnixStream::connect(path).map_err(|e| CallError::Connect(path.to_path_buf(), e))?;
@@ -94,17 +105,56 @@ pub fn call(
     let mut line = request.to_string().into_bytes();
     line.push(b'\n');
     stream.write_all(&line).map_err(io_err)?;
-    let mut answer = Vec::new();
-    BufReader::new(&stream)
-        .read_until(b'\n', &mut answer)
-        .map_err(io_err)?;
-    if answer.iter().all(u8::is_ascii_whitespace) {
-        return Err(CallError::NoAnswer(path.to_path_buf()));
-    }
-    let bad = |why: String| CallError::BadAnswer(path.to_path_buf(), why);
-    let v: Value = serde_json::from_slice(&answer).map_err(|e| bad(e.to_string()))?;
+    let mut watch = Watch {
+        path: path.to_path_buf(),
+        reader: BufReader::new(stream),
+    };
+    let v = watch
+        .next()?
+        .ok_or_else(|| CallError::NoAnswer(path.to_path_buf()))?;
     if v.get("result").is_none() && v.get("error").is_none() {
-        return Err(bad(format!("neither result nor error in {v}")));
+        return Err(CallError::BadAnswer(
+            path.to_path_buf(),
+            format!("neither result nor error in {v}"),
+        ));
     }
-    Ok(v)
+    Ok((v, watch))
+}
+
+/// A connection whose further lines are read one by one.
+#[derive(Debug)]
+pub struct Watch {
+    path: PathBuf,
+    reader: BufReader<UnixStream>,
+}
+
+impl Watch {
+    /// From now on, [`Watch::next`] waits as long as it takes.
+    pub fn no_timeout(&mut self) -> Result<(), CallError> {
+        self.reader
+            .get_ref()
+            .set_read_timeout(None)
+            .map_err(|e| CallError::Io(self.path.clone(), e))
+    }
+
+    /// The next line as JSON, `None` at the end of the connection; blank lines are skipped.
+    #[allow(clippy::should_implement_trait, reason = "fallible, not an iterator")]
+    pub fn next(&mut self) -> Result<Option<Value>, CallError> {
+        loop {
+            let mut line = Vec::new();
+            let n = self
+                .reader
+                .read_until(b'\n', &mut line)
+                .map_err(|e| CallError::Io(self.path.clone(), e))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            return serde_json::from_slice(&line)
+                .map(Some)
+                .map_err(|e| CallError::BadAnswer(self.path.clone(), e.to_string()));
+        }
+    }
 }

@@ -6,6 +6,9 @@
 //! `sipwire-ctl cfg.set_now_int tcp no_connect 1`. Integers become JSON numbers, other words
 //! strings, `s:WORD` forces a string. Exit status: 0 success, 1 the server answered with an
 //! error, 2 usage or connection problem. The methods are listed in `docs/control.md`.
+//!
+//! `sipwire-ctl events.subscribe [name...]` does not return after the answer: it prints each
+//! event the server pushes, one line each, until interrupted (or the server goes).
 #![forbid(unsafe_code)]
 
 pub mod args;
@@ -53,6 +56,8 @@ Examples:
   sipwire-ctl cfg.get tcp connection_lifetime
   sipwire-ctl tcp.close_connection 3
   sipwire-ctl system.listMethods
+  sipwire-ctl events.subscribe [tcp:closed ...]   print events as they come, until
+                                                  interrupted (--json: the raw lines)
 
 Exit status: 0 success, 1 the server answered with an error (printed as
 \"error: CODE MESSAGE\"), 2 usage or connection problem.
@@ -145,8 +150,27 @@ pub fn parse(argv: Vec<String>) -> Result<Command, String> {
     }))
 }
 
+/// The method whose answer is followed by notifications [`run`] prints until the end.
+pub const SUBSCRIBE: &str = "events.subscribe";
+
+/// Writes a JSON-RPC error response's error to `err`.
+fn print_error(answer: &Value, err: &mut dyn Write) -> Option<u8> {
+    let e = answer.get("error")?;
+    let code = e.get("code").map_or_else(|| "?".into(), Value::to_string);
+    let message = e.get("message").and_then(Value::as_str).unwrap_or("");
+    let _ = writeln!(err, "error: {code} {message}");
+    if let Some(data) = e.get("data") {
+        let _ = writeln!(err, "{}", output::human(data).trim_end());
+    }
+    Some(EXIT_RPC_ERROR)
+}
+
 /// Makes `call`, writes the result to `out` (errors to `err`) and returns the exit status.
+/// `events.subscribe` then prints each notification until the connection ends.
 pub fn run(call: Call, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    if call.method == SUBSCRIBE {
+        return watch(call, out, err);
+    }
     let answer = match client::call(&call.socket, &call.method, call.params, call.timeout) {
         Ok(a) => a,
         Err(e) => {
@@ -154,14 +178,8 @@ pub fn run(call: Call, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             return EXIT_USAGE;
         }
     };
-    if let Some(e) = answer.get("error") {
-        let code = e.get("code").map_or_else(|| "?".into(), Value::to_string);
-        let message = e.get("message").and_then(Value::as_str).unwrap_or("");
-        let _ = writeln!(err, "error: {code} {message}");
-        if let Some(data) = e.get("data") {
-            let _ = writeln!(err, "{}", output::human(data).trim_end());
-        }
-        return EXIT_RPC_ERROR;
+    if let Some(code) = print_error(&answer, err) {
+        return code;
     }
     let result = answer.get("result").unwrap_or(&Value::Null);
     let text = if call.json {
@@ -178,6 +196,70 @@ pub fn run(call: Call, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         return EXIT_USAGE;
     }
     EXIT_OK
+}
+
+/// `events.subscribe`: the answer (on `err`, so `out` holds only events), then one line per
+/// notification (`--json`: as received) until the server closes the connection (exit 2).
+fn watch(call: Call, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let filter = if call.params.is_empty() {
+        "all events".to_string()
+    } else {
+        let names: Vec<String> = call.params.iter().map(output::word).collect();
+        names.join(", ")
+    };
+    let fail = |err: &mut dyn Write, e: client::CallError| {
+        let _ = writeln!(err, "sipwire-ctl: {e}");
+        EXIT_USAGE
+    };
+    let (answer, mut watch) =
+        match client::watch(&call.socket, &call.method, call.params, call.timeout) {
+            Ok(a) => a,
+            Err(e) => return fail(err, e),
+        };
+    if let Some(code) = print_error(&answer, err) {
+        return code;
+    }
+    if let Err(e) = watch.no_timeout() {
+        return fail(err, e);
+    }
+    let _ = writeln!(
+        err,
+        "sipwire-ctl: subscribed to {filter} on {}; interrupt to stop",
+        call.socket.display()
+    );
+    loop {
+        let v = match watch.next() {
+            Ok(Some(v)) => v,
+            Ok(None) => {
+                let _ = writeln!(
+                    err,
+                    "sipwire-ctl: control socket {} closed the subscription",
+                    call.socket.display()
+                );
+                return EXIT_USAGE;
+            }
+            Err(e) => return fail(err, e),
+        };
+        if v.get("id").is_some() {
+            // A response, not an event: only an error (the server closing us) matters.
+            match print_error(&v, err) {
+                Some(code) => return code,
+                None => continue,
+            }
+        }
+        let line = if call.json {
+            format!("{v}\n")
+        } else {
+            output::notification(&v)
+        };
+        if out
+            .write_all(line.as_bytes())
+            .and_then(|()| out.flush())
+            .is_err()
+        {
+            return EXIT_USAGE;
+        }
+    }
 }
 
 /// The whole program on `argv` (without the program name): parse, call, print; returns the

@@ -25,6 +25,52 @@ pub fn human(v: &Value) -> String {
     out
 }
 
+/// A pushed notification on one line: the event's `name` (else the method), then
+/// `key=value` for each other param, in key order:
+/// `tcp:closed conid=7 local=127.0.0.1:5060 reason="closed by peer" ...`.
+pub fn notification(v: &Value) -> String {
+    let params = v.get("params");
+    let name = params
+        .and_then(|p| p.get("name"))
+        .and_then(Value::as_str)
+        .or_else(|| v.get("method").and_then(Value::as_str))
+        .unwrap_or("?");
+    let mut out = name.to_string();
+    match params {
+        Some(Value::Object(map)) => {
+            for (k, val) in map.iter().filter(|(k, _)| k.as_str() != "name") {
+                out.push(' ');
+                out.push_str(k);
+                out.push('=');
+                out.push_str(&word(val));
+            }
+        }
+        Some(Value::Null) | None => {}
+        Some(other) => {
+            out.push(' ');
+            out.push_str(&word(other));
+        }
+    }
+    out.push('\n');
+    out
+}
+
+/// A value as one word: a plain string as is, a string with blanks, quotes or `=` (or an
+/// empty one) and anything else as JSON.
+pub fn word(v: &Value) -> String {
+    match v {
+        Value::String(s)
+            if !s.is_empty()
+                && !s
+                    .chars()
+                    .any(|c| c.is_whitespace() || c == '"' || c == '=' || c.is_control()) =>
+        {
+            s.clone()
+        }
+        other => other.to_string(),
+    }
+}
+
 fn tabs(out: &mut String, depth: usize) {
     for _ in 0..depth {
         out.push('\t');
@@ -114,6 +160,26 @@ mod tests {
             "{\n\tempty: []\n\tlisten: tcp:127.0.0.1:5060, tcp:[::1]:5060\n\tnone: -\n\
              \tok: true\n\treaders: 2\n}\n"
         );
+    }
+
+    #[test]
+    fn notifications_are_one_line_each() {
+        let ev = json!({"jsonrpc": "2.0", "method": "event", "params": {
+            "name": "tcp:closed", "conid": 7, "reason": "closed by peer", "local": "127.0.0.1:5060"
+        }});
+        assert_eq!(
+            notification(&ev),
+            "tcp:closed conid=7 local=127.0.0.1:5060 reason=\"closed by peer\"\n"
+        );
+        let dropped = json!({"jsonrpc": "2.0", "method": "events.dropped",
+                             "params": {"count": 3, "total": 5}});
+        assert_eq!(notification(&dropped), "events.dropped count=3 total=5\n");
+        assert_eq!(
+            notification(&json!({"method": "x", "params": ["a"]})),
+            "x [\"a\"]\n"
+        );
+        assert_eq!(word(&json!("")), "\"\"");
+        assert_eq!(word(&json!("a=b")), "\"a=b\"");
     }
 
     #[test]

@@ -510,6 +510,9 @@ fn open_loop_latency_includes_sender_lag() {
     // About 300 of 2000 requests were due during the stop.
     assert!(json_num(&out, "max_us") >= 250_000.0, "{out}");
     assert!(json_num(&out, "p90_us") >= 20_000.0, "{out}");
-    assert_eq!(json_num(&out, "completed"), 2000.0, "{out}");
+    // Every request sent completes; the schedule's last slot can fall just past the 2 s end on
+    // a loaded machine, so "all 2000" is not exact.
+    assert_eq!(json_num(&out, "completed"), json_num(&out, "sent"), "{out}");
+    assert!(json_num(&out, "sent") >= 1990.0, "{out}");
     u.stop();
 }

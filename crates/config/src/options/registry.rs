@@ -27,9 +27,15 @@ pub fn by_modparam(module: &str, param: &str) -> Option<&'static OptionDef> {
     all().find(|d| d.module == Some(module) && d.name == param)
 }
 
-/// The row with runtime cfg name `group.name`.
+/// The row with runtime cfg name `group.name`. Within the group, the row's script spelling
+/// (its core or modparam name, or an alias) is accepted too, as an alias of the cfg name:
+/// `tcp tcp_no_connect` is `tcp no_connect`, `tcp tcp_wait_data` is `tcp wait_data_ms`. The
+/// cfg name wins if a name is both.
 pub fn by_cfg(group: &str, name: &str) -> Option<&'static OptionDef> {
-    all().find(|d| d.cfg_group == group && d.cfg_name == name)
+    let in_group = || all().filter(move |d| d.cfg_group == group);
+    in_group()
+        .find(|d| d.cfg_name == name)
+        .or_else(|| in_group().find(|d| d.name == name || d.aliases.contains(&name)))
 }
 
 /// The row for a [`Config::set`](crate::Config::set) / [`Config::get`](crate::Config::get)

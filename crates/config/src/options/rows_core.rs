@@ -10,9 +10,11 @@ use crate::types::ConfigValue;
 pub(super) static CORE: &[OptionDef] = &[
     opt!(disable_tcp => Flag {
         name: "disable_tcp", cfg_group: "core", cfg_name: "disable_tcp",
-        doc: "Bind no TCP listener, neither the `listen` lines nor the default one. TCP \
-              main and the readers still start, and sends to an address still open outgoing \
-              connections (Kamailio starts no TCP at all).",
+        doc: "No TCP at all, as in Kamailio: no TCP listener (neither the `listen` lines \
+              nor the default ones), no TCP main thread, and every TCP send fails \
+              (`SendError::TcpDisabled`) without connecting. SCTP is unaffected: its \
+              endpoints keep the readers they need (one per endpoint, at most \
+              `tcp_children`).",
     }),
     OptionDef {
         name: "listen",
@@ -24,7 +26,11 @@ pub(super) static CORE: &[OptionDef] = &[
               `sctp:IP[:PORT]`, a multi-homed SCTP endpoint `sctp:(IP1, IP2)[:PORT]` (up to \
               4 addresses of one family); udp/tls/ws/wss lines get a warning. A missing TCP \
               port is `tcp_port`, a missing SCTP port 5060. `socket=` (newer OpenSIPS) is \
-              the same. A config with `sctp:` lines and no TCP line binds no TCP listener. \
+              the same. With no `listen` line at all, TCP listens on every interface on \
+              `tcp_port`: `0.0.0.0`, and `[::]` too where the host has IPv6 (Kamailio's \
+              `auto_bind_ipv6`), as two sockets (the IPv6 one IPV6_V6ONLY, so IPv4 peers \
+              keep IPv4 addresses). A config with `sctp:` lines and no TCP line binds no TCP \
+              listener. \
               Where the kernel has no SCTP, an `sctp:` line next to TCP ones is skipped with \
               one error naming the cause (TCP is unaffected); with no TCP line the start \
               fails with that error.",

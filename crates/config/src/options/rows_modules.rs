@@ -24,14 +24,19 @@ pub(super) static PROTO_TCP: &[OptionDef] = &[
         name: "tcp_port", module: PROTO_TCP_MOD, cfg_group: "proto_tcp", cfg_name: "port",
         kind: int(1, 65535),
         doc: "Port of `listen=tcp:IP` lines that give none, whatever the order of the lines, \
-              and of the default listener (`0.0.0.0`) when no TCP `listen` line is given.",
+              and of the default listeners (`0.0.0.0`, and `[::]` where the host has IPv6) when \
+              no TCP `listen` line is given.",
     }),
     opt!(tcp.send_timeout => Millis {
         name: "tcp_send_timeout", core_form: false, module: PROTO_TCP_MOD,
         cfg_group: "proto_tcp", cfg_name: "send_timeout", runtime: true,
         kind: int(0, MAX_TIMEOUT_S * 1000),
-        doc: "OpenSIPS's spelling of `tcp_send_timeout`, in milliseconds (same field; \
-              OpenSIPS's own default is 100 ms, sipwire keeps Kamailio's 10 s).",
+        default_doc: Some("100 ms in a config that uses proto_tcp (OpenSIPS's); else 10000 ms"),
+        doc: "OpenSIPS's spelling of `tcp_send_timeout`, in milliseconds (same field). A \
+              config file that uses proto_tcp (any `modparam(\"proto_tcp\", ...)` or \
+              `loadmodule \"proto_tcp.so\"`, any path, `.so` optional) and sets neither \
+              spelling gets OpenSIPS's default, 100 ms; any other config, and \
+              `Config::default()`, Kamailio's 10 s.",
     }),
     opt!(tcp.max_msg_chunks => Count {
         name: "tcp_max_msg_chunks", module: PROTO_TCP_MOD, cfg_group: "proto_tcp",
@@ -47,9 +52,13 @@ pub(super) static PROTO_TCP: &[OptionDef] = &[
     opt!(tcp.crlf_drop => Flag {
         name: "tcp_crlf_drop", module: PROTO_TCP_MOD, cfg_group: "proto_tcp",
         cfg_name: "crlf_drop", runtime: true,
-        doc: "Lone CRLFs between messages are always dropped; with this on they also stop \
-              counting as traffic, so they do not postpone the connection lifetime. A \
-              CRLFCRLF ping still follows the ping option.",
+        doc: "Drop packets holding a single CRLF: a read that leaves a lone CRLF between \
+              messages discards it at once (traffic, so it postpones the lifetime, but part \
+              of no message). Off (0), the CRLF is not dropped but waits for what follows: \
+              a CRLF completing a CRLFCRLF ping split by TCP, or the message it precedes; \
+              until then it is a message in progress (a read toward `tcp_max_msg_chunks`, \
+              timed by `tcp_msg_read_timeout`). A CRLFCRLF ping follows `tcp_crlf_pingpong` \
+              either way.",
     }),
     opt!(tcp.asynchronous => Flag {
         name: "tcp_async", core_form: false, module: PROTO_TCP_MOD, cfg_group: "proto_tcp",
@@ -59,9 +68,10 @@ pub(super) static PROTO_TCP: &[OptionDef] = &[
     opt!(tcp.async_max_postponed_chunks => Count {
         name: "tcp_async_max_postponed_chunks", module: PROTO_TCP_MOD, cfg_group: "proto_tcp",
         cfg_name: "async_max_postponed_chunks", runtime: true, kind: int(1, 65535),
-        doc: "Most messages queued for async write on one connection, counted from when its \
-              queue was last empty (messages pushed, not messages still waiting); one more \
-              marks the connection broken and drops it.",
+        doc: "Most messages pending in one connection's async write queue (not yet \
+              completely written: the count goes down as each one is, as OpenSIPS's \
+              `async_chunks_no`); a send that would make one more marks the connection \
+              broken and drops it.",
     }),
     opt!(tcp.async_local_connect_timeout => Millis {
         name: "tcp_async_local_connect_timeout", module: PROTO_TCP_MOD, cfg_group: "proto_tcp",

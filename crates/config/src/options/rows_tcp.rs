@@ -1,7 +1,16 @@
-//! Rows for Kamailio's core `tcp_*` parameters (cfg group `tcp`).
+//! Rows for Kamailio's core `tcp_*` parameters.
+//!
+//! cfg names: the cfg group `tcp` holds exactly the parameters Kamailio 5.6's `tcp` cfg group
+//! has, under its names (`cfg.list`: `no_connect`, `wait_data_ms`, ...). The parameters
+//! Kamailio keeps outside its cfg framework (plain core globals such as `tcp_children`,
+//! `tcp_poll_method`, `tcp_accept_haproxy`) are in the cfg group `core` under their script
+//! names, as `disable_tcp` is. In either group the script name (`tcp_no_connect`) is also
+//! accepted as an alias of the cfg name.
 //!
 //! Runtime flags follow Kamailio's `tcp` cfg group: what it declares atomic is changeable
-//! here; what it declares read-only, or keeps outside the cfg framework, is not.
+//! here; what it declares read-only is not. Of the `core` rows, only `tcp_accept_iplimit`,
+//! `tcp_msg_read_timeout` and `tcp_msg_data_timeout` (not in Kamailio 5.6; plain globals in
+//! later Kamailio) are changeable.
 
 use super::codec::{
     opt, Addr, Bytes, Codec, Count, Flag, Millis, OptCount, OptSecs, Poll, Secs, Threads,
@@ -13,6 +22,10 @@ use crate::types::ConfigValue;
 /// Kamailio's internal limit of `tcp_rd_buf_size` (16 MiB).
 const MAX_RD_BUF_SIZE: i64 = 16 * 1024 * 1024;
 
+/// The docs' default of `tcp_children` (it depends on the config's `children`).
+const CHILDREN_DEFAULT_DOC: &str = "`children` if the file sets it, else 8 (Kamailio's \
+                                    `children` default)";
+
 /// Kamailio core `tcp_*` rows.
 pub(super) static TCP: &[OptionDef] = &[
     opt!(tcp.accept_aliases => Flag {
@@ -21,14 +34,14 @@ pub(super) static TCP: &[OptionDef] = &[
               of the connection it came on (port only, no host aliases).",
     }),
     opt!(tcp.accept_haproxy => Flag {
-        name: "tcp_accept_haproxy", cfg_name: "accept_haproxy",
+        name: "tcp_accept_haproxy", cfg_group: "core", cfg_name: "tcp_accept_haproxy",
         doc: "Every inbound connection must start with a PROXY protocol v1 or v2 header; \
               connections without one are refused. The header's source address replaces the \
               peer address the application sees; its destination is kept but not used (the \
               local address stays the socket's).",
     }),
     opt!(tcp.accept_hep3 => Flag {
-        name: "tcp_accept_hep3", cfg_name: "accept_hep3",
+        name: "tcp_accept_hep3", cfg_group: "core", cfg_name: "tcp_accept_hep3",
         doc: "Inbound connections may carry HEP3 packets (framed by the HEP length) instead of \
               SIP.",
     }),
@@ -39,14 +52,15 @@ pub(super) static TCP: &[OptionDef] = &[
               error. A `Transfer-Encoding` header is refused either way (no chunked bodies).",
     }),
     opt!(tcp.accept_iplimit => Count {
-        name: "tcp_accept_iplimit", cfg_name: "accept_iplimit", runtime: true,
+        name: "tcp_accept_iplimit", cfg_group: "core", cfg_name: "tcp_accept_iplimit",
+        runtime: true,
         kind: int(0, i32::MAX as i64),
         doc: "Most open accepted connections from one IP address (0 = no limit); beyond it \
               a new connection is closed at once, without an event. Outgoing connections \
               are not counted.",
     }),
     opt!(tcp.accept_unique => Flag {
-        name: "tcp_accept_unique", cfg_name: "accept_unique",
+        name: "tcp_accept_unique", cfg_group: "core", cfg_name: "tcp_accept_unique",
         doc: "1: refuse a new connection from a source IP and port that already has one.",
     }),
     opt!(tcp.asynchronous => Flag {
@@ -55,13 +69,15 @@ pub(super) static TCP: &[OptionDef] = &[
               main thread (see `tcp_conn_wq_max`, `tcp_wq_max`).",
     }),
     opt!(tcp.children => Threads {
-        name: "tcp_children", cfg_name: "children", kind: int(1, 1024),
-        default_doc: Some("number of CPUs"),
-        doc: "Number of reader threads. Kamailio defaults to its UDP `children`; sipwire, \
-              which has no UDP workers, to the number of CPUs.",
+        name: "tcp_children", cfg_group: "core", cfg_name: "tcp_children", kind: int(1, 1024),
+        default_doc: Some(CHILDREN_DEFAULT_DOC),
+        doc: "Number of reader threads. As in Kamailio, a config file that does not set it \
+              gets the number of UDP workers: its `children = N` (0 or less means 8), else \
+              Kamailio's `children` default, 8. sipwire has no UDP workers; `children` is \
+              read only for this. A config built in code (`Config::default()`) has 8.",
     }),
     opt!(tcp.clone_rcvbuf => Flag {
-        name: "tcp_clone_rcvbuf", cfg_name: "clone_rcvbuf",
+        name: "tcp_clone_rcvbuf", cfg_group: "core", cfg_name: "tcp_clone_rcvbuf",
         doc: "1: hand the application an owned copy of each received message instead of a \
               slice of the read buffer.",
     }),
@@ -72,7 +88,7 @@ pub(super) static TCP: &[OptionDef] = &[
               almost at once).",
     }),
     opt!(tcp.connection_match => Flag {
-        name: "tcp_connection_match", cfg_name: "connection_match",
+        name: "tcp_connection_match", cfg_group: "core", cfg_name: "tcp_connection_match",
         doc: "1: a send that asks for a local (source) address reuses only a connection bound \
               to exactly that IP and port, with no fallback to another. 0: connections are \
               matched on the remote IP:port alone and the local address is not compared \
@@ -105,9 +121,10 @@ pub(super) static TCP: &[OptionDef] = &[
     }),
     opt!(tcp.delayed_ack => Flag {
         name: "tcp_delayed_ack", cfg_name: "delayed_ack", runtime: true,
-        doc: "Linux TCP_QUICKACK off, so ACKs can wait to ride on data. It is set on each \
-              connection after accept() or after connect() was issued, not on the listener or \
-              before connecting.",
+        doc: "Linux TCP_QUICKACK off, so ACKs can wait to ride on data. Outgoing sockets \
+              get it before connect(), as in Kamailio, so the handshake's last ACK goes out \
+              with the first data segment; accepted sockets get it after accept(). Not set on \
+              listeners (accepted sockets would not inherit it).",
     }),
     opt!(tcp.fd_cache => Flag {
         name: "tcp_fd_cache", cfg_name: "fd_cache",
@@ -116,22 +133,25 @@ pub(super) static TCP: &[OptionDef] = &[
     }),
     opt!(tcp.keepalive => Flag {
         name: "tcp_keepalive", cfg_name: "keepalive", runtime: true,
-        doc: "Set SO_KEEPALIVE on connections, with tcp_keepidle, tcp_keepcnt and \
-              tcp_keepintvl applied while it is on. Unlike Kamailio, setting one of those \
-              three does not turn keepalive on: with `tcp_keepalive = no` they are ignored.",
+        doc: "Set SO_KEEPALIVE on connections (accepted ones and, before connect(), \
+              outgoing ones), with tcp_keepidle, tcp_keepcnt and tcp_keepintvl. As in \
+              Kamailio, setting one of those three turns keepalive on even with \
+              `tcp_keepalive = no` (which still reads back as set).",
     }),
     opt!(tcp.keepcnt => OptCount {
         name: "tcp_keepcnt", cfg_name: "keepcnt", runtime: true, kind: int0(0, 1024),
         doc: "Unanswered keepalive probes before the connection is dropped (TCP_KEEPCNT; \
-              0 = OS default).",
+              0 = OS default). Setting it turns keepalive on, whatever `tcp_keepalive` says.",
     }),
     opt!(tcp.keepidle => OptSecs {
         name: "tcp_keepidle", cfg_name: "keepidle", runtime: true, kind: int0(0, 86_400),
-        doc: "Idle time before the first keepalive probe (TCP_KEEPIDLE; 0 = OS default).",
+        doc: "Idle time before the first keepalive probe (TCP_KEEPIDLE; 0 = OS default). \
+              Setting it turns keepalive on, whatever `tcp_keepalive` says.",
     }),
     opt!(tcp.keepintvl => OptSecs {
         name: "tcp_keepintvl", cfg_name: "keepintvl", runtime: true, kind: int0(0, 86_400),
-        doc: "Time between keepalive probes (TCP_KEEPINTVL; 0 = OS default).",
+        doc: "Time between keepalive probes (TCP_KEEPINTVL; 0 = OS default). Setting it \
+              turns keepalive on, whatever `tcp_keepalive` says.",
     }),
     opt!(tcp.linger2 => OptSecs {
         name: "tcp_linger2", cfg_name: "linger2", runtime: true, kind: int0(0, 3600),
@@ -146,14 +166,16 @@ pub(super) static TCP: &[OptionDef] = &[
               so it does not.",
     }),
     opt!(tcp.msg_data_timeout => Secs {
-        name: "tcp_msg_data_timeout", cfg_name: "msg_data_timeout", runtime: true,
+        name: "tcp_msg_data_timeout", cfg_group: "core", cfg_name: "tcp_msg_data_timeout",
+        runtime: true,
         kind: int(0, MAX_TIMEOUT_S),
         doc: "An accepted connection that has sent no complete SIP (or HEP3) message this \
               long after it was accepted is closed (CRLF keepalives do not count; 0 = off). \
               A change applies to connections accepted after it.",
     }),
     opt!(tcp.msg_read_timeout => Secs {
-        name: "tcp_msg_read_timeout", cfg_name: "msg_read_timeout", runtime: true,
+        name: "tcp_msg_read_timeout", cfg_group: "core", cfg_name: "tcp_msg_read_timeout",
+        runtime: true,
         kind: int(0, MAX_TIMEOUT_S),
         doc: "A message whose first bytes arrived must be complete this long after them, \
               or the connection is closed (0 = off). Each connection is checked once per \
@@ -164,7 +186,8 @@ pub(super) static TCP: &[OptionDef] = &[
         doc: "Never open outgoing connections; only accepted ones are used for sending.",
     }),
     opt!(tcp.poll_method => Poll {
-        name: "tcp_poll_method", cfg_name: "poll_method", kind: Kind::PollMethod,
+        name: "tcp_poll_method", cfg_group: "core", cfg_name: "tcp_poll_method",
+        kind: Kind::PollMethod,
         doc: "Readiness backend: none (best for the OS), poll, epoll_lt, epoll_et, select, \
               kqueue. kqueue exists only on the BSDs and macOS and is neither compiled nor \
               tested by this project, which builds on Linux. Kamailio's sigio_rt and \
@@ -184,36 +207,45 @@ pub(super) static TCP: &[OptionDef] = &[
               ports.",
     }),
     opt!(tcp.script_mode => Flag {
-        name: "tcp_script_mode", cfg_name: "script_mode",
+        name: "tcp_script_mode", cfg_group: "core", cfg_name: "tcp_script_mode",
         doc: "1: keep a connection open when processing one of its messages fails (0 closes \
               it).",
     }),
     opt!(tcp.send_timeout => Secs {
         name: "tcp_send_timeout", cfg_name: "send_timeout", runtime: true,
         kind: int(0, MAX_TIMEOUT_S),
+        default_doc: Some("10 s (Kamailio's); 100 ms in a config that uses proto_tcp"),
         doc: "A connection that cannot be written for this long while data waits is closed. \
-              Kamailio's spelling, in seconds; proto_tcp's is in ms.",
+              Kamailio's spelling, in seconds; proto_tcp's is in ms (same field). The default \
+              is Kamailio's 10 s, except that a config file using OpenSIPS's proto_tcp (any \
+              `modparam(\"proto_tcp\", ...)` or `loadmodule \"proto_tcp.so\"`) and setting \
+              neither spelling gets OpenSIPS's 100 ms.",
     }),
     opt!(tcp.source_ipv4 => Addr {
-        name: "tcp_source_ipv4", cfg_name: "source_ipv4", kind: Kind::Ip(IpFamily::V4),
+        name: "tcp_source_ipv4", cfg_group: "core", cfg_name: "tcp_source_ipv4",
+        kind: Kind::Ip(IpFamily::V4),
         doc: "Source address for outgoing IPv4 connections (if binding it fails, the OS \
               picks one).",
     }),
     opt!(tcp.source_ipv6 => Addr {
-        name: "tcp_source_ipv6", cfg_name: "source_ipv6", kind: Kind::Ip(IpFamily::V6),
+        name: "tcp_source_ipv6", cfg_group: "core", cfg_name: "tcp_source_ipv6",
+        kind: Kind::Ip(IpFamily::V6),
         doc: "Source address for outgoing IPv6 connections (if binding it fails, the OS \
               picks one).",
     }),
     opt!(tcp.syncnt => OptCount {
         name: "tcp_syncnt", cfg_name: "syncnt", runtime: true, kind: int0(0, 1024),
-        doc: "SYN retransmissions before a connect is aborted (TCP_SYNCNT; 0 = OS default). \
-              Outgoing connections only, set after connect() was issued; listeners do not get \
-              it (Kamailio sets it there too).",
+        doc: "SYN retransmissions before a connect is aborted (TCP_SYNCNT; 0 = OS default), \
+              set on outgoing sockets before connect(). Listeners get it too, as in \
+              Kamailio's tcp_init: there it bounds the SYN-ACK retransmissions (the limit to \
+              pair with `tcp_defer_accept`); they keep the value they were started with.",
     }),
     opt!(tcp.wait_data => Millis {
-        name: "tcp_wait_data", cfg_name: "wait_data", kind: int(0, 3_600_000),
+        name: "tcp_wait_data", cfg_name: "wait_data_ms", runtime: true,
+        kind: int(0, 7_200_000),
         doc: "How long to wait for data where a read must wait; today, for the PROXY \
-              header with `tcp_accept_haproxy`.",
+              header with `tcp_accept_haproxy`. Kamailio's range; a runtime change applies \
+              to connections accepted after it.",
     }),
     opt!(tcp.wq_blk_size => Bytes {
         name: "tcp_wq_blk_size", cfg_name: "wq_blk_size", runtime: true,

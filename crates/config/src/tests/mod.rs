@@ -1,5 +1,6 @@
 //! Config tests: table-driven checks over every option row, the parser, and runtime changes.
 
+mod kamailio_names;
 mod parse;
 mod rows;
 mod runtime;

@@ -167,7 +167,7 @@ fn strict_mode_names_the_first_offending_line() {
     assert!(e.to_string().contains("debug=3"), "{e}");
 
     // A hard error after a warning: strict mode reports the earlier line.
-    let e = parse_strict("children=4\ntcp_children = -1\n").unwrap_err();
+    let e = parse_strict("debug=4\ntcp_children = -1\n").unwrap_err();
     assert_eq!(e.line, Some(1), "{e}");
     let e = parse_strict("tcp_children = -1\nchildren=4\n").unwrap_err();
     assert_eq!(e.line, Some(1), "{e}");

@@ -1,7 +1,7 @@
 //! Control socket server tests over real unix sockets.
 
 use super::*;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::sync::atomic::AtomicUsize;
 
 use serde_json::{json, Value};
@@ -235,7 +235,8 @@ fn slow_server(
         path,
         rt.transport(),
         Some(ext.clone()),
-        (grace, write_timeout),
+        EventBus::new(),
+        (grace, write_timeout, IDLE_TIMEOUT),
     );
     (server.unwrap(), ext)
 }
@@ -297,9 +298,14 @@ fn silent_clients_make_room_for_the_owner() {
     let mut silent = Vec::new();
     for _ in 0..MAX_CLIENTS {
         let (mut s, mut r) = connect(&path);
-        // An answer proves the client is registered before the next connects.
+        // An answer proves the client is registered before the next connects; its thread
+        // marks it answered (its `since`) just after writing the answer: wait for that too,
+        // so the first client is the one longest without a request.
         s.write_all(PING).unwrap();
         assert_eq!(read_json(&mut r)["id"], 1);
+        wait_until("the answer to be done", || {
+            server.shared.clients().open.values().all(|c| !c.busy)
+        });
         silent.push((s, r));
     }
     // The owner: answered as soon as the oldest silent client passes the grace (until then,
@@ -449,6 +455,135 @@ fn extension_methods_are_served() {
     // Dropping the server is a shutdown too.
     drop(server);
     assert!(!path.exists());
+    fs::remove_dir_all(&dir).unwrap();
+    rt.shutdown();
+}
+
+/// A server with its own event bus and the given eviction grace, write and idle timeouts.
+fn events_server(
+    rt: &Runtime,
+    path: &Path,
+    (grace, write_timeout, idle): (Duration, Duration, Duration),
+) -> (CtlServer, EventBus) {
+    let bus = EventBus::new();
+    let server = spawn_inner(
+        path,
+        rt.transport(),
+        None,
+        bus.clone(),
+        (grace, write_timeout, idle),
+    )
+    .unwrap();
+    (server, bus)
+}
+
+fn subscribe(path: &Path) -> (UnixStream, BufReader<UnixStream>) {
+    let (mut s, mut r) = connect(path);
+    s.write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"events.subscribe\",\"id\":1}\n")
+        .unwrap();
+    assert_eq!(read_json(&mut r)["result"]["subscribed"], true);
+    (s, r)
+}
+
+#[test]
+fn subscribers_are_not_closed_for_silence() {
+    let rt = runtime();
+    let dir = temp_dir();
+    let path = dir.join("ctl.sock");
+    let idle = Duration::from_millis(300);
+    let (server, bus) = events_server(&rt, &path, (EVICT_GRACE, WRITE_TIMEOUT, idle));
+    // A silent client without a subscription is closed after the idle timeout.
+    let (mut s, mut r) = connect(&path);
+    s.write_all(PING).unwrap();
+    assert_eq!(read_json(&mut r)["id"], 1);
+    let mut rest = String::new();
+    assert_eq!(r.read_line(&mut rest).unwrap(), 0, "idle client closed");
+    // Subscribers stay, silent for several idle timeouts.
+    let mut subs: Vec<_> = (0..3).map(|_| subscribe(&path)).collect();
+    std::thread::sleep(idle * 4);
+    assert_eq!(bus.publish("tick", json!({})), 3);
+    for (_, r) in &mut subs {
+        assert_eq!(read_json(r)["params"]["name"], "tick");
+    }
+    // Unsubscribed, a client is subject to the idle timeout again.
+    let (s0, r0) = &mut subs[0];
+    s0.write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"events.unsubscribe\",\"id\":2}\n")
+        .unwrap();
+    assert_eq!(read_json(r0)["result"]["subscribed"], false);
+    assert_eq!(r0.read_line(&mut rest).unwrap(), 0, "closed once idle");
+    server.shutdown();
+    assert_eq!(bus.subscribers(), 0, "shutdown ends the subscriptions");
+    fs::remove_dir_all(&dir).unwrap();
+    rt.shutdown();
+}
+
+#[test]
+fn subscribers_are_not_evicted() {
+    let rt = runtime();
+    let dir = temp_dir();
+    let path = dir.join("ctl.sock");
+    // Even with no grace at all.
+    let (server, bus) = events_server(&rt, &path, (Duration::ZERO, WRITE_TIMEOUT, IDLE_TIMEOUT));
+    let mut subs: Vec<_> = (0..MAX_CLIENTS).map(|_| subscribe(&path)).collect();
+    let (_s, mut r) = connect(&path);
+    assert_eq!(read_json(&mut r)["error"]["code"], rpc::SERVER_BUSY);
+    assert_eq!(bus.publish("tick", json!({})), MAX_CLIENTS);
+    for (_, r) in &mut subs {
+        assert_eq!(read_json(r)["params"]["name"], "tick");
+    }
+    // One unsubscribes: it is an idle client again, evicted for a newcomer (which may be
+    // turned away until its answer is written and it counts as idle).
+    let (s0, r0) = &mut subs[0];
+    s0.write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"events.unsubscribe\",\"id\":2}\n")
+        .unwrap();
+    assert_eq!(read_json(r0)["result"]["subscribed"], false);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (mut s, mut r) = connect(&path);
+        let _ = s.write_all(PING);
+        let v = read_json(&mut r);
+        if v["id"] == 1 {
+            break;
+        }
+        assert_eq!(v["error"]["code"], rpc::SERVER_BUSY, "{v}");
+        assert!(
+            Instant::now() < deadline,
+            "the unsubscribed client was never evicted"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let v = read_json(r0);
+    assert_eq!(v["error"]["code"], rpc::SERVER_BUSY, "{v}");
+    assert_eq!(bus.publish("tick", json!({})), MAX_CLIENTS - 1);
+    server.shutdown();
+    fs::remove_dir_all(&dir).unwrap();
+    rt.shutdown();
+}
+
+#[test]
+fn a_subscriber_that_takes_nothing_for_the_write_timeout_is_closed() {
+    let rt = runtime();
+    let dir = temp_dir();
+    let path = dir.join("ctl.sock");
+    let timeouts = (EVICT_GRACE, Duration::from_millis(300), IDLE_TIMEOUT);
+    let (server, bus) = events_server(&rt, &path, timeouts);
+    let (_stuck, _r) = subscribe(&path);
+    let pad = "x".repeat(4096);
+    // Until its socket buffer is full and the pusher's write times out; publish never waits.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while bus.subscribers() > 0 {
+        let t = Instant::now();
+        bus.publish("flood", json!({ "pad": pad }));
+        assert!(t.elapsed() < Duration::from_secs(1), "publish blocked");
+        assert!(
+            Instant::now() < deadline,
+            "the stuck subscriber was never closed"
+        );
+    }
+    wait_until("the stuck client to go", || {
+        server.shared.clients().open.is_empty()
+    });
+    server.shutdown();
     fs::remove_dir_all(&dir).unwrap();
     rt.shutdown();
 }

@@ -632,10 +632,10 @@ void test_send_to(struct cbctx *x, uint16_t port) {
               SIPWIRE_RESULT_UNKNOWN_OPTION);
     CHECK_RES(sipwire_runtime_set_now_int(rt, "nogroup", "no_connect", 1),
               SIPWIRE_RESULT_UNKNOWN_OPTION);
-    CHECK_RES(sipwire_runtime_set_now_int(rt, "tcp", "children", 4), SIPWIRE_RESULT_READ_ONLY);
-    CHECK_RES(sipwire_runtime_get_int(rt, "tcp", "children", &v), SIPWIRE_RESULT_OK);
+    CHECK_RES(sipwire_runtime_set_now_int(rt, "core", "tcp_children", 4), SIPWIRE_RESULT_READ_ONLY);
+    CHECK_RES(sipwire_runtime_get_int(rt, "core", "tcp_children", &v), SIPWIRE_RESULT_OK);
     CHECK_EQ(v, 2);
-    CHECK_RES(sipwire_runtime_set_now_string(rt, "tcp", "children", "4"),
+    CHECK_RES(sipwire_runtime_set_now_string(rt, "core", "tcp_children", "4"),
               SIPWIRE_RESULT_READ_ONLY);
     CHECK_RES(sipwire_runtime_get_int(rt, "tcp", "no_such_name", &v),
               SIPWIRE_RESULT_UNKNOWN_OPTION);

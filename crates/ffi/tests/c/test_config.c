@@ -69,7 +69,7 @@ void test_config(void) {
             CHECK_RES(sipwire_runtime_get_int(rt, "tcp", "connection_lifetime", &v),
                       SIPWIRE_RESULT_OK);
             CHECK_EQ(v, 77);
-            CHECK_RES(sipwire_runtime_get_int(rt, "tcp", "children", &v), SIPWIRE_RESULT_OK);
+            CHECK_RES(sipwire_runtime_get_int(rt, "core", "tcp_children", &v), SIPWIRE_RESULT_OK);
             CHECK_EQ(v, 2);
             sipwire_addr a;
             size_t na = 0;
@@ -193,7 +193,7 @@ void test_results(void) {
     section("2. result messages");
     char buf[256];
     size_t n = 0;
-    for (uint32_t r = 0; r <= 24; r++) {
+    for (uint32_t r = 0; r <= (uint32_t)SIPWIRE_RESULT_TCP_DISABLED; r++) {
         memset(buf, 'x', sizeof buf);
         n = 999;
         CHECK_RES(sipwire_result_message(r, buf, sizeof buf, &n), SIPWIRE_RESULT_OK);
@@ -201,7 +201,7 @@ void test_results(void) {
         CHECK_EQ(strlen(buf), n);
         CHECK(strcmp(buf, "unknown result") != 0);
     }
-    const uint32_t unknown[] = {25, 1000, UINT32_MAX};
+    const uint32_t unknown[] = {(uint32_t)SIPWIRE_RESULT_TCP_DISABLED + 1, 1000, UINT32_MAX};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         CHECK_RES(sipwire_result_message(unknown[i], buf, sizeof buf, &n), SIPWIRE_RESULT_OK);
         CHECK(strcmp(buf, "unknown result") == 0);

@@ -164,16 +164,21 @@ fn open(
         return Err(SendError::TooManyConnections(dst));
     }
     let bind = local.or_else(|| source_for(shared, cfg, dst));
-    let (stream, done) = match sys::start_connect(dst, bind, cfg.tcp.reuse_port) {
+    // The socket options go on before connect() (Kamailio's `init_sock_opt`): `tcp_syncnt`
+    // must be there for the first SYN, and `tcp_delayed_ack` works on the handshake's ACK.
+    let setup = |fd: std::os::fd::BorrowedFd<'_>| {
+        crate::sockopt::apply(&fd, cfg, crate::sockopt::Side::Outbound);
+        Ok(())
+    };
+    let (stream, done) = match sys::start_connect_with(dst, bind, cfg.tcp.reuse_port, setup) {
         Ok(v) => v,
         Err(e) if bind.is_some() => {
             // As Kamailio: if the source address cannot be used, connect from the default one.
             log::warn!("connect to {dst}: cannot bind {bind:?} ({e}); using the default source");
-            sys::start_connect(dst, None, false).map_err(|e| connect_error(dst, e))?
+            sys::start_connect_with(dst, None, false, setup).map_err(|e| connect_error(dst, e))?
         }
         Err(e) => return Err(connect_error(dst, e)),
     };
-    crate::sockopt::apply(&stream, cfg, crate::sockopt::Side::Outbound);
     let local_addr = stream
         .local_addr()
         .map_err(|e| SendError::Connect(dst, e))?;

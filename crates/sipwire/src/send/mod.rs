@@ -128,6 +128,10 @@ pub enum SendError {
     NoSctpEndpoint(SocketAddr),
     /// An SCTP send failed (the association, if any, stays as it is).
     Sctp(String),
+    /// A TCP send (to a connection id or an address) while `disable_tcp` is set: as in
+    /// Kamailio, no TCP at all — no listener, no connect, no write. SCTP targets are not
+    /// affected.
+    TcpDisabled(Target),
 }
 
 impl fmt::Display for SendError {
@@ -161,6 +165,15 @@ impl fmt::Display for SendError {
             SendError::Io(id, e) => write!(f, "conid {id}: write failed: {e}; closed"),
             SendError::NoSctpEndpoint(a) => write!(f, "no SCTP endpoint can reach {a}"),
             SendError::Sctp(e) => f.write_str(e),
+            SendError::TcpDisabled(t) => {
+                let to = match t {
+                    Target::Conn(id) => format!("conid {id}"),
+                    Target::Addr(a) | Target::Sctp(a) | Target::AddrFrom { dst: a, .. } => {
+                        a.to_string()
+                    }
+                };
+                write!(f, "no TCP send to {to}: TCP is off (disable_tcp)")
+            }
         }
     }
 }
@@ -182,11 +195,17 @@ pub(crate) fn send(
     }
     let (cfg, found) = with_cache(shared.id, &shared.config, |cache| {
         let cfg = cache.config();
-        let found = lookup::lookup(shared, cache, &cfg, target, otcpid);
+        let found = if cfg.disable_tcp {
+            None
+        } else {
+            lookup::lookup(shared, cache, &cfg, target, otcpid)
+        };
         (cfg, found)
     });
     bump(&shared.stats.sends);
     let result = match (found, target) {
+        // Not runtime-changeable, so no TCP connection exists to find.
+        _ if cfg.disable_tcp => Err(SendError::TcpDisabled(target)),
         (Some(conn), _) => write_msg(shared, &cfg, &conn, bytes).map(|delivery| Sent {
             conid: conn.id,
             delivery,

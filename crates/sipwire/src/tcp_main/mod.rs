@@ -4,6 +4,7 @@
 //! and does the final close of every connection (table removal, events). It never blocks on
 //! one connection. What to do in each state is decided in `lifecycle.rs`; this file does it.
 
+use std::cell::Cell;
 use std::io;
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
@@ -31,6 +32,38 @@ mod timers;
 use accept::Listener;
 
 const TIMER_TICK: Duration = Duration::from_millis(10);
+
+thread_local! {
+    /// The connection TCP main is finalizing, and the state it closed in, while `on_unsent`
+    /// and `on_event` run for it: it has left the table, but the handler may still ask.
+    static FINALIZING: Cell<Option<(ConId, ConnState)>> = const { Cell::new(None) };
+}
+
+/// The `tcp_conid_state` of connection `id` if its close is being reported on this thread
+/// (inside `on_unsent` or `on_event` for it): the state it closed in, as Kamailio's event
+/// routes see the connection with its EOF or error state.
+pub(crate) fn finalizing_state(id: ConId) -> Option<ConnState> {
+    FINALIZING
+        .with(Cell::get)
+        .filter(|&(i, _)| i == id)
+        .map(|(_, s)| s)
+}
+
+/// Clears [`FINALIZING`] when the close has been reported (a panicking handler included).
+struct Reporting;
+
+impl Reporting {
+    fn start(id: ConId, state: ConnState) -> Reporting {
+        FINALIZING.with(|f| f.set(Some((id, state))));
+        Reporting
+    }
+}
+
+impl Drop for Reporting {
+    fn drop(&mut self) {
+        FINALIZING.with(|f| f.set(None));
+    }
+}
 
 pub(crate) struct TcpMain {
     shared: Arc<Shared>,
@@ -433,14 +466,18 @@ impl TcpMain {
     }
 
     /// The final close: out of main's poller and timers, out of the table, socket shut,
-    /// queue dropped, counted, event delivered.
+    /// queue dropped, counted, event delivered. From the moment its close reason was set
+    /// (here at the latest) until it leaves the table, `tcp_conid_state` reports the state
+    /// that reason means; inside `on_unsent` and `on_event` for it, still that state.
     fn finalize(&mut self, conn: Arc<Conn>, reason: CloseReason) {
         let id = conn.id;
         self.forget(&conn);
+        // The reason first: a lookup racing with the removal sees the closing state, never OK.
+        conn.set_close_reason(reason);
         if self.shared.table.remove(id).is_none() {
             return;
         }
-        conn.set_close_reason(reason);
+        let _reporting = Reporting::start(id, conn.tcpops_state());
         // Shut the socket before taking the write lock: a sender blocked in a write on it
         // fails at once and lets go of the lock.
         let _ = conn.stream.shutdown(std::net::Shutdown::Both);
@@ -457,7 +494,6 @@ impl TcpMain {
             call_on_unsent(&*self.handler, &self.transport, id, msg);
         }
         drop(unsent);
-        conn.set_state(lifecycle::final_state(reason));
         self.count_close(reason);
         log::debug!("conid {id}: closed ({reason})");
         let mode = self.shared.config.snapshot().tcpops.closed_event;

@@ -3,6 +3,7 @@
 //! [`RelayStats::fields`]).
 
 use super::DropReason;
+use sipwire::CloseReason;
 
 sipwire::counters! {
     /// Relay counters. Every field only grows.
@@ -42,6 +43,15 @@ sipwire::counters! {
         /// Relayed responses the runtime handed back unsent (never completely written to
         /// the previous hop; nothing to answer).
         unsent_responses,
+        /// Close events `tcp:closed` (the peer closed), as `closed_event` lets them through.
+        events_closed,
+        /// Close events `tcp:timeout` (keepalive probes or retransmissions unanswered).
+        events_timeout,
+        /// Close events `tcp:reset` (the peer reset the connection).
+        events_reset,
+        /// Close events of closes sipwire decided (lifetime, protocol error, the
+        /// application, connect failures, shutdown, ...).
+        events_other,
     }
 }
 
@@ -97,6 +107,16 @@ impl RelayStats {
         bump(&self.unsent_responses);
     }
 
+    /// A close event (`Handler::on_event`) with this reason was reported.
+    pub fn event(&self, reason: CloseReason) {
+        bump(match reason.event_name() {
+            Some("tcp:closed") => &self.events_closed,
+            Some("tcp:timeout") => &self.events_timeout,
+            Some("tcp:reset") => &self.events_reset,
+            _ => &self.events_other,
+        });
+    }
+
     /// Total messages dropped, all reasons.
     pub fn dropped_total(&self) -> u64 {
         self.fields()
@@ -148,5 +168,23 @@ mod tests {
         assert_eq!(v("refused_destinations"), 2);
         assert_eq!(v("dropped_bad_mac"), 1);
         assert_eq!(v("dropped_loop"), 1);
+    }
+
+    #[test]
+    fn close_events_by_route() {
+        let s = RelayStats::default();
+        s.event(CloseReason::PeerClosed);
+        s.event(CloseReason::PeerClosed);
+        s.event(CloseReason::Timeout);
+        s.event(CloseReason::Reset);
+        s.event(CloseReason::Lifetime);
+        s.event(CloseReason::Application);
+        let f = s.fields();
+        let v = |n: &str| f.iter().find(|(k, _)| *k == n).unwrap().1;
+        assert_eq!(v("events_closed"), 2);
+        assert_eq!(v("events_timeout"), 1);
+        assert_eq!(v("events_reset"), 1);
+        assert_eq!(v("events_other"), 2);
+        assert_eq!(s.dropped_total(), 0);
     }
 }

@@ -24,9 +24,22 @@ const SCTP_MODULE: &str = "/usr/lib/x86_64-linux-gnu/kamailio/modules/sctp.so";
 /// One chain at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// Calls per chain and their rate: the guest is an emulated CPU (TCG).
+/// Calls per chain, their rate, and how many may be under way at once: the guest is an
+/// emulated CPU (TCG) where the whole chain manages some 15 calls/s; unbounded, calls would
+/// queue for longer than SIPp's receive timeout.
 const CALLS: u32 = 150;
 const RATE: u32 = 50;
+const AT_ONCE: u32 = 20;
+
+/// The UAC over SCTP against `target`, at most [`AT_ONCE`] calls at a time.
+fn uac(dir: &TempDir, target: &str) -> UacResult {
+    let opts = UacOptions {
+        max_calls: Some(AT_ONCE),
+        timeout: Some(std::time::Duration::from_secs(240)),
+        ..UacOptions::default()
+    };
+    run_uac_with(dir, target, "s1", CALLS, RATE, opts)
+}
 
 fn require() {
     assert!(
@@ -127,7 +140,7 @@ fn kamailio_in_front_of_sipwired_over_sctp() {
     let fwd = format!("sctp:127.0.0.1:{uas_port}");
     let d = start_sipwired(dir.path(), relay_port, &["--forward", &fwd]);
     let mut kam = start_kamailio(&dir, kam_port, relay_port);
-    let r = run_uac(&dir, &format!("127.0.0.1:{kam_port}"), "s1", CALLS, RATE);
+    let r = uac(&dir, &format!("127.0.0.1:{kam_port}"));
     check("sipp → kamailio → sipwired → sipp (SCTP)", &r, &dir);
     let (st, c) = d.stop();
     kam.stop();
@@ -147,7 +160,7 @@ fn kamailio_behind_sipwired_over_sctp() {
     let mut kam = start_kamailio(&dir, kam_port, uas_port);
     let fwd = format!("sctp:127.0.0.1:{kam_port}");
     let d = start_sipwired(dir.path(), relay_port, &["--forward", &fwd]);
-    let r = run_uac(&dir, &format!("127.0.0.1:{relay_port}"), "s1", CALLS, RATE);
+    let r = uac(&dir, &format!("127.0.0.1:{relay_port}"));
     check("sipp → sipwired → kamailio → sipp (SCTP)", &r, &dir);
     let (st, c) = d.stop();
     kam.stop();

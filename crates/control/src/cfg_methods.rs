@@ -16,14 +16,16 @@ fn unknown(group: &str, name: &str) -> RpcError {
     }))
 }
 
-/// The entry `group.name` as it is now.
+/// The entry `group.name` as it is now; `name` may be the script spelling
+/// (`tcp_no_connect` for `no_connect`), as `cfg.get` and `cfg.set_now_*` accept.
 fn entry(ctx: &Ctx<'_>, group: &str, name: &str) -> Result<CfgEntry, RpcError> {
+    let cfg_name = sipwire::config::options::by_cfg(group, name).map_or(name, |d| d.cfg_name);
     ctx.transport
         .config()
         .snapshot()
         .cfg_group(group)
         .into_iter()
-        .find(|e| e.name == name)
+        .find(|e| e.name == cfg_name)
         .ok_or_else(|| unknown(group, name))
 }
 

@@ -395,6 +395,15 @@ fn cfg_changes_are_checked_by_the_config_layer() {
     assert_eq!(h["key"], "tcp_async");
     assert_eq!(h["runtime"], false);
     assert!(!h["doc"].as_str().unwrap().is_empty());
+    // The script spelling is an alias here too, as in cfg.get and cfg.set_now_*.
+    assert_eq!(
+        ok(&t, "cfg.help", json!(["tcp", "tcp_no_connect"])),
+        ok(&t, "cfg.help", json!(["tcp", "no_connect"]))
+    );
+    assert_eq!(
+        err(&t, "cfg.help", json!(["tcp", "tcp_nope"])).0,
+        rpc::OPERATION_FAILED
+    );
     rt.shutdown();
 }
 

@@ -106,8 +106,14 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
         "tcp_connection_match",
         Built,
         &[
-            "outbound::connection_match_requires_the_local_address",
-            "conn_table::tests::connection_match_filters_by_local_address",
+            "connection_match::off_takes_the_newest_connection_whatever_its_local_port",
+            "connection_match::on_prefers_the_sending_sockets_port_then_falls_back",
+            "connection_match::with_reuse_port_the_forced_port_is_required_in_either_mode",
+            "connection_match::forced_local_ip_must_match_when_off",
+            "connection_match::forced_local_ip_must_match_when_on",
+            "sipwired_connection_match::off_forwards_on_the_newer_connection",
+            "sipwired_connection_match::on_forwards_on_the_first_listeners_connection_then_falls_back",
+            "conn_table::tests::plans_prefer_the_local_port_then_fall_back",
         ],
     ),
     (
@@ -394,7 +400,7 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
             "listen_forms",
             "options::accept_unique_refuses_a_second_connection_from_the_same_ip_and_port",
             "options::reuse_port_lets_two_runtimes_share_a_port",
-            "outbound::connection_match_requires_the_local_address",
+            "connection_match::forced_local_ip_must_match_when_on",
             "multihomed_sctp_listen",
             "sctp::without_kernel_sctp_tcp_is_unaffected_and_sctp_only_fails_clearly",
             "sctp::a_multihomed_endpoint_binds_every_address_and_answers_on_each", "socket_options::no_listen_line_listens_on_every_ipv4_and_ipv6_interface", "ipv6::listen_accept_deliver_and_reply_over_ipv6"],
@@ -423,9 +429,10 @@ fn read(path: &Path) -> String {
 fn runtime_source(file: &str) -> Option<String> {
     Some(match file {
         "inbound" | "options" | "outbound" | "keepalive_timeout" | "emfile" | "slot_timeouts"
-        | "socket_options" | "ipv6" | "haproxy_outbound" => {
+        | "socket_options" | "ipv6" | "haproxy_outbound" | "connection_match" => {
             format!("crates/sipwire/tests/{file}.rs")
         }
+        "sipwired_connection_match" => "crates/sipwired/tests/connection_match.rs".to_string(),
         "reader" | "conn_table" | "timer" | "wq" | "lifecycle" => {
             format!("crates/sipwire/src/{file}.rs")
         }

@@ -6,7 +6,7 @@
 //! the read lock through each thread's fd cache (`fdcache.rs`).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -115,16 +115,74 @@ impl Inner {
         }
     }
 
-    /// The newest live connection for `addr`; with `local`, only one bound to that local address.
-    fn find(&self, addr: &SocketAddr, local: Option<SocketAddr>) -> Option<Arc<Conn>> {
+    /// The newest open connection for `addr` whose local side `local` accepts.
+    fn find_one(&self, addr: &SocketAddr, local: LocalMatch) -> Option<Arc<Conn>> {
         let ids = self.by_addr.get(addr)?;
         ids.as_slice()
             .iter()
             .rev()
             .filter_map(|&id| self.live(id))
-            .find(|c| local.is_none_or(|l| c.local == l) && c.close_reason().is_none())
+            .find(|c| local.accepts(c) && c.close_reason().is_none())
             .cloned()
     }
+
+    /// The lookup `plan`: its preferred local side first, then its required one.
+    fn find(&self, addr: &SocketAddr, plan: Plan) -> Option<Arc<Conn>> {
+        plan.first
+            .and_then(|m| self.find_one(addr, m))
+            .or_else(|| self.find_one(addr, plan.then))
+    }
+}
+
+/// The local side a lookup accepts: an IP and a port, each a wildcard when `None`
+/// (Kamailio's `_tcpconn_find`: an unspecified local IP or port 0 matches anything). Either
+/// the socket's own local address or a PROXY header's destination may match, as Kamailio
+/// compares both its received-on and its connection-info addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct LocalMatch {
+    /// Local IP the connection must have.
+    pub ip: Option<IpAddr>,
+    /// Local port the connection must have.
+    pub port: Option<u16>,
+}
+
+impl LocalMatch {
+    /// Any local address.
+    pub const ANY: LocalMatch = LocalMatch {
+        ip: None,
+        port: None,
+    };
+
+    /// Whether `c`'s local side is acceptable.
+    pub fn accepts(&self, c: &Conn) -> bool {
+        let dest = c.proxy.get().map(|p| p.destination);
+        let ip_ok = self
+            .ip
+            .is_none_or(|ip| c.local.ip() == ip || dest.is_some_and(|d| d.ip() == ip));
+        let port_ok = self
+            .port
+            .is_none_or(|port| c.local.port() == port || dest.is_some_and(|d| d.port() == port));
+        ip_ok && port_ok
+    }
+}
+
+/// How a send looks for an open connection to its destination: a connection whose local side
+/// `first` accepts is preferred (`tcp_connection_match = 1`: the local port too), else any that
+/// `then` accepts (Kamailio's `tcpconn_lookup` with its fallback).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Plan {
+    /// The preferred local side, tried first.
+    pub first: Option<LocalMatch>,
+    /// The local side required when no preferred connection is open.
+    pub then: LocalMatch,
+}
+
+impl Plan {
+    /// Any connection to the destination.
+    pub const ANY: Plan = Plan {
+        first: None,
+        then: LocalMatch::ANY,
+    };
 }
 
 /// Why a connection was not inserted.
@@ -165,12 +223,12 @@ impl Table {
     pub fn insert_unless_present(
         &self,
         addr: &SocketAddr,
-        local: Option<SocketAddr>,
+        plan: Plan,
         max: usize,
         build: impl FnOnce(ConId) -> Conn,
     ) -> Result<(Arc<Conn>, bool), InsertError> {
         let mut t = self.inner.write();
-        if let Some(c) = t.find(addr, local) {
+        if let Some(c) = t.find(addr, plan) {
             return Ok((c, false));
         }
         if t.count >= max {
@@ -184,15 +242,15 @@ impl Table {
         self.inner.read().live(id).cloned()
     }
 
-    /// The newest open connection whose peer or alias is `addr` (and, with `local`, whose local
-    /// address is `local`: `tcp_connection_match = 1`).
-    pub fn find(&self, addr: &SocketAddr, local: Option<SocketAddr>) -> Option<Arc<Conn>> {
-        self.inner.read().find(addr, local)
+    /// The newest open connection whose peer or alias is `addr`, as `plan` says which local
+    /// sides are preferred and which are acceptable.
+    pub fn find(&self, addr: &SocketAddr, plan: Plan) -> Option<Arc<Conn>> {
+        self.inner.read().find(addr, plan)
     }
 
     /// The newest open connection whose peer or alias is `addr`.
     pub fn by_peer(&self, addr: &SocketAddr) -> Option<Arc<Conn>> {
-        self.find(addr, None)
+        self.find(addr, Plan::ANY)
     }
 
     /// Makes `addr` an alias of connection `id` (moving it from any other connection). Fails
@@ -333,10 +391,10 @@ mod tests {
             Some(InsertError::AtLimit)
         );
         let (s, peer, local) = pair();
-        let r = t.insert_unless_present(&peer, None, 1, |id| Conn::new(id, s, peer, local, 0));
+        let r = t.insert_unless_present(&peer, Plan::ANY, 1, |id| Conn::new(id, s, peer, local, 0));
         assert_eq!(r.err(), Some(InsertError::AtLimit));
         let (again, inserted) = t
-            .insert_unless_present(&a.peer, None, 1, |_| unreachable!("present"))
+            .insert_unless_present(&a.peer, Plan::ANY, 1, |_| unreachable!("present"))
             .unwrap();
         assert!(
             !inserted && again.id == a.id,
@@ -346,15 +404,46 @@ mod tests {
     }
 
     #[test]
-    fn connection_match_filters_by_local_address() {
+    fn plans_prefer_the_local_port_then_fall_back() {
         let t = Table::default();
         let a = conn(&t);
-        assert!(t.find(&a.peer, Some(a.local)).is_some());
+        let ip = Some(a.local.ip());
+        let port = Some(a.local.port());
+        let other_ip: IpAddr = "127.0.0.9".parse().unwrap();
+        let only = |m: LocalMatch| Plan {
+            first: None,
+            then: m,
+        };
+        assert!(t.find(&a.peer, only(LocalMatch { ip, port })).is_some());
         assert!(t
-            .find(&a.peer, Some("127.0.0.1:1".parse().unwrap()))
+            .find(&a.peer, only(LocalMatch { ip, port: None }))
+            .is_some());
+        assert!(t
+            .find(
+                &a.peer,
+                only(LocalMatch {
+                    ip: Some(other_ip),
+                    port: None
+                })
+            )
             .is_none());
+        assert!(t
+            .find(
+                &a.peer,
+                only(LocalMatch {
+                    ip: None,
+                    port: Some(1)
+                })
+            )
+            .is_none());
+        // A preferred port nobody has falls back to the required side.
+        let strict = Plan {
+            first: Some(LocalMatch { ip, port: Some(1) }),
+            then: LocalMatch { ip, port: None },
+        };
+        assert_eq!(t.find(&a.peer, strict).unwrap().id, a.id);
         let (again, inserted) = t
-            .insert_unless_present(&a.peer, None, 0, |_| unreachable!("present"))
+            .insert_unless_present(&a.peer, strict, 0, |_| unreachable!("present"))
             .unwrap();
         assert!(!inserted);
         assert_eq!(again.id, a.id);

@@ -13,6 +13,7 @@ use std::sync::{Arc, Weak};
 
 use crate::config::{Config, ConfigHandle, SnapshotCache};
 use crate::conn::{ConId, Conn};
+use crate::conn_table::LocalMatch;
 
 /// Entries per map before the cache is cleared (cheap, and a busy thread refills it at once).
 pub(crate) const CACHE_MAX: usize = 1024;
@@ -54,12 +55,13 @@ impl ThreadCache {
         c
     }
 
-    pub fn by_addr(&mut self, addr: &SocketAddr, local: Option<SocketAddr>) -> Option<Arc<Conn>> {
+    /// The cached connection to `addr`, if it is still usable and `local` accepts its local side.
+    pub fn by_addr(&mut self, addr: &SocketAddr, local: LocalMatch) -> Option<Arc<Conn>> {
         let c = self
             .by_addr
             .get(addr)?
             .upgrade()
-            .filter(|c| usable(c) && local.is_none_or(|l| c.local == l));
+            .filter(|c| usable(c) && local.accepts(c));
         if c.is_none() {
             self.by_addr.remove(addr);
         }

@@ -627,57 +627,6 @@ fn add_alias_api_and_otcpid_pinning() {
 }
 
 #[test]
-fn connection_match_requires_the_local_address() {
-    let text =
-        "listen=tcp:127.0.0.1:0\nlisten=tcp:127.0.0.2:0\ntcp_connection_match=1\ntcp_children=1";
-    let (cfg, _) =
-        sipwire::config::Config::from_str_with("t.cfg", text, Default::default()).unwrap();
-    let (rt, rec, _) = start_with(cfg);
-    let t = rt.transport();
-    let ls = t.listen_addrs().to_vec();
-    let mut c = connect(ls[0]);
-    send(&mut c, &options(1, ""));
-    let id = rec.wait_msgs(1)[0].conid;
-    let me = c.local_addr().unwrap();
-    // From the listener it came in on: that connection.
-    assert_eq!(
-        t.send(
-            Target::AddrFrom {
-                dst: me,
-                local: ls[0]
-            },
-            b"ok"
-        )
-        .unwrap(),
-        id
-    );
-    assert_eq!(read_exact_n(&mut c, 2), b"ok");
-    // From the other local address: no match, so a connect is tried (and refused: nobody
-    // listens on the client's port), on a new connection: its close event says so.
-    let other = t
-        .send(
-            Target::AddrFrom {
-                dst: me,
-                local: ls[1],
-            },
-            b"no",
-        )
-        .unwrap();
-    assert_ne!(other, id);
-    let ev = rec.wait_events(1);
-    assert_eq!(ev[0].conid, other);
-    assert!(
-        matches!(
-            ev[0].reason,
-            CloseReason::ConnectRefused | CloseReason::ConnectFailed
-        ),
-        "{:?}",
-        ev[0].reason
-    );
-    assert_eq!((ev[0].unsent_msgs, ev[0].unsent_bytes), (1, 2));
-}
-
-#[test]
 fn source_address_and_its_fallback() {
     let (l, a) = peer();
     let (rt, _rec, _) = start("tcp_source_ipv4=127.0.0.2");

@@ -4,9 +4,8 @@
 //! [`sipwire_ctl::main_with`], in-process) prints them. Every wait has a deadline.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::mpsc;
 
@@ -15,72 +14,6 @@ use sipwire_testkit::prelude::*;
 
 /// The daemon under test.
 const SIPWIRED: &str = env!("CARGO_BIN_EXE_sipwired");
-
-/// A control connection: requests out, lines in, each read within `WAIT`.
-struct Ctl {
-    s: UnixStream,
-    r: BufReader<UnixStream>,
-}
-
-impl Ctl {
-    fn connect(path: &Path) -> Ctl {
-        let s = UnixStream::connect(path).unwrap();
-        s.set_read_timeout(Some(WAIT)).unwrap();
-        let r = BufReader::new(s.try_clone().unwrap());
-        Ctl { s, r }
-    }
-
-    /// The next line as JSON; panics on EOF or when nothing comes within `WAIT`.
-    fn line(&mut self) -> Value {
-        let mut l = String::new();
-        let n = self
-            .r
-            .read_line(&mut l)
-            .expect("no line within the deadline");
-        assert!(n > 0, "the control socket closed");
-        serde_json::from_str(&l).unwrap()
-    }
-
-    /// A call's result (the next line must be its answer).
-    fn call(&mut self, method: &str, params: Value) -> Value {
-        let req = json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 1});
-        self.s.write_all(format!("{req}\n").as_bytes()).unwrap();
-        let v = self.line();
-        assert_eq!(v["id"], 1, "{method}: expected its answer, got {v}");
-        assert!(v.get("error").is_none(), "{method}: {v}");
-        v["result"].clone()
-    }
-
-    /// A counter of `stats.get`.
-    fn counter(&mut self, name: &str) -> u64 {
-        self.call("stats.get", json!([name]))[name]
-            .as_u64()
-            .unwrap()
-    }
-
-    /// The conid of the connection whose peer is `client`'s address, once it is listed.
-    fn conid_of(&mut self, client: &TcpStream) -> u64 {
-        let me = client.local_addr().unwrap().to_string();
-        let deadline = Deadline::after(WAIT);
-        loop {
-            let list = self.call("core.tcp_list", json!([]));
-            if let Some(c) = list.as_array().unwrap().iter().find(|c| c["peer"] == me) {
-                return c["id"].as_u64().unwrap();
-            }
-            assert!(!deadline.passed(), "{me} never listed: {list}");
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-    }
-
-    /// Waits until connection `id` is out of the runtime's table.
-    fn wait_gone(&mut self, id: u64) {
-        let deadline = Deadline::after(WAIT);
-        while self.call("tcp.conid_state", json!([id]))["state_name"] != "gone" {
-            assert!(!deadline.passed(), "conid {id} never closed");
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-    }
-}
 
 /// A subscriber: a control connection that called `events.subscribe`.
 fn subscribe(path: &Path) -> Ctl {
@@ -160,7 +93,7 @@ fn a_closed_connection_reaches_subscribers_and_the_counters() {
 
     let client = TcpStream::connect(d.addr).unwrap();
     let me = client.local_addr().unwrap();
-    let conid = ctl.conid_of(&client);
+    let conid = ctl.conid_of(client.local_addr().unwrap());
     assert_eq!(ctl.counter("relay.events_closed"), 0);
     drop(client);
     let ev = sub.line();
@@ -186,7 +119,7 @@ fn a_closed_connection_reaches_subscribers_and_the_counters() {
 
     // A close sipwired decided (tcp.close_connection) is tcp:other.
     let client = TcpStream::connect(d.addr).unwrap();
-    let conid = ctl.conid_of(&client);
+    let conid = ctl.conid_of(client.local_addr().unwrap());
     ctl.call("tcp.close_connection", json!([conid]));
     let ev = sub.line();
     assert_eq!(ev["params"]["name"], "tcp:other", "{ev}");
@@ -225,14 +158,14 @@ fn closed_event_0_reports_nothing() {
 
     // First connection: closed while closed_event is 0.
     let first = TcpStream::connect(d.addr).unwrap();
-    let first_id = ctl.conid_of(&first);
+    let first_id = ctl.conid_of(first.local_addr().unwrap());
     drop(first);
     ctl.wait_gone(first_id);
     // TCP main finishes a close (event or none) before it accepts again: once the second
     // connection is listed, the first close is wholly done, with closed_event still 0.
     let second = TcpStream::connect(d.addr).unwrap();
     let me = second.local_addr().unwrap();
-    let second_id = ctl.conid_of(&second);
+    let second_id = ctl.conid_of(second.local_addr().unwrap());
     ctl.call("cfg.set_now_int", json!(["tcpops", "closed_event", 1]));
     drop(second);
 

@@ -9,6 +9,7 @@
 //! - [`process`]: child processes under a guard, ports, "wait until it listens", temp dirs,
 //!   [`require_program`](process::require_program).
 //! - [`daemon`]: a `sipwired` child process (the caller gives the binary path).
+//! - [`ctl`]: a JSON-RPC client for a control socket.
 //! - [`sip`]: SIP text builders, header readers, and a SIP peer framed by the real decoder.
 //! - [`netns`]: a private two-host network (network namespaces, veth) for fault tests.
 //! - [`sipp`]: SIPp UAS/UAC runs and their final screen.
@@ -21,6 +22,7 @@
     reason = "test helpers fail the test by panicking"
 )]
 
+pub mod ctl;
 pub mod daemon;
 pub mod fd;
 pub mod netns;
@@ -33,9 +35,12 @@ pub mod wait;
 
 /// The everyday items, for `use sipwire_testkit::prelude::*;` in a test file.
 pub mod prelude {
+    pub use crate::ctl::Ctl;
     pub use crate::daemon::{counter, Daemon};
     pub use crate::fd::{fd_limit, open_fd_count, raise_fd_limit};
-    pub use crate::process::{free_port, is_listening, require_program, Proc, TempDir};
+    pub use crate::process::{
+        connect_from, free_port, is_listening, require_program, Proc, TempDir,
+    };
     #[cfg(feature = "runtime")]
     pub use crate::runtime::*;
     pub use crate::sip::*;

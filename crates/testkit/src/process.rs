@@ -2,7 +2,7 @@
 //! listens", temp dirs and `require_program`.
 
 use std::fs;
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
@@ -57,6 +57,16 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A blocking connection to `dst` from the fixed source `src` (`SO_REUSEADDR` and
+/// `SO_REUSEPORT`, so several connections may share one source port, as a peer that always
+/// connects from its listening port does). Reads time out after [`WAIT`].
+pub fn connect_from(src: SocketAddr, dst: SocketAddr) -> TcpStream {
+    let s = sipwire_sys::connect_from(Some(src), dst, true)
+        .unwrap_or_else(|e| panic!("connect {src} -> {dst}: {e}"));
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s
 }
 
 /// True if something listens on TCP `port` (any address), read from /proc/net/tcp{,6}

@@ -89,10 +89,14 @@ pub(super) static TCP: &[OptionDef] = &[
     }),
     opt!(tcp.connection_match => Flag {
         name: "tcp_connection_match", cfg_group: "core", cfg_name: "tcp_connection_match",
-        doc: "1: a send that asks for a local (source) address reuses only a connection bound \
-              to exactly that IP and port, with no fallback to another. 0: connections are \
-              matched on the remote IP:port alone and the local address is not compared \
-              (Kamailio compares the local IP then).",
+        doc: "How a send picks among open connections to its destination, as Kamailio's \
+              tcp_send. 0: the newest connection to the remote IP:port (or alias); a send from \
+              a named local address needs that local IP (and, with tcp_reuse_port, its port). \
+              1: first a connection whose local port is the sending socket's (the named local \
+              address's, else the first TCP listener of the destination's family, Kamailio's \
+              default send socket), then as with 0. So 1 prefers the connection a peer opened \
+              to our listener over one we opened from an ephemeral port; sipwired's \
+              forwarding follows it.",
     }),
     opt!(tcp.connect_timeout => Secs {
         name: "tcp_connect_timeout", cfg_name: "connect_timeout", runtime: true,

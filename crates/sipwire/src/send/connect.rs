@@ -36,10 +36,7 @@ fn source_for(shared: &Shared, cfg: &Config, dst: SocketAddr) -> Option<SocketAd
     } else {
         cfg.tcp.source_ipv6
     };
-    let listener = shared
-        .listen_addrs
-        .iter()
-        .find(|l| l.is_ipv4() == dst.is_ipv4());
+    let listener = super::lookup::default_listener(shared, dst);
     match (cfg.tcp.reuse_port, listener) {
         (true, Some(l)) => Some(SocketAddr::new(ip.unwrap_or(l.ip()), l.port())),
         _ => ip.map(|ip| SocketAddr::new(ip, 0)),
@@ -153,9 +150,9 @@ fn open(
     dst: SocketAddr,
     local: Option<SocketAddr>,
 ) -> Result<Opened, SendError> {
-    let match_local = local.filter(|_| cfg.tcp.connection_match);
+    let plan = super::lookup::plan(shared, cfg, dst, local);
     let _guard = connect_stripe(shared, &dst).lock();
-    if let Some(conn) = shared.table.find(&dst, match_local) {
+    if let Some(conn) = shared.table.find(&dst, plan) {
         return Ok(Opened::Existing(conn));
     }
     let max = cfg.tcp.max_connections as usize;
@@ -163,7 +160,15 @@ fn open(
     if shared.table.len() >= max {
         return Err(SendError::TooManyConnections(dst));
     }
-    let bind = local.or_else(|| source_for(shared, cfg, dst));
+    // A forced local address gives the new connection its IP; its port only with
+    // `tcp_reuse_port` (as Kamailio: "any local port will do" otherwise).
+    let bind = match local {
+        Some(l) => Some(SocketAddr::new(
+            l.ip(),
+            if cfg.tcp.reuse_port { l.port() } else { 0 },
+        )),
+        None => source_for(shared, cfg, dst),
+    };
     // The socket options go on before connect() (Kamailio's `init_sock_opt`): `tcp_syncnt`
     // must be there for the first SYN, and `tcp_delayed_ack` works on the handshake's ACK.
     let setup = |fd: std::os::fd::BorrowedFd<'_>| {
@@ -185,7 +190,7 @@ fn open(
     let now_ms = shared.now_ms();
     let (conn, inserted) = shared
         .table
-        .insert_unless_present(&dst, match_local, max, |id| {
+        .insert_unless_present(&dst, plan, max, |id| {
             Conn::new_outbound(id, stream, dst, local_addr, now_ms)
         })
         .map_err(|e| match e {

@@ -37,8 +37,10 @@ pub enum Target {
     Conn(ConId),
     /// A destination: an open connection to (or aliased as) this address, or a new one.
     Addr(SocketAddr),
-    /// A destination reached from a given local address: with `tcp_connection_match = 1` only a
-    /// connection bound to `local` matches.
+    /// A destination reached from a given local address (Kamailio's forced send socket): an
+    /// open connection needs `local`'s IP (and its port with `tcp_reuse_port`); with
+    /// `tcp_connection_match = 1` one on `local`'s port is preferred. A new connection binds
+    /// `local`'s IP (and its port with `tcp_reuse_port`).
     AddrFrom {
         /// Remote address.
         dst: SocketAddr,

@@ -30,6 +30,51 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
+// `PP2_TYPE_ALPN`: the application protocol the client negotiated (TLS ALPN).
+#define SIPWIRE_PP2_TYPE_ALPN 1
+
+// `PP2_TYPE_AUTHORITY`: the host name the client asked for (TLS SNI), UTF-8.
+#define SIPWIRE_PP2_TYPE_AUTHORITY 2
+
+// `PP2_TYPE_CRC32C`: the header's checksum (kept, not verified).
+#define SIPWIRE_PP2_TYPE_CRC32C 3
+
+// `PP2_TYPE_NOOP`: padding.
+#define SIPWIRE_PP2_TYPE_NOOP 4
+
+// `PP2_TYPE_UNIQUE_ID`: the proxy's opaque id of the connection.
+#define SIPWIRE_PP2_TYPE_UNIQUE_ID 5
+
+// `PP2_TYPE_SSL`: the client's TLS (`sipwire_conn_proxy_ssl` reads it).
+#define SIPWIRE_PP2_TYPE_SSL 32
+
+// `PP2_TYPE_NETNS`: network namespace name.
+#define SIPWIRE_PP2_TYPE_NETNS 48
+
+// `PP2_SUBTYPE_SSL_VERSION`, inside the SSL TLV: the TLS version ("TLSv1.3").
+#define SIPWIRE_PP2_SUBTYPE_SSL_VERSION 33
+
+// `PP2_SUBTYPE_SSL_CN`, inside the SSL TLV: the client certificate's Common Name.
+#define SIPWIRE_PP2_SUBTYPE_SSL_CN 34
+
+// `PP2_SUBTYPE_SSL_CIPHER`, inside the SSL TLV: the cipher name.
+#define SIPWIRE_PP2_SUBTYPE_SSL_CIPHER 35
+
+// `PP2_SUBTYPE_SSL_SIG_ALG`, inside the SSL TLV: the certificate's signature algorithm.
+#define SIPWIRE_PP2_SUBTYPE_SSL_SIG_ALG 36
+
+// `PP2_SUBTYPE_SSL_KEY_ALG`, inside the SSL TLV: the certificate's key algorithm.
+#define SIPWIRE_PP2_SUBTYPE_SSL_KEY_ALG 37
+
+// `PP2_CLIENT_SSL`, in `sipwire_proxy_ssl.client`: the client connected over TLS.
+#define SIPWIRE_PP2_CLIENT_SSL 1
+
+// `PP2_CLIENT_CERT_CONN`: the client presented a certificate on this connection.
+#define SIPWIRE_PP2_CLIENT_CERT_CONN 2
+
+// `PP2_CLIENT_CERT_SESS`: the client presented a certificate in this TLS session.
+#define SIPWIRE_PP2_CLIENT_CERT_SESS 4
+
 // Messages the queue holds at most by default (`sipwire_config_set_queue_limit`).
 #define SIPWIRE_DEFAULT_QUEUE_LIMIT 65536
 
@@ -138,7 +183,8 @@ typedef enum sipwire_result {
   // The call is not allowed now: the runtime is shut down, or a call that needs the
   // current message was made outside `on_message`.
   SIPWIRE_RESULT_WRONG_STATE = 6,
-  // `sipwire_next`: nothing is waiting.
+  // Nothing there: `sipwire_next` has nothing waiting; `sipwire_conn_proxy_tlv` and its
+  // kin find no such TLV in the connection's PROXY header.
   SIPWIRE_RESULT_EMPTY = 7,
   // The caller's buffer is too small (as much as fits was written).
   SIPWIRE_RESULT_INSUFFICIENT_SIZE = 8,
@@ -220,13 +266,13 @@ typedef struct sipwire_conn_info {
   // 1 when this side opened it (a send connected it), 0 when accepted.
   uint8_t outbound;
   // 1 when a PROXY header was read: `proxy_source` and `proxy_destination` hold what it
-  // announced.
+  // announced (a v2 header's TLVs: `sipwire_conn_proxy_tlv`).
   uint8_t has_proxy;
   // SO_KEEPALIVE as the socket has it now (0 or 1).
   uint8_t keepalive;
   // The socket's peer.
   struct sipwire_addr peer;
-  // The local address.
+  // The socket's local address (a PROXY header's destination is `proxy_destination`).
   struct sipwire_addr local;
   // The source messages report: the PROXY-announced client, or the peer.
   struct sipwire_addr source;
@@ -249,6 +295,18 @@ typedef struct sipwire_conn_info {
   uint64_t queued_bytes;
 } sipwire_conn_info;
 
+// The fixed part of a PROXY v2 `PP2_TYPE_SSL` TLV.
+typedef struct sipwire_proxy_ssl {
+  // The `client` bit field: `SIPWIRE_PP2_CLIENT_SSL`, `SIPWIRE_PP2_CLIENT_CERT_CONN`,
+  // `SIPWIRE_PP2_CLIENT_CERT_SESS`.
+  uint8_t client;
+  // 1 when `client` has `SIPWIRE_PP2_CLIENT_SSL`: the client connected over TLS.
+  uint8_t client_tls;
+  // The `verify` field: 0 when the client presented a certificate and it was verified,
+  // non-zero otherwise.
+  uint32_t verify;
+} sipwire_proxy_ssl;
+
 // One received message. `data` is borrowed: inside `on_message` for the duration of the
 // call, from `sipwire_next` until `sipwire_item_free`, from `sipwire_message_copy` until
 // `sipwire_message_free`.
@@ -270,8 +328,13 @@ typedef struct sipwire_message {
   struct sipwire_addr source;
   // The socket's peer (the load balancer, behind PROXY).
   struct sipwire_addr peer;
-  // The local address the connection was accepted on (or connected from).
+  // The local address to use: the PROXY-announced destination (the address the client
+  // connected to at the proxy, Kamailio's `$Ri`/`$Rp`) when a PROXY header was read, the
+  // address the connection was accepted on (or connected from) otherwise.
   struct sipwire_addr local;
+  // The listening socket's address, whatever a PROXY header said (for a connection this
+  // side opened, its local address): equal to `local` without a PROXY header.
+  struct sipwire_addr bound;
   // Reads the message took (`tcp_max_msg_chunks`).
   uint32_t chunks;
 } sipwire_message;
@@ -516,6 +579,54 @@ enum sipwire_result sipwire_control_serve(const struct sipwire_runtime *rt,
 // Any thread except the runtime's callbacks, once no other call on `ctl` is in progress;
 // it waits for the server's threads to finish the request in hand.
 void sipwire_control_free(struct sipwire_control *ctl);
+
+// The value of the first TLV of type `tlv_type` (`SIPWIRE_PP2_TYPE_*`, or any other type
+// byte) in the PROXY v2 header connection `conid` started with (0: the current message's
+// connection, inside `on_message`): copied to `buf` (room for `cap` bytes, not
+// NUL-terminated; NULL when `cap` is 0), its length to `*out_n`.
+//
+// `SIPWIRE_RESULT_EMPTY` when the header carried no such TLV (no PROXY header, a v1 header,
+// no TLVs, or TLVs that were malformed and ignored); `SIPWIRE_RESULT_INSUFFICIENT_SIZE`
+// when the value is longer than `cap` (the first `cap` bytes are written and `*out_n` is
+// the full length: call with `cap` 0 to ask the length); `SIPWIRE_RESULT_NO_SUCH_CONNECTION`
+// when `conid` is not open; `SIPWIRE_RESULT_INVALID_ARGUMENT` for 0 outside `on_message`.
+//
+// Thread-safe; callable from callbacks.
+enum sipwire_result sipwire_conn_proxy_tlv(const struct sipwire_runtime *rt,
+                                           uint64_t conid,
+                                           uint8_t tlv_type,
+                                           uint8_t *buf,
+                                           size_t cap,
+                                           size_t *out_n);
+
+// The `PP2_TYPE_SSL` TLV of connection `conid`'s PROXY v2 header (0: the current message's
+// connection, inside `on_message`), its fixed part to `*out`; its sub-TLVs (TLS version,
+// CN, cipher) with `sipwire_conn_proxy_ssl_tlv`.
+//
+// `SIPWIRE_RESULT_EMPTY` when there is none, or it is malformed (shorter than its 5 fixed
+// bytes, or sub-TLVs that do not fit) and was ignored; `SIPWIRE_RESULT_NO_SUCH_CONNECTION`
+// when `conid` is not open; `SIPWIRE_RESULT_INVALID_ARGUMENT` for 0 outside `on_message`.
+//
+// Thread-safe; callable from callbacks.
+enum sipwire_result sipwire_conn_proxy_ssl(const struct sipwire_runtime *rt,
+                                           uint64_t conid,
+                                           struct sipwire_proxy_ssl *out);
+
+// The value of the first sub-TLV of type `subtype` (`SIPWIRE_PP2_SUBTYPE_SSL_*`: the TLS
+// version, CN, cipher, ...) inside the `PP2_TYPE_SSL` TLV of connection `conid`'s PROXY v2
+// header (0: the current message's connection, inside `on_message`), copied to `buf` as
+// `sipwire_conn_proxy_tlv` copies (not NUL-terminated; `*out_n` is its length).
+//
+// `SIPWIRE_RESULT_EMPTY` when there is no SSL TLV (or it was malformed) or it has no such
+// sub-TLV; otherwise the results of `sipwire_conn_proxy_tlv`.
+//
+// Thread-safe; callable from callbacks.
+enum sipwire_result sipwire_conn_proxy_ssl_tlv(const struct sipwire_runtime *rt,
+                                               uint64_t conid,
+                                               uint8_t subtype,
+                                               uint8_t *buf,
+                                               size_t cap,
+                                               size_t *out_n);
 
 // Takes the next waiting item (a message, close event or unsent message without a
 // callback) without blocking: writes it to `*out` and returns `SIPWIRE_RESULT_OK`, or
@@ -776,6 +887,18 @@ int sipwire_tcp_set_otcpid(const struct sipwire_runtime *rt,
 // Callable only from `on_message`.
 int sipwire_tcp_set_otcpid_flag(const struct sipwire_runtime *rt,
                                 int mode);
+
+// `force_tcp_alias([port])` (Kamailio's core function): the connection also answers to its
+// own source IP with `port`, so sends to that address reuse it. Only a port, never another
+// host. `port` 0 means "none given": inside `on_message` for the current connection (`conid`
+// 0 or its id), the sent-by port of the message's top Via; otherwise, or when the Via names
+// none, 5060. 1 on success; -1 when the connection is gone or is SCTP, the port is out of
+// range (`port` < 0 or > 65535), or the connection has its maximum of aliases.
+//
+// Thread-safe; callable from callbacks.
+int sipwire_force_tcp_alias(const struct sipwire_runtime *rt,
+                            uint64_t conid,
+                            int port);
 
 // `tcp_close_connection([conid])`: closes the connection (its close event has reason
 // `SIPWIRE_CLOSE_APPLICATION`; inside `on_message` on the current one, after the callback

@@ -53,6 +53,9 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
             "options::haproxy_on_rejects_a_connection_without_a_header",
             "haproxy_outbound::with_haproxy_on_an_outbound_connections_reply_is_delivered",
             "options::closed_connections_leave_no_timers",
+            "haproxy_outbound::v2_header_sets_source_and_local_and_keeps_its_tlvs",
+            "haproxy_outbound::v1_header_sets_local_to_its_destination",
+            "haproxy_outbound::malformed_tlvs_are_ignored_and_a_bad_header_closes_only_its_connection",
         ],
     ),
     (
@@ -63,7 +66,10 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
     (
         "tcp_accept_no_cl",
         Built,
-        &["options::accept_no_cl_and_clone_rcvbuf"],
+        &[
+            "options::accept_no_cl_and_clone_rcvbuf",
+            "options::accept_no_cl_frames_chunked_xcap_bodies",
+        ],
     ),
     (
         "tcp_accept_unique",
@@ -223,6 +229,7 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
             "inbound::by_method::epoll_lt",
             "inbound::by_method::epoll_et",
             "inbound::by_method::select",
+            "socket_options::tcp_poll_method_decides_which_kernel_interface_the_threads_wait_in",
         ],
     ),
     (
@@ -362,7 +369,15 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
         &["outbound::postponed_chunks_limit_counts_messages", "outbound::postponed_chunks_are_messages_pending_not_pushes_since_empty"],
     ),
     ("tcp_async_local_connect_timeout", Parsed, &[]),
-    ("tcp_async_local_write_timeout", Built, &[]),
+    (
+        "tcp_async_local_write_timeout",
+        Built,
+        &[
+            "async_write::the_sender_waits_that_long_for_room_then_queues",
+            "async_write::zero_queues_when_the_socket_is_full_and_the_rest_still_arrives",
+            "async_write::a_long_timeout_lets_the_sender_write_it_all_while_the_peer_reads",
+        ],
+    ),
     (
         "tcpops.closed_event",
         Built,
@@ -429,7 +444,7 @@ fn read(path: &Path) -> String {
 fn runtime_source(file: &str) -> Option<String> {
     Some(match file {
         "inbound" | "options" | "outbound" | "keepalive_timeout" | "emfile" | "slot_timeouts"
-        | "socket_options" | "ipv6" | "haproxy_outbound" | "connection_match" => {
+        | "socket_options" | "ipv6" | "haproxy_outbound" | "connection_match" | "async_write" => {
             format!("crates/sipwire/tests/{file}.rs")
         }
         "sipwired_connection_match" => "crates/sipwired/tests/connection_match.rs".to_string(),

@@ -240,6 +240,14 @@ pub(crate) static TABLE: &[MethodDef] = &[
         tcp_methods::close_connection,
     ),
     m(
+        "tcp.force_alias",
+        &["conid", "port"],
+        1,
+        "force_tcp_alias: the connection also answers to its source IP with this port \
+         (5060 if omitted), so sends there reuse it. Only a port: never another host.",
+        tcp_methods::force_alias,
+    ),
+    m(
         "tcp.get_conid",
         &["hostport"],
         1,

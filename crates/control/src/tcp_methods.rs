@@ -68,6 +68,22 @@ pub(crate) fn enable_closed_event(ctx: &Ctx<'_>, p: &Params<'_>) -> Result<Value
     Ok(json!({ "conid": id.0, "closed_event": true }))
 }
 
+/// `force_tcp_alias`: the connection also answers to its source IP with `port` (5060 when
+/// left out or 0: the control socket has no message whose Via could give it).
+pub(crate) fn force_alias(ctx: &Ctx<'_>, p: &Params<'_>) -> Result<Value, RpcError> {
+    let id = p.conid(0)?;
+    let port = match p.get(1) {
+        None => 0,
+        Some(_) => {
+            let n = p.u64(1)?;
+            u16::try_from(n)
+                .map_err(|_| RpcError::invalid_params(format!("port {n}: 0 to 65535")))?
+        }
+    };
+    let alias = ctx.transport.add_alias(id, port)?;
+    Ok(json!({ "conid": id.0, "alias": alias.to_string() }))
+}
+
 pub(crate) fn close_connection(ctx: &Ctx<'_>, p: &Params<'_>) -> Result<Value, RpcError> {
     let id = p.conid(0)?;
     ctx.transport.close_connection(id)?;

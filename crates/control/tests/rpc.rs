@@ -197,6 +197,23 @@ fn tcp_list_and_per_connection_operations() {
     assert_eq!(e.0, rpc::OPERATION_FAILED);
     assert!(e.1.starts_with("not a host:port address"), "{}", e.1);
 
+    // tcp.force_alias: the client's own IP with the port (5060 without one); a send to it
+    // reuses the connection.
+    let al = ok(&t, "tcp.force_alias", json!([ida, 7003]));
+    assert_eq!(al, json!({ "conid": ida, "alias": "127.0.0.1:7003" }));
+    let to: SocketAddr = "127.0.0.1:7003".parse().unwrap();
+    assert_eq!(t.send(to, b"al").unwrap(), ConId(ida));
+    let mut two = [0u8; 2];
+    a.set_read_timeout(Some(WAIT)).unwrap();
+    a.read_exact(&mut two).unwrap();
+    assert_eq!(&two, b"al");
+    let al = ok(&t, "tcp.force_alias", json!([idb]));
+    assert_eq!(al["alias"], "127.0.0.1:5060");
+    let e = err(&t, "tcp.force_alias", json!([ida, 70000]));
+    assert_eq!(e.0, rpc::INVALID_PARAMS);
+    let e = err(&t, "tcp.force_alias", json!([987_654_321_u64, 5060]));
+    assert_eq!(e.0, rpc::OPERATION_FAILED);
+
     // Keepalive on with probe timings, read back from the socket; then off.
     let k = ok(&t, "tcp.keepalive_enable", json!([ida, 30, 4, 7]));
     assert_eq!(

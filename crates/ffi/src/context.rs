@@ -27,6 +27,9 @@ pub(crate) struct MsgScope {
     /// `ctx.transport()` of the `on_message` call: it outlives the scope, which ends before
     /// the call returns.
     transport: *const Transport,
+    /// The `Ctx` of the `on_message` call (same lifetime as `transport`), for the tcpops
+    /// whose defaults come from the current message (`force_tcp_alias`'s Via port).
+    ctx: *const Ctx<'static>,
     /// `tcp_set_otcpid` / `tcp_set_otcpid_flag` for sends made during this call.
     pub otcpid: Option<ConId>,
     pub otcpid_flag: bool,
@@ -40,6 +43,7 @@ impl Current {
                 conid: ctx.conid(),
                 view: view as *const sipwire_message as usize,
                 transport: ctx.transport(),
+                ctx: (ctx as *const Ctx<'_>).cast::<Ctx<'static>>(),
                 otcpid: None,
                 otcpid_flag: false,
             }),
@@ -91,6 +95,24 @@ pub(crate) fn with_message<T>(key: usize, f: impl FnOnce(&mut MsgScope) -> T) ->
             }) if *k == key => Some(f(m)),
             _ => None,
         }
+    })
+}
+
+/// Runs `f` with the `Ctx` of runtime `key`'s `on_message` call running on this thread, if any.
+pub(crate) fn with_ctx<T>(key: usize, f: impl FnOnce(&Ctx<'_>) -> T) -> Option<T> {
+    CURRENT.with(|cur| match cur.borrow().as_ref() {
+        Some(Current {
+            key: k,
+            msg: Some(m),
+        }) if *k == key => {
+            // SAFETY: `m.ctx` points to the `Ctx` the `on_message` call was given; the scope is
+            // dropped before that call returns, so while it is in `CURRENT` the `Ctx` (and what
+            // it borrows) is alive and not moved. `f` gets it only with a lifetime bounded by
+            // this call.
+            let ctx = unsafe { &*m.ctx };
+            Some(f(ctx))
+        }
+        _ => None,
     })
 }
 

@@ -26,13 +26,13 @@ pub struct sipwire_conn_info {
     /// 1 when this side opened it (a send connected it), 0 when accepted.
     pub outbound: u8,
     /// 1 when a PROXY header was read: `proxy_source` and `proxy_destination` hold what it
-    /// announced.
+    /// announced (a v2 header's TLVs: `sipwire_conn_proxy_tlv`).
     pub has_proxy: u8,
     /// SO_KEEPALIVE as the socket has it now (0 or 1).
     pub keepalive: u8,
     /// The socket's peer.
     pub peer: sipwire_addr,
-    /// The local address.
+    /// The socket's local address (a PROXY header's destination is `proxy_destination`).
     pub local: sipwire_addr,
     /// The source messages report: the PROXY-announced client, or the peer.
     pub source: sipwire_addr,
@@ -88,8 +88,14 @@ pub extern "C" fn sipwire_conn_get_info(
             peer: c.peer.into(),
             local: c.local.into(),
             source: c.source.into(),
-            proxy_source: c.proxy.map_or(sipwire_addr::NONE, |p| p.source.into()),
-            proxy_destination: c.proxy.map_or(sipwire_addr::NONE, |p| p.destination.into()),
+            proxy_source: c
+                .proxy
+                .as_ref()
+                .map_or(sipwire_addr::NONE, |p| p.source.into()),
+            proxy_destination: c
+                .proxy
+                .as_ref()
+                .map_or(sipwire_addr::NONE, |p| p.destination.into()),
             keepalive_idle: idle,
             keepalive_count: count,
             keepalive_interval: interval,

@@ -21,6 +21,7 @@ mod addr;
 mod config;
 mod context;
 mod introspect;
+mod proxy;
 mod ptr;
 mod queue;
 mod result;
@@ -39,6 +40,14 @@ pub use introspect::{
     sipwire_conn_get_info, sipwire_conn_info, sipwire_connections, sipwire_control,
     sipwire_control_free, sipwire_control_serve, sipwire_stats, sipwire_stats_at,
     sipwire_stats_free, sipwire_stats_get, sipwire_stats_len, sipwire_stats_new,
+};
+pub use proxy::{
+    sipwire_conn_proxy_ssl, sipwire_conn_proxy_ssl_tlv, sipwire_conn_proxy_tlv, sipwire_proxy_ssl,
+    SIPWIRE_PP2_CLIENT_CERT_CONN, SIPWIRE_PP2_CLIENT_CERT_SESS, SIPWIRE_PP2_CLIENT_SSL,
+    SIPWIRE_PP2_SUBTYPE_SSL_CIPHER, SIPWIRE_PP2_SUBTYPE_SSL_CN, SIPWIRE_PP2_SUBTYPE_SSL_KEY_ALG,
+    SIPWIRE_PP2_SUBTYPE_SSL_SIG_ALG, SIPWIRE_PP2_SUBTYPE_SSL_VERSION, SIPWIRE_PP2_TYPE_ALPN,
+    SIPWIRE_PP2_TYPE_AUTHORITY, SIPWIRE_PP2_TYPE_CRC32C, SIPWIRE_PP2_TYPE_NETNS,
+    SIPWIRE_PP2_TYPE_NOOP, SIPWIRE_PP2_TYPE_SSL, SIPWIRE_PP2_TYPE_UNIQUE_ID,
 };
 pub use queue::{
     sipwire_item, sipwire_item_event, sipwire_item_free, sipwire_item_get_kind, sipwire_item_kind,

@@ -204,6 +204,7 @@ fn empty_message() -> sipwire_message {
         source: crate::types::sipwire_addr::NONE,
         peer: crate::types::sipwire_addr::NONE,
         local: crate::types::sipwire_addr::NONE,
+        bound: crate::types::sipwire_addr::NONE,
         chunks: 0,
     }
 }

@@ -32,7 +32,8 @@ pub enum sipwire_result {
     /// The call is not allowed now: the runtime is shut down, or a call that needs the
     /// current message was made outside `on_message`.
     SIPWIRE_RESULT_WRONG_STATE = 6,
-    /// `sipwire_next`: nothing is waiting.
+    /// Nothing there: `sipwire_next` has nothing waiting; `sipwire_conn_proxy_tlv` and its
+    /// kin find no such TLV in the connection's PROXY header.
     SIPWIRE_RESULT_EMPTY = 7,
     /// The caller's buffer is too small (as much as fits was written).
     SIPWIRE_RESULT_INSUFFICIENT_SIZE = 8,
@@ -122,7 +123,7 @@ impl sipwire_result {
             SIPWIRE_RESULT_WRONG_STATE => {
                 "not allowed now: the runtime is shut down, or the call needs the current message"
             }
-            SIPWIRE_RESULT_EMPTY => "nothing is waiting",
+            SIPWIRE_RESULT_EMPTY => "nothing is waiting (or no such PROXY TLV)",
             SIPWIRE_RESULT_INSUFFICIENT_SIZE => "the buffer is too small",
             SIPWIRE_RESULT_CONFIG => "the configuration was refused (see sipwire_config_error)",
             SIPWIRE_RESULT_UNKNOWN_OPTION => "no option or counter has this name",

@@ -200,6 +200,42 @@ pub extern "C" fn sipwire_tcp_set_otcpid_flag(rt: *const sipwire_runtime, mode: 
     })
 }
 
+/// `force_tcp_alias([port])` (Kamailio's core function): the connection also answers to its
+/// own source IP with `port`, so sends to that address reuse it. Only a port, never another
+/// host. `port` 0 means "none given": inside `on_message` for the current connection (`conid`
+/// 0 or its id), the sent-by port of the message's top Via; otherwise, or when the Via names
+/// none, 5060. 1 on success; -1 when the connection is gone or is SCTP, the port is out of
+/// range (`port` < 0 or > 65535), or the connection has its maximum of aliases.
+///
+/// Thread-safe; callable from callbacks.
+#[no_mangle]
+pub extern "C" fn sipwire_force_tcp_alias(
+    rt: *const sipwire_runtime,
+    conid: u64,
+    port: c_int,
+) -> c_int {
+    ptr::guard_or(FAIL, || {
+        let Ok(port) = u16::try_from(port) else {
+            return FAIL;
+        };
+        let Some((rt, id)) = resolve(rt, conid) else {
+            return FAIL;
+        };
+        let given = Some(port).filter(|&p| p != 0);
+        // In the current message's scope the Via gives the default port.
+        let in_scope = context::with_ctx(rt.key(), |ctx| {
+            (ctx.conid() == id).then(|| ctx.force_tcp_alias(given).is_ok())
+        })
+        .flatten();
+        let ok = in_scope.unwrap_or_else(|| rt.transport.add_alias(id, port).is_ok());
+        if ok {
+            OK
+        } else {
+            FAIL
+        }
+    })
+}
+
 /// `tcp_close_connection([conid])`: closes the connection (its close event has reason
 /// `SIPWIRE_CLOSE_APPLICATION`; inside `on_message` on the current one, after the callback
 /// returns). 1 on success, -1 (or other negative values) on failure.

@@ -124,8 +124,13 @@ pub struct sipwire_message {
     pub source: sipwire_addr,
     /// The socket's peer (the load balancer, behind PROXY).
     pub peer: sipwire_addr,
-    /// The local address the connection was accepted on (or connected from).
+    /// The local address to use: the PROXY-announced destination (the address the client
+    /// connected to at the proxy, Kamailio's `$Ri`/`$Rp`) when a PROXY header was read, the
+    /// address the connection was accepted on (or connected from) otherwise.
     pub local: sipwire_addr,
+    /// The listening socket's address, whatever a PROXY header said (for a connection this
+    /// side opened, its local address): equal to `local` without a PROXY header.
+    pub bound: sipwire_addr,
     /// Reads the message took (`tcp_max_msg_chunks`).
     pub chunks: u32,
 }
@@ -146,6 +151,7 @@ impl sipwire_message {
             source: m.source.into(),
             peer: m.peer.into(),
             local: m.local.into(),
+            bound: m.bound.into(),
             chunks: m.chunks,
         }
     }

@@ -56,7 +56,11 @@ use crate::{FrameError, ReadBuf};
 /// What the runtime accepts on a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DecoderConfig {
-    /// `tcp_accept_no_cl`: a message without Content-Length has an empty body.
+    /// `tcp_accept_no_cl`: a message without Content-Length has an empty body,
+    /// or, with `Transfer-Encoding: chunked`, a chunked body (RFC 9112 §7.1)
+    /// delivered with its chunk framing (see [`crate::sip::chunked_data`]).
+    /// Off, a message without Content-Length or with any `Transfer-Encoding`
+    /// is an error.
     pub accept_no_cl: bool,
     /// `tcp_accept_haproxy`: a PROXY v1/v2 header must come first.
     pub haproxy: bool,
@@ -69,7 +73,9 @@ pub struct DecoderConfig {
 pub enum FrameKind {
     /// A SIP (or, with `accept_no_cl`, HTTP) message; the body starts at `body_start`.
     Sip {
-        /// Offset of the body (just past the empty line) in the frame bytes.
+        /// Offset of the body (just past the empty line) in the frame bytes. A chunked
+        /// body (`accept_no_cl`) starts with its first chunk-size line and runs to the
+        /// end of the frame, trailers and final empty line included.
         body_start: usize,
     },
     /// A whole HEP3 packet (view it with [`crate::Hep3Packet::parse`]).
@@ -94,7 +100,8 @@ pub struct Frame<'a> {
 }
 
 impl Frame<'_> {
-    /// The SIP body (empty for other kinds).
+    /// The SIP body (empty for other kinds); a chunked body as it came, framing
+    /// included.
     pub fn body(&self) -> &[u8] {
         match self.kind {
             FrameKind::Sip { body_start } => self.bytes.get(body_start..).unwrap_or(&[]),
@@ -274,8 +281,10 @@ impl StreamDecoder {
         }
     }
 
-    /// After `next_frame` returned `Ok(None)`: the exact number of bytes the
-    /// current frame still needs, when its length is already known.
+    /// After `next_frame` returned `Ok(None)`: the number of bytes the current
+    /// frame still needs, when known: exact when its length is known (a
+    /// Content-Length, PROXY, HEP3), a lower bound inside a chunked body (the
+    /// rest of the current chunk's data).
     pub fn needed_bytes(&self) -> Option<usize> {
         self.st.need
     }

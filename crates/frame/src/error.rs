@@ -17,9 +17,14 @@ pub enum FrameError {
         /// Read buffer capacity (`tcp_rd_buf_size`).
         capacity: usize,
     },
-    /// Header length plus Content-Length exceeds the buffer capacity.
+    /// The message does not fit the buffer capacity: header length plus
+    /// Content-Length exceeds it, or (chunked body, `tcp_accept_no_cl`) a
+    /// chunk-size line announces data that ends past it, or the chunk framing
+    /// fills the buffer before the message ends.
     MessageTooLarge {
-        /// Total message size announced by the headers.
+        /// Total message size announced by the headers. For a chunked body,
+        /// the least size the message can have: the end of the announced
+        /// chunk data, or the capacity plus one when the buffer is full.
         size: u64,
         /// Read buffer capacity (`tcp_rd_buf_size`).
         capacity: usize,
@@ -39,8 +44,27 @@ pub enum FrameError {
     InvalidContentLength,
     /// A Content-Length value too large to represent (more than 64 bits).
     ContentLengthOverflow,
-    /// A `Transfer-Encoding` header: chunked bodies are not supported.
+    /// A `Transfer-Encoding` header while `tcp_accept_no_cl` is off.
     TransferEncodingUnsupported,
+    /// Both `Content-Length` and `Transfer-Encoding` (a request-smuggling
+    /// pattern, RFC 9112 §6.3).
+    ContentLengthWithTransferEncoding,
+    /// A `Transfer-Encoding` other than exactly `chunked`: another coding
+    /// (`gzip`, ...), `chunked` not last or given twice, or an empty value.
+    UnsupportedTransferCoding,
+    /// A chunk-size line (size and extensions, without its line ending) longer
+    /// than the limit.
+    ChunkLineTooLong {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A chunk-size line that is not hex digits followed by optional
+    /// whitespace and `;` extensions, or that holds a control character.
+    InvalidChunkSize,
+    /// A chunk size too large to represent (more than 64 bits).
+    ChunkSizeOverflow,
+    /// Chunk data not followed by CRLF (or LF).
+    ChunkDataNotTerminated,
     /// A malformed PROXY protocol header (see [`ProxyError`]).
     Proxy(ProxyError),
     /// A malformed HEP3 packet (see [`Hep3Error`]).
@@ -78,8 +102,23 @@ impl fmt::Display for FrameError {
                 f.write_str("Content-Length value does not fit in 64 bits")
             }
             Self::TransferEncodingUnsupported => f.write_str(
-                "Transfer-Encoding (chunked body) is not supported; a Content-Length is required",
+                "Transfer-Encoding is not accepted (set tcp_accept_no_cl to frame chunked bodies)",
             ),
+            Self::ContentLengthWithTransferEncoding => f.write_str(
+                "message has both Content-Length and Transfer-Encoding (possible request smuggling)",
+            ),
+            Self::UnsupportedTransferCoding => f.write_str(
+                "Transfer-Encoding is not exactly 'chunked' (other codings, chunked not last or twice)",
+            ),
+            Self::ChunkLineTooLong { limit } => write!(
+                f,
+                "chunk-size line is longer than {limit} bytes (size plus extensions)"
+            ),
+            Self::InvalidChunkSize => f.write_str(
+                "chunk-size line is not a hex size with optional ';' extensions",
+            ),
+            Self::ChunkSizeOverflow => f.write_str("chunk size does not fit in 64 bits"),
+            Self::ChunkDataNotTerminated => f.write_str("chunk data is not followed by CRLF"),
             Self::Proxy(e) => write!(f, "PROXY protocol header: {e}"),
             Self::Hep3(e) => write!(f, "HEP3 packet: {e}"),
         }

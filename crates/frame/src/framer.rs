@@ -1,4 +1,5 @@
-//! Incremental SIP message framing: end of headers plus Content-Length.
+//! Incremental SIP message framing: end of headers plus Content-Length, or
+//! (with `tcp_accept_no_cl`) a chunked body.
 //!
 //! The framer sees the buffered bytes of the current message (offset 0 is the
 //! first byte of the start line) and keeps its position between calls, so a
@@ -14,9 +15,55 @@
 //! - A line starting with SP or HT continues the previous header (folding).
 //! - `Content-Length` (any case) and compact `l`, optional SP/HT before the
 //!   colon, value may be folded. Duplicate headers must agree.
-//! - No Content-Length: an error unless `accept_no_cl`, then the body is empty.
-//! - Any `Transfer-Encoding` header is rejected: chunked bodies are not
-//!   supported, and guessing the framing would let a peer smuggle messages.
+//! - `accept_no_cl` off: no Content-Length is an error, and so is any
+//!   `Transfer-Encoding` header.
+//! - `accept_no_cl` on, no Content-Length and no `Transfer-Encoding`: the
+//!   body is empty and the message ends at the empty line, as in Kamailio
+//!   (`tcp_read.c`: `bytes_to_go = 0`, complete at the blank line). Taking
+//!   "the rest of the read" as the body instead cannot frame a stream: where
+//!   a read ends is up to TCP, so the same bytes would frame differently
+//!   depending on how they were segmented, and a following message would be
+//!   swallowed into the body.
+//! - `accept_no_cl` on, `Transfer-Encoding`: the codings of all its headers
+//!   (folding allowed, empty list elements ignored) must be exactly one
+//!   `chunked`, any case; anything else (`gzip`, `gzip, chunked`,
+//!   `chunked, chunked`, an empty value) is `UnsupportedTransferCoding`. With
+//!   a Content-Length as well the message is refused
+//!   (`ContentLengthWithTransferEncoding`, RFC 9112 §6.3: the request-smuggling
+//!   pattern). Otherwise the body is framed per RFC 9112 §7.1 (`chunked.rs`):
+//!   `chunk-size [BWS ; ext] CRLF data CRLF` repeated, the last chunk `0`,
+//!   optional trailer field lines, and the final empty line. The size is hex
+//!   (any case); the size line, size and extensions without the line ending,
+//!   is at most `MAX_CHUNK_LINE` (256) bytes (`ChunkLineTooLong`); it must
+//!   start with a hex digit, and after the digits only SP/HT and a
+//!   `;`-extension without control characters may follow
+//!   (`InvalidChunkSize`); a size over 64 bits is `ChunkSizeOverflow`; data
+//!   not followed by CRLF is `ChunkDataNotTerminated`. Bare LF is tolerated
+//!   here as in the headers. The whole message, framing included, must fit
+//!   the read buffer: a size line whose data would end past the capacity is
+//!   `MessageTooLarge` at once, and so is a buffer filled before the final
+//!   empty line. The chunk data is never scanned; each framing byte is
+//!   looked at once.
+//! - The chunked message is delivered as it came, chunk framing included:
+//!   `body_start` is the offset of the first chunk-size line and
+//!   `crate::sip::chunked_data` iterates over the data without copying.
+//!   Kamailio instead de-chunks in place (`tcp_read.c`, `H_HTTP11_CHUNK_BODY`:
+//!   `memmove` of each chunk's data next to the previous one, delivering
+//!   headers plus the joined data). sipwire does not, for three reasons: the
+//!   delivered message would still say `Transfer-Encoding: chunked` without
+//!   being chunked and without a Content-Length, so a hop that forwards it
+//!   verbatim sends a message the next hop misframes (a smuggling vector);
+//!   every frame is otherwise the exact input bytes, which the runtime's
+//!   byte accounting, `tcp_clone_rcvbuf` copies and the fuzz invariants rely
+//!   on; and the read buffer is handed out read-only. Kamailio also ends the
+//!   message right after the `0` line, leaving the trailers and the final
+//!   CRLF to be read as the start of the next message; it parses sizes
+//!   loosely (SP, HT and CR skipped anywhere in the size line, a `;`
+//!   extension derails it), lets a Content-Length win over
+//!   `Transfer-Encoding`, and chunks only requests whose version is
+//!   `HTTP/1.`, framing any other chunked message with an empty body and its
+//!   chunks as the next messages. sipwire frames the whole chunked message,
+//!   strictly, whatever its start line.
 //!
 //! How the lines are found: most header lines cannot change the framing, so
 //! the framer does not stop at every LF. One multi-pattern SIMD search
@@ -31,15 +78,15 @@
 //! | `-l`, `-L` | 7 bytes into the line, after LF + `content` (any case) | `Content-Length` |
 //! | `sf` (any case) | 4 bytes into the line, after LF + `tran` (any case) | `Transfer-Encoding` |
 //!
-//! With no Content-Length value open, the only lines whose handling is not a
-//! no-op are the empty line, Content-Length / `l` and Transfer-Encoding
-//! headers, and each of them contains its pattern at that place; the other
-//! lines are skipped unseen. A candidate is checked only with bytes up to the
-//! end of its match (later ones may not have arrived yet), and the line is
-//! then handled by the same code as before, when its LF has arrived. While a
-//! Content-Length value is open (it may be folded), the following lines are
-//! walked one by one with `memchr` until the next non-continuation line
-//! closes it. The common ending, `Content-Length: N` followed by the empty
+//! With no Content-Length or Transfer-Encoding value open, the only lines
+//! whose handling is not a no-op are the empty line, Content-Length / `l`
+//! and Transfer-Encoding headers, and each of them contains its pattern at
+//! that place; the other lines are skipped unseen. A candidate is checked
+//! only with bytes up to the end of its match (later ones may not have
+//! arrived yet), and the line is then handled by the same code as before,
+//! when its LF has arrived. While such a value is open (it may be folded),
+//! the following lines are walked one by one with `memchr` until the next
+//! non-continuation line closes it. The common ending, `Content-Length: N` followed by the empty
 //! line, is handled on the spot by a fast path that does what the general
 //! path would do. So results, errors included, and the read at which they
 //! appear are those of the line-by-line framer; `framer_ref.rs` keeps it,
@@ -51,17 +98,21 @@
 //! framer.
 
 mod candidates;
+mod chunked;
 
 pub(crate) use candidates::eq_lower;
 pub(crate) use candidates::Finder;
 use candidates::{skip_ws, word_is, Hint, Next, CONTENT_, T_LENGTH};
+use chunked::Chunked;
+pub(crate) use chunked::{parse_chunk_size, transfer_codings, MAX_CHUNK_LINE};
 
 use crate::FrameError;
 
 /// Outcome of one scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Scan {
-    /// More bytes are needed; `need` is the exact count when the total is known.
+    /// More bytes are needed; `need`, when known, is how many at least (the exact count
+    /// with a Content-Length, the rest of the current chunk's data in a chunked body).
     Incomplete { need: Option<usize> },
     /// A whole message of `len` bytes; the body starts at `body_start`.
     Complete { len: usize, body_start: usize },
@@ -92,16 +143,39 @@ enum Step {
     Go,
 }
 
+/// A header value that may still be folded onto the next lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Open {
+    /// Offset of the value (just past the colon).
+    at: usize,
+    /// Transfer-Encoding (else Content-Length).
+    te: bool,
+}
+
+/// What is known of the body.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Body {
+    /// The headers have not ended.
+    #[default]
+    Unknown,
+    /// Content-Length (or none): body start and total length.
+    Length { body_start: usize, total: usize },
+    /// A chunked body, framed as it arrives.
+    Chunked(Chunked),
+}
+
 /// Per-message framing state (all positions relative to the message start).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SipFramer {
     mode: Mode,
-    /// Value start of a Content-Length header whose end is not known yet.
-    open_cl: Option<usize>,
+    /// A Content-Length or Transfer-Encoding value whose end is not known yet.
+    open: Option<Open>,
     /// Content-Length found so far.
     cl: Option<u64>,
-    /// Header length and total length once the empty line was seen.
-    done: Option<(usize, usize)>,
+    /// A `Transfer-Encoding: chunked` was seen (only with `accept_no_cl`).
+    te_chunked: bool,
+    /// The body, once the empty line was seen.
+    body: Body,
     /// Bytes examined (test hook for the linear-cost guarantee).
     work: u64,
 }
@@ -138,8 +212,12 @@ impl SipFramer {
         capacity: usize,
         accept_no_cl: bool,
     ) -> Result<Scan, FrameError> {
-        if let Some((body_start, total)) = self.done {
-            return Ok(body_state(data.len(), body_start, total));
+        match &mut self.body {
+            Body::Unknown => {}
+            Body::Length { body_start, total } => {
+                return Ok(body_state(data.len(), *body_start, *total))
+            }
+            Body::Chunked(body) => return body.scan(data, capacity, &mut self.work),
         }
         loop {
             let (start, lf_from) = match self.mode {
@@ -150,12 +228,7 @@ impl SipFramer {
                         hint,
                     } => {
                         if let Some(body_start) = self.fast_end(data, start, hint) {
-                            return self.headers_done(
-                                data.len(),
-                                body_start?,
-                                capacity,
-                                accept_no_cl,
-                            );
+                            return self.headers_done(data, body_start?, capacity, accept_no_cl);
                         }
                         (start, lf_from)
                     }
@@ -166,9 +239,9 @@ impl SipFramer {
                 },
                 Mode::Line { start, lf_from } => (start, lf_from),
             };
-            match self.next_line(data, start, lf_from)? {
+            match self.next_line(data, start, lf_from, accept_no_cl)? {
                 Step::Done { body_start } => {
-                    return self.headers_done(data.len(), body_start, capacity, accept_no_cl)
+                    return self.headers_done(data, body_start, capacity, accept_no_cl)
                 }
                 Step::Wait => break,
                 Step::Go => {}
@@ -183,7 +256,13 @@ impl SipFramer {
     /// The general path: finds the LF of the line at `start` (searching from
     /// `lf_from`) and handles the line, setting the mode to go on with.
     #[inline(never)]
-    fn next_line(&mut self, data: &[u8], start: usize, lf_from: usize) -> Result<Step, FrameError> {
+    fn next_line(
+        &mut self,
+        data: &[u8],
+        start: usize,
+        lf_from: usize,
+        accept_no_cl: bool,
+    ) -> Result<Step, FrameError> {
         let hay = data.get(lf_from..).unwrap_or(&[]);
         let Some(rel) = memchr::memchr(b'\n', hay) else {
             self.work += hay.len() as u64;
@@ -195,10 +274,10 @@ impl SipFramer {
         };
         self.work += rel as u64 + 1;
         let nl = lf_from + rel;
-        if self.line(data, start, nl)? {
+        if self.line(data, start, nl, accept_no_cl)? {
             return Ok(Step::Done { body_start: nl + 1 });
         }
-        self.mode = if self.open_cl.is_some() {
+        self.mode = if self.open.is_some() {
             Mode::Line {
                 start: nl + 1,
                 lf_from: nl + 1,
@@ -246,15 +325,20 @@ impl SipFramer {
         }
     }
 
-    /// The empty line ended at `body_start`: checks the Content-Length.
+    /// The empty line ended at `body_start`: checks the Content-Length (or
+    /// starts the chunked body).
     #[inline]
     fn headers_done(
         &mut self,
-        have: usize,
+        data: &[u8],
         body_start: usize,
         capacity: usize,
         accept_no_cl: bool,
     ) -> Result<Scan, FrameError> {
+        let have = data.len();
+        if self.te_chunked {
+            return self.chunked_body(data, body_start, capacity);
+        }
         let cl = match self.cl {
             Some(cl) => cl,
             None if accept_no_cl => 0,
@@ -265,23 +349,47 @@ impl SipFramer {
             return Err(FrameError::MessageTooLarge { size, capacity });
         }
         let total = body_start + cl as usize;
-        self.done = Some((body_start, total));
+        self.body = Body::Length { body_start, total };
         Ok(body_state(have, body_start, total))
+    }
+
+    /// The headers ended with `Transfer-Encoding: chunked`: frames the body.
+    #[cold]
+    #[inline(never)]
+    fn chunked_body(
+        &mut self,
+        data: &[u8],
+        body_start: usize,
+        capacity: usize,
+    ) -> Result<Scan, FrameError> {
+        if self.cl.is_some() {
+            return Err(FrameError::ContentLengthWithTransferEncoding);
+        }
+        let mut body = Chunked::new(body_start);
+        let scan = body.scan(data, capacity, &mut self.work);
+        self.body = Body::Chunked(body);
+        scan
     }
 
     /// Handles the header line from `start` to its LF at `nl` (never the
     /// start line); true at the empty line ending the headers.
-    fn line(&mut self, data: &[u8], start: usize, nl: usize) -> Result<bool, FrameError> {
+    fn line(
+        &mut self,
+        data: &[u8],
+        start: usize,
+        nl: usize,
+        accept_no_cl: bool,
+    ) -> Result<bool, FrameError> {
         let raw = data.get(start..nl).unwrap_or(&[]);
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         let Some(&first) = line.first() else {
-            self.close_cl(data, start)?;
+            self.close_open(data, start)?;
             return Ok(true);
         };
         if first == b' ' || first == b'\t' {
             return Ok(false); // continuation of the previous header
         }
-        self.close_cl(data, start)?;
+        self.close_open(data, start)?;
         match first | 0x20 {
             b'c' | b'l' => {
                 let name: &[u8] = if first | 0x20 == b'l' {
@@ -290,24 +398,39 @@ impl SipFramer {
                     b"content-length"
                 };
                 if let Some(v) = value_offset(line, name) {
-                    self.open_cl = Some(start + v);
+                    self.open = Some(Open {
+                        at: start + v,
+                        te: false,
+                    });
                 }
             }
-            b't' if value_offset(line, b"transfer-encoding").is_some() => {
-                return Err(FrameError::TransferEncodingUnsupported);
+            b't' => {
+                if let Some(v) = value_offset(line, b"transfer-encoding") {
+                    if !accept_no_cl {
+                        return Err(FrameError::TransferEncodingUnsupported);
+                    }
+                    self.open = Some(Open {
+                        at: start + v,
+                        te: true,
+                    });
+                }
             }
             _ => {}
         }
         Ok(false)
     }
 
-    /// Parses an open Content-Length value that ends before offset `end`.
-    fn close_cl(&mut self, data: &[u8], end: usize) -> Result<(), FrameError> {
-        let Some(vs) = self.open_cl.take() else {
+    /// Parses an open Content-Length or Transfer-Encoding value that ends
+    /// before offset `end`.
+    fn close_open(&mut self, data: &[u8], end: usize) -> Result<(), FrameError> {
+        let Some(open) = self.open.take() else {
             return Ok(());
         };
-        let raw = data.get(vs..end).unwrap_or(&[]);
+        let raw = data.get(open.at..end).unwrap_or(&[]);
         self.work += raw.len() as u64;
+        if open.te {
+            return transfer_codings(raw, &mut self.te_chunked);
+        }
         let v = parse_content_length(raw)?;
         self.set_cl(v)
     }
@@ -437,5 +560,7 @@ pub fn parse_content_length(raw: &[u8]) -> Result<u64, FrameError> {
     Ok(n)
 }
 
+#[cfg(test)]
+mod chunked_tests;
 #[cfg(test)]
 mod tests;

@@ -6,8 +6,8 @@
 //! - [`ReadBuf`] / [`BufPool`]: the per-connection read buffer of
 //!   `tcp_rd_buf_size` bytes (also the largest message) and a bounded,
 //!   thread-safe pool so idle connections hold none.
-//! - [`StreamDecoder`]: framing of one connection: SIP by Content-Length,
-//!   CRLF keepalives (RFC 5626 §3.5.1), a PROXY v1/v2 header first
+//! - [`StreamDecoder`]: framing of one connection: SIP by Content-Length
+//!   (and, with `tcp_accept_no_cl`, HTTP/1.1 chunked bodies), CRLF keepalives (RFC 5626 §3.5.1), a PROXY v1/v2 header first
 //!   (`tcp_accept_haproxy`), HEP3 packets (`tcp_accept_hep3`), per-message
 //!   read counts (`tcp_max_msg_chunks`). Frames borrow the buffer.
 //! - [`sip`]: zero-copy start line, headers (compact forms, folding,
@@ -38,5 +38,8 @@ pub use error::{FrameError, Hep3Error, ProxyError};
 pub use framer::parse_content_length;
 pub use hep3::Hep3Packet;
 pub use pool::{BufPool, PoolStats};
-pub use proxy::{ProxyAddresses, ProxyHeader, ProxyTransport, ProxyVersion};
+pub use proxy::{
+    ProxyAddresses, ProxyHeader, ProxySsl, ProxyTlv, ProxyTlvArea, ProxyTlvIter, ProxyTlvs,
+    ProxyTransport, ProxyVersion,
+};
 pub use sip::{HeaderName, SipError, SipMessage, StartLine, Via};

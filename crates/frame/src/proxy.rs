@@ -6,6 +6,16 @@
 //! bytes that can no longer become a valid header are an error at once: a
 //! prefix matching neither signature, a v1 line without CRLF in its first 107
 //! bytes, an invalid v2 version/command/family byte as soon as it arrives.
+//!
+//! A v2 PROXY header may carry TLVs after its addresses (haproxy's
+//! proxy-protocol.txt, section 2.2). The parser checks that they form a
+//! sequence of whole TLVs ending exactly at the header's end and records where
+//! they are ([`ProxyTlvArea`]); [`ProxyHeader::tlvs`] views them in the
+//! header's bytes ([`ProxyTlvs`]: ALPN, authority, unique id, SSL and any other
+//! type), without copying. TLVs that do not form such a sequence are ignored
+//! ([`ProxyTlvArea::Malformed`]), not an error: the spec lets a receiver skip
+//! the bytes after the addresses, and Kamailio skips them all. The CRC32C TLV
+//! is not verified.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -61,6 +71,273 @@ pub struct ProxyHeader {
     pub version: ProxyVersion,
     /// The addresses to use for the connection, if any.
     pub addresses: ProxyAddresses,
+    /// Where the v2 TLVs are in the header's bytes (see [`ProxyHeader::tlvs`]).
+    pub tlvs: ProxyTlvArea,
+}
+
+impl ProxyHeader {
+    /// The header's TLVs, viewed in `header`: the bytes this header was parsed
+    /// from (the input of [`parse_proxy`], or the `bytes` of its
+    /// [`crate::Frame`]). Empty when it has none ([`ProxyTlvArea::None`]), when
+    /// they were malformed, or when `header` is too short to be those bytes.
+    pub fn tlvs<'a>(&self, header: &'a [u8]) -> ProxyTlvs<'a> {
+        match self.tlvs {
+            ProxyTlvArea::Valid { start, len } => {
+                let start = usize::from(start);
+                header
+                    .get(start..start + usize::from(len))
+                    .map_or_else(ProxyTlvs::default, ProxyTlvs::new)
+            }
+            ProxyTlvArea::None | ProxyTlvArea::Malformed => ProxyTlvs::default(),
+        }
+    }
+}
+
+/// Where the TLVs of a header are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProxyTlvArea {
+    /// None: a v1 header, a v2 LOCAL command (its whole block is discarded), or
+    /// no bytes after the addresses.
+    #[default]
+    None,
+    /// Whole TLVs, ending exactly at the header's end: bytes
+    /// `start..start + len` of the header.
+    Valid {
+        /// Offset of the first TLV from the header's first byte.
+        start: u16,
+        /// Bytes of TLVs (at least 3, the smallest TLV).
+        len: u16,
+    },
+    /// Bytes after the addresses that are not whole TLVs (fewer than 3 bytes
+    /// left for a TLV's type and length, or a length running past the header's
+    /// end): ignored, the header's addresses still apply.
+    Malformed,
+}
+
+/// TLV type and flag values of the v2 header (proxy-protocol.txt, section 2.2).
+pub mod pp2 {
+    /// `PP2_TYPE_ALPN`: the application protocol (TLS ALPN), opaque bytes.
+    pub const TYPE_ALPN: u8 = 0x01;
+    /// `PP2_TYPE_AUTHORITY`: the host name the client asked for (TLS SNI), UTF-8.
+    pub const TYPE_AUTHORITY: u8 = 0x02;
+    /// `PP2_TYPE_CRC32C`: checksum of the header (not verified by sipwire).
+    pub const TYPE_CRC32C: u8 = 0x03;
+    /// `PP2_TYPE_NOOP`: padding, to be ignored.
+    pub const TYPE_NOOP: u8 = 0x04;
+    /// `PP2_TYPE_UNIQUE_ID`: opaque id of the connection (up to 128 bytes).
+    pub const TYPE_UNIQUE_ID: u8 = 0x05;
+    /// `PP2_TYPE_SSL`: the client's TLS details ([`super::ProxySsl`]).
+    pub const TYPE_SSL: u8 = 0x20;
+    /// `PP2_SUBTYPE_SSL_VERSION`, inside the SSL TLV: TLS version, US-ASCII.
+    pub const SUBTYPE_SSL_VERSION: u8 = 0x21;
+    /// `PP2_SUBTYPE_SSL_CN`, inside the SSL TLV: the client certificate's Common Name.
+    pub const SUBTYPE_SSL_CN: u8 = 0x22;
+    /// `PP2_SUBTYPE_SSL_CIPHER`, inside the SSL TLV: cipher name, US-ASCII.
+    pub const SUBTYPE_SSL_CIPHER: u8 = 0x23;
+    /// `PP2_SUBTYPE_SSL_SIG_ALG`, inside the SSL TLV: certificate signature algorithm.
+    pub const SUBTYPE_SSL_SIG_ALG: u8 = 0x24;
+    /// `PP2_SUBTYPE_SSL_KEY_ALG`, inside the SSL TLV: certificate key algorithm.
+    pub const SUBTYPE_SSL_KEY_ALG: u8 = 0x25;
+    /// `PP2_TYPE_NETNS`: network namespace name, US-ASCII.
+    pub const TYPE_NETNS: u8 = 0x30;
+    /// `PP2_CLIENT_SSL`, in the SSL TLV's `client` field: the client connected over TLS.
+    pub const CLIENT_SSL: u8 = 0x01;
+    /// `PP2_CLIENT_CERT_CONN`: the client presented a certificate on this connection.
+    pub const CLIENT_CERT_CONN: u8 = 0x02;
+    /// `PP2_CLIENT_CERT_SESS`: the client presented a certificate in this TLS session.
+    pub const CLIENT_CERT_SESS: u8 = 0x04;
+}
+
+/// Bytes of a TLV's type and length.
+const TLV_HEADER_LEN: usize = 3;
+/// Bytes of the SSL TLV's fixed part: `client` (1) and `verify` (4).
+const SSL_FIXED_LEN: usize = 5;
+
+/// One TLV: its type and value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyTlv<'a> {
+    /// The type byte (see [`pp2`]).
+    pub kind: u8,
+    /// The value (may be empty).
+    pub value: &'a [u8],
+}
+
+/// A sequence of TLVs, borrowed: the TLVs of a header ([`ProxyHeader::tlvs`]) or
+/// the sub-TLVs of an SSL TLV ([`ProxySsl::sub_tlvs`]). Lookups return the
+/// first TLV of a type; iteration stops at the first TLV that does not fit
+/// (never past the bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ProxyTlvs<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> ProxyTlvs<'a> {
+    /// A view of `bytes` as TLVs (not checked: see [`ProxyTlvs::is_well_formed`]).
+    pub fn new(bytes: &'a [u8]) -> ProxyTlvs<'a> {
+        ProxyTlvs { bytes }
+    }
+
+    /// The raw bytes.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// No bytes at all.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Whether the bytes are whole TLVs, the last ending at the last byte.
+    pub fn is_well_formed(&self) -> bool {
+        well_formed(self.bytes)
+    }
+
+    /// The TLVs in order.
+    pub fn iter(&self) -> ProxyTlvIter<'a> {
+        ProxyTlvIter { rest: self.bytes }
+    }
+
+    /// The value of the first TLV of type `kind`.
+    pub fn get(&self, kind: u8) -> Option<&'a [u8]> {
+        self.iter().find(|t| t.kind == kind).map(|t| t.value)
+    }
+
+    /// `PP2_TYPE_ALPN`.
+    pub fn alpn(&self) -> Option<&'a [u8]> {
+        self.get(pp2::TYPE_ALPN)
+    }
+
+    /// `PP2_TYPE_AUTHORITY` (UTF-8 by the spec; not checked).
+    pub fn authority(&self) -> Option<&'a [u8]> {
+        self.get(pp2::TYPE_AUTHORITY)
+    }
+
+    /// `PP2_TYPE_UNIQUE_ID`.
+    pub fn unique_id(&self) -> Option<&'a [u8]> {
+        self.get(pp2::TYPE_UNIQUE_ID)
+    }
+
+    /// `PP2_TYPE_SSL`, when its value is well formed (see [`ProxySsl::parse`]).
+    pub fn ssl(&self) -> Option<ProxySsl<'a>> {
+        self.get(pp2::TYPE_SSL).and_then(ProxySsl::parse)
+    }
+}
+
+impl<'a> IntoIterator for ProxyTlvs<'a> {
+    type Item = ProxyTlv<'a>;
+    type IntoIter = ProxyTlvIter<'a>;
+
+    fn into_iter(self) -> ProxyTlvIter<'a> {
+        self.iter()
+    }
+}
+
+/// Iterator over [`ProxyTlvs`].
+#[derive(Debug, Clone)]
+pub struct ProxyTlvIter<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for ProxyTlvIter<'a> {
+    type Item = ProxyTlv<'a>;
+
+    fn next(&mut self) -> Option<ProxyTlv<'a>> {
+        match split_tlv(self.rest) {
+            Some((tlv, rest)) => {
+                self.rest = rest;
+                Some(tlv)
+            }
+            None => {
+                self.rest = &[];
+                None
+            }
+        }
+    }
+}
+
+/// The first TLV of `b` and what follows it; `None` when `b` is empty or its
+/// first TLV does not fit.
+fn split_tlv(b: &[u8]) -> Option<(ProxyTlv<'_>, &[u8])> {
+    let (&kind, &hi, &lo) = (b.first()?, b.get(1)?, b.get(2)?);
+    let end = TLV_HEADER_LEN + usize::from(u16::from_be_bytes([hi, lo]));
+    let value = b.get(TLV_HEADER_LEN..end)?;
+    Some((ProxyTlv { kind, value }, b.get(end..)?))
+}
+
+/// Whether `b` is whole TLVs, the last ending at its last byte.
+fn well_formed(mut b: &[u8]) -> bool {
+    while !b.is_empty() {
+        match split_tlv(b) {
+            Some((_, rest)) => b = rest,
+            None => return false,
+        }
+    }
+    true
+}
+
+/// The value of a `PP2_TYPE_SSL` TLV: what the proxy knows of the client's TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxySsl<'a> {
+    /// The `client` bit field ([`pp2::CLIENT_SSL`], [`pp2::CLIENT_CERT_CONN`],
+    /// [`pp2::CLIENT_CERT_SESS`]).
+    pub client: u8,
+    /// The `verify` field: 0 when the client presented a certificate and it
+    /// was verified, non-zero otherwise.
+    pub verify: u32,
+    sub: &'a [u8],
+}
+
+impl<'a> ProxySsl<'a> {
+    /// Reads an SSL TLV's value: `None` when it is shorter than its 5 fixed
+    /// bytes or its sub-TLVs are not well formed (the TLV is then ignored).
+    pub fn parse(value: &'a [u8]) -> Option<ProxySsl<'a>> {
+        let client = *value.first()?;
+        let verify = value
+            .get(1..SSL_FIXED_LEN)
+            .and_then(|v| <[u8; 4]>::try_from(v).ok())
+            .map(u32::from_be_bytes)?;
+        let sub = value.get(SSL_FIXED_LEN..)?;
+        well_formed(sub).then_some(ProxySsl {
+            client,
+            verify,
+            sub,
+        })
+    }
+
+    /// `PP2_CLIENT_SSL`: the client connected over TLS.
+    pub fn client_tls(&self) -> bool {
+        self.client & pp2::CLIENT_SSL != 0
+    }
+
+    /// `PP2_CLIENT_CERT_CONN`: the client presented a certificate on this connection.
+    pub fn client_cert_conn(&self) -> bool {
+        self.client & pp2::CLIENT_CERT_CONN != 0
+    }
+
+    /// `PP2_CLIENT_CERT_SESS`: the client presented a certificate in this TLS session.
+    pub fn client_cert_sess(&self) -> bool {
+        self.client & pp2::CLIENT_CERT_SESS != 0
+    }
+
+    /// The sub-TLVs (version, CN, cipher, ...).
+    pub fn sub_tlvs(&self) -> ProxyTlvs<'a> {
+        ProxyTlvs::new(self.sub)
+    }
+
+    /// `PP2_SUBTYPE_SSL_VERSION`: the TLS version, e.g. `TLSv1.3`.
+    pub fn version(&self) -> Option<&'a [u8]> {
+        self.sub_tlvs().get(pp2::SUBTYPE_SSL_VERSION)
+    }
+
+    /// `PP2_SUBTYPE_SSL_CN`: the client certificate's Common Name.
+    pub fn cn(&self) -> Option<&'a [u8]> {
+        self.sub_tlvs().get(pp2::SUBTYPE_SSL_CN)
+    }
+
+    /// `PP2_SUBTYPE_SSL_CIPHER`: the cipher name.
+    pub fn cipher(&self) -> Option<&'a [u8]> {
+        self.sub_tlvs().get(pp2::SUBTYPE_SSL_CIPHER)
+    }
 }
 
 /// Result of looking at the start of a connection.
@@ -127,6 +404,7 @@ fn v1_fields(line: &[u8]) -> Result<ProxyHeader, ProxyError> {
             return Ok(ProxyHeader {
                 version: ProxyVersion::V1,
                 addresses: ProxyAddresses::Unknown,
+                tlvs: ProxyTlvArea::None,
             });
         }
         b"TCP4" => false,
@@ -148,6 +426,7 @@ fn v1_fields(line: &[u8]) -> Result<ProxyHeader, ProxyError> {
             destination: SocketAddr::new(dst, dport),
             transport: ProxyTransport::Stream,
         },
+        tlvs: ProxyTlvArea::None,
     })
 }
 
@@ -228,19 +507,45 @@ fn parse_v2(data: &[u8], capacity: usize) -> Result<ProxyParse, ProxyError> {
             need: Some(total - data.len()),
         });
     };
-    // Anything past the addresses is TLVs: covered by `len`, skipped whole.
-    let addresses = if local {
-        ProxyAddresses::Local
+    // LOCAL discards its whole block, and an UNSPEC family has no known address
+    // length, so its bytes are not read as TLVs; other families' addresses are
+    // followed by TLVs.
+    let (addresses, tlvs) = if local {
+        (ProxyAddresses::Local, ProxyTlvArea::None)
+    } else if family == 0 {
+        (ProxyAddresses::Unknown, ProxyTlvArea::None)
     } else {
-        v2_addresses(block, family, transport)
+        (
+            v2_addresses(block, family, transport),
+            tlv_area(block, needed),
+        )
     };
     Ok(ProxyParse::Complete {
         header: ProxyHeader {
             version: ProxyVersion::V2,
             addresses,
+            tlvs,
         },
         len: total,
     })
+}
+
+/// Where the TLVs after the first `addr_len` bytes of a v2 `block` (the bytes
+/// after the 16-byte fixed part) are, and whether they are whole.
+fn tlv_area(block: &[u8], addr_len: u16) -> ProxyTlvArea {
+    let Some(tlvs) = block.get(usize::from(addr_len)..) else {
+        return ProxyTlvArea::Malformed;
+    };
+    if tlvs.is_empty() {
+        return ProxyTlvArea::None;
+    }
+    match (u16::try_from(tlvs.len()), well_formed(tlvs)) {
+        (Ok(len), true) => ProxyTlvArea::Valid {
+            start: 16 + addr_len,
+            len,
+        },
+        _ => ProxyTlvArea::Malformed,
+    }
 }
 
 fn v2_addresses(block: &[u8], family: u8, transport: u8) -> ProxyAddresses {
@@ -277,6 +582,18 @@ fn v2_addresses(block: &[u8], family: u8, transport: u8) -> ProxyAddresses {
         },
         None => ProxyAddresses::Unknown,
     }
+}
+
+/// Builds one TLV (for tests, benches and fuzz seeds): `kind`, the length of
+/// `value` (cut to 65535 bytes) and `value`.
+#[doc(hidden)]
+pub fn encode_tlv(kind: u8, value: &[u8]) -> Vec<u8> {
+    let value = value.get(..usize::from(u16::MAX)).unwrap_or(value);
+    let len = u16::try_from(value.len()).unwrap_or(u16::MAX);
+    let mut v = vec![kind];
+    v.extend_from_slice(&len.to_be_bytes());
+    v.extend_from_slice(value);
+    v
 }
 
 /// Builds a v2 header (for tests, benches and fuzz seeds): `PROXY` command
@@ -430,8 +747,17 @@ mod tests {
                     source: sa("192.0.2.1:40000"),
                     destination: sa("10.0.0.1:5060"),
                     transport: ProxyTransport::Stream
-                }
+                },
+                tlvs: ProxyTlvArea::Valid { start: 28, len: 4 }
             }
+        );
+        let t: Vec<_> = p.tlvs(&h).iter().collect();
+        assert_eq!(
+            t,
+            [ProxyTlv {
+                kind: pp2::TYPE_NOOP,
+                value: b"z"
+            }]
         );
         let h6 = encode_v2(sa("[2001:db8::5]:1"), sa("[::1]:2"), b"");
         assert_eq!(h6.len(), 16 + 36);
@@ -439,6 +765,8 @@ mod tests {
         assert!(
             matches!(p.addresses, ProxyAddresses::Proxied { source, .. } if source == sa("[2001:db8::5]:1"))
         );
+        assert_eq!(p.tlvs, ProxyTlvArea::None);
+        assert!(p.tlvs(&h6).is_empty());
         // Every strict prefix waits.
         for n in 0..h.len() {
             assert!(matches!(
@@ -466,7 +794,9 @@ mod tests {
             (
                 ProxyHeader {
                     version: ProxyVersion::V2,
-                    addresses: ProxyAddresses::Unknown
+                    addresses: ProxyAddresses::Unknown,
+                    // UNSPEC: the bytes are not read as TLVs.
+                    tlvs: ProxyTlvArea::None
                 },
                 19
             )
@@ -475,6 +805,137 @@ mod tests {
         unix.extend_from_slice(&[0x21, 0x31, 0, 216]);
         unix.resize(16 + 216, 0);
         assert_eq!(complete(&unix).0.addresses, ProxyAddresses::Unknown);
+        // LOCAL with bytes after it: the block is discarded, TLVs included.
+        let mut local = V2_SIGNATURE.to_vec();
+        local.extend_from_slice(&[0x20, 0x11, 0, 15]);
+        local.resize(16 + 12, 0);
+        local.extend_from_slice(&encode_tlv(pp2::TYPE_ALPN, b""));
+        let (h, len) = complete(&local);
+        assert_eq!(
+            (h.addresses, h.tlvs, len),
+            (ProxyAddresses::Local, ProxyTlvArea::None, 31)
+        );
+    }
+
+    fn v4_with(tlvs: &[u8]) -> Vec<u8> {
+        encode_v2(sa("192.0.2.1:40000"), sa("10.0.0.1:5060"), tlvs)
+    }
+
+    #[test]
+    fn v2_tlvs_known_types() {
+        let mut ssl = vec![pp2::CLIENT_SSL | pp2::CLIENT_CERT_CONN, 0, 0, 0, 7];
+        ssl.extend_from_slice(&encode_tlv(pp2::SUBTYPE_SSL_VERSION, b"TLSv1.3"));
+        ssl.extend_from_slice(&encode_tlv(pp2::SUBTYPE_SSL_CN, b"client.example.com"));
+        let mut tlvs = encode_tlv(pp2::TYPE_ALPN, b"h2");
+        tlvs.extend_from_slice(&encode_tlv(pp2::TYPE_AUTHORITY, b"sip.example.com"));
+        tlvs.extend_from_slice(&encode_tlv(0xE0, b"custom"));
+        tlvs.extend_from_slice(&encode_tlv(pp2::TYPE_UNIQUE_ID, &[0, 1, 2, 0xff]));
+        tlvs.extend_from_slice(&encode_tlv(pp2::TYPE_SSL, &ssl));
+        // A second ALPN: lookups return the first.
+        tlvs.extend_from_slice(&encode_tlv(pp2::TYPE_ALPN, b"sip"));
+        let h = v4_with(&tlvs);
+        let (p, _) = complete(&h);
+        assert_eq!(
+            p.tlvs,
+            ProxyTlvArea::Valid {
+                start: 28,
+                len: tlvs.len() as u16
+            }
+        );
+        let t = p.tlvs(&h);
+        assert!(t.is_well_formed());
+        assert_eq!(t.as_bytes(), &tlvs[..]);
+        assert_eq!(t.alpn(), Some(&b"h2"[..]));
+        assert_eq!(t.authority(), Some(&b"sip.example.com"[..]));
+        assert_eq!(t.unique_id(), Some(&[0, 1, 2, 0xff][..]));
+        assert_eq!(t.get(0xE0), Some(&b"custom"[..]));
+        assert_eq!(t.get(pp2::TYPE_NETNS), None);
+        let kinds: Vec<u8> = t.iter().map(|x| x.kind).collect();
+        assert_eq!(kinds, [1, 2, 0xE0, 5, 0x20, 1]);
+        let s = t.ssl().unwrap();
+        assert!(s.client_tls() && s.client_cert_conn() && !s.client_cert_sess());
+        assert_eq!(s.verify, 7);
+        assert_eq!(s.version(), Some(&b"TLSv1.3"[..]));
+        assert_eq!(s.cn(), Some(&b"client.example.com"[..]));
+        assert_eq!(s.cipher(), None);
+        // A view on the wrong bytes (too short) is empty, not a panic.
+        assert!(p.tlvs(&h[..20]).is_empty());
+    }
+
+    #[test]
+    fn v2_tlv_edges() {
+        // A zero-length TLV is whole (3 bytes).
+        let h = v4_with(&encode_tlv(pp2::TYPE_NOOP, b""));
+        let (p, _) = complete(&h);
+        assert_eq!(p.tlvs, ProxyTlvArea::Valid { start: 28, len: 3 });
+        assert_eq!(p.tlvs(&h).get(pp2::TYPE_NOOP), Some(&b""[..]));
+        // A TLV ending exactly at the header's end, after an empty one.
+        let mut t = encode_tlv(pp2::TYPE_ALPN, b"");
+        t.extend_from_slice(&encode_tlv(pp2::TYPE_AUTHORITY, b"a.example"));
+        let h = v4_with(&t);
+        let (p, len) = complete(&h);
+        assert_eq!(len, h.len());
+        assert_eq!(p.tlvs(&h).alpn(), Some(&b""[..]));
+        assert_eq!(p.tlvs(&h).authority(), Some(&b"a.example"[..]));
+        // One byte past the end: the length says 10, 9 bytes follow. The header
+        // (whose own length covers exactly what is there) still parses and its
+        // addresses apply; the TLVs are ignored.
+        let mut t = encode_tlv(pp2::TYPE_AUTHORITY, b"a.example");
+        t[2] = 10;
+        let h = v4_with(&t);
+        let (p, len) = complete(&h);
+        assert_eq!(len, h.len());
+        assert_eq!(p.tlvs, ProxyTlvArea::Malformed);
+        assert!(p.tlvs(&h).is_empty());
+        assert!(matches!(p.addresses, ProxyAddresses::Proxied { .. }));
+        // Well-formed TLVs before a bad one do not make the area valid.
+        let mut t = encode_tlv(pp2::TYPE_ALPN, b"h2");
+        t.extend_from_slice(&[pp2::TYPE_AUTHORITY, 0xff, 0xff, b'x']);
+        let (p, _) = complete(&v4_with(&t));
+        assert_eq!(p.tlvs, ProxyTlvArea::Malformed);
+        // 1 and 2 bytes left: no room for a TLV's type and length.
+        for tail in [&[1u8][..], &[1, 0]] {
+            let mut t = encode_tlv(pp2::TYPE_ALPN, b"h2");
+            t.extend_from_slice(tail);
+            assert_eq!(complete(&v4_with(&t)).0.tlvs, ProxyTlvArea::Malformed);
+        }
+        // The view alone stops at the first TLV that does not fit.
+        let mut t = encode_tlv(pp2::TYPE_ALPN, b"h2");
+        t.extend_from_slice(&[pp2::TYPE_AUTHORITY, 0, 5, b'x']);
+        let v = ProxyTlvs::new(&t);
+        assert!(!v.is_well_formed());
+        assert_eq!(v.iter().count(), 1);
+        assert_eq!(v.authority(), None);
+        assert!(ProxyTlvs::new(&[]).is_well_formed());
+    }
+
+    #[test]
+    fn v2_ssl_tlv_edges() {
+        // Shorter than client + verify: ignored (the raw value is still there).
+        for n in 0..5 {
+            let value = vec![pp2::CLIENT_SSL; n];
+            let h = v4_with(&encode_tlv(pp2::TYPE_SSL, &value));
+            let (p, _) = complete(&h);
+            assert!(matches!(p.tlvs, ProxyTlvArea::Valid { .. }));
+            assert_eq!(p.tlvs(&h).ssl(), None, "{n} bytes");
+            assert_eq!(p.tlvs(&h).get(pp2::TYPE_SSL), Some(&value[..]));
+        }
+        // Exactly 5 bytes: no sub-TLVs.
+        let s = ProxySsl::parse(&[0, 0xff, 0xff, 0xff, 0xff]).unwrap();
+        assert!(!s.client_tls());
+        assert_eq!((s.verify, s.version()), (u32::MAX, None));
+        assert!(s.sub_tlvs().is_empty());
+        // Sub-TLVs running past the value: the SSL TLV is ignored.
+        assert_eq!(ProxySsl::parse(&[1, 0, 0, 0, 0, 0x21, 0, 9, b'T']), None);
+        assert_eq!(ProxySsl::parse(&[1, 0, 0, 0, 0, 0x21]), None);
+    }
+
+    #[test]
+    fn v1_and_bare_v2_have_no_tlvs() {
+        let (h, _) = complete(b"PROXY TCP4 192.0.2.1 198.51.100.2 5060 5061\r\n");
+        assert_eq!(h.tlvs, ProxyTlvArea::None);
+        let (h, _) = complete(&v4_with(b""));
+        assert_eq!(h.tlvs, ProxyTlvArea::None);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! Property: any sequence of valid frames, cut into random read sizes, yields
 //! the same frames (kind and bytes) as feeding it in the largest reads, and
 //! every frame's chunk count equals the number of reads that carried it.
+//! With `accept_no_cl`, some SIP frames are chunked HTTP/1.1 messages.
 
 mod common;
 
@@ -37,7 +38,7 @@ struct Case {
 fn gen_case(rng: &mut Rng, hep_only: bool) -> Case {
     let capacity = [512, 1024, 4096, 65536][rng.below(4)];
     let cfg = DecoderConfig {
-        accept_no_cl: false,
+        accept_no_cl: rng.chance(30),
         haproxy: rng.chance(30),
         hep3: hep_only || rng.chance(30),
     };
@@ -79,6 +80,7 @@ fn gen_case(rng: &mut Rng, hep_only: bool) -> Case {
         };
         after_keepalive = t == Tag::Keepalive;
         let bytes = match t {
+            Tag::Sip if cfg.accept_no_cl && rng.chance(40) => random_chunked(rng, capacity),
             Tag::Sip => random_sip(rng, capacity),
             Tag::Ping => b"\r\n\r\n".to_vec(),
             Tag::Keepalive => b"\r\n".to_vec(),

@@ -7,9 +7,10 @@ use std::fmt;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicI8, AtomicU64, AtomicU8, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
+use sipwire_frame::{ProxySsl, ProxyTlvs};
 
 use crate::wq::WriteQueue;
 
@@ -260,13 +261,90 @@ impl fmt::Display for CloseReason {
     }
 }
 
-/// Addresses a PROXY header announced for a connection.
+/// Addresses a PROXY header announced for a connection (see [`ProxyInfo::addrs`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProxyAddrs {
     /// The original client.
     pub source: SocketAddr,
     /// The address the client connected to at the proxy.
     pub destination: SocketAddr,
+}
+
+/// What a PROXY header (`tcp_accept_haproxy`) announced for a connection: the client and the
+/// address it connected to, and the TLVs of a v2 header (ALPN, authority, unique id, SSL, any
+/// other type), kept as the header carried them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyInfo {
+    /// The original client: the source messages report ([`crate::Message::source`]).
+    pub source: SocketAddr,
+    /// The address the client connected to at the proxy: the local address messages report
+    /// ([`crate::Message::local`]), as Kamailio's `$Ri`/`$Rp`.
+    pub destination: SocketAddr,
+    /// The v2 TLV bytes, when the header had well-formed TLVs (never for v1).
+    tlvs: Option<Arc<[u8]>>,
+    /// The v2 header had bytes after its addresses that are not whole TLVs (ignored).
+    tlvs_malformed: bool,
+}
+
+impl ProxyInfo {
+    /// Addresses plus `tlvs` (the header's well-formed TLV bytes; copied when not empty).
+    pub(crate) fn new(
+        source: SocketAddr,
+        destination: SocketAddr,
+        tlvs: &[u8],
+        tlvs_malformed: bool,
+    ) -> ProxyInfo {
+        ProxyInfo {
+            source,
+            destination,
+            tlvs: (!tlvs.is_empty()).then(|| Arc::from(tlvs)),
+            tlvs_malformed,
+        }
+    }
+
+    /// The two addresses.
+    pub fn addrs(&self) -> ProxyAddrs {
+        ProxyAddrs {
+            source: self.source,
+            destination: self.destination,
+        }
+    }
+
+    /// The v2 header's TLVs (empty for v1, for a header without TLVs and for malformed ones).
+    /// Lookups return the first TLV of a type; unknown types are there too.
+    pub fn tlvs(&self) -> ProxyTlvs<'_> {
+        self.tlvs
+            .as_deref()
+            .map_or_else(ProxyTlvs::default, ProxyTlvs::new)
+    }
+
+    /// True when the v2 header had bytes after its addresses that are not whole TLVs: they
+    /// were ignored (as Kamailio ignores all TLVs) and [`ProxyInfo::tlvs`] is empty. An
+    /// application that wants such connections refused can close them.
+    pub fn tlvs_malformed(&self) -> bool {
+        self.tlvs_malformed
+    }
+
+    /// `PP2_TYPE_ALPN`: the application protocol the client negotiated (e.g. `h2`, `sip`).
+    pub fn alpn(&self) -> Option<&[u8]> {
+        self.tlvs().alpn()
+    }
+
+    /// `PP2_TYPE_AUTHORITY`: the host name the client asked for (TLS SNI).
+    pub fn authority(&self) -> Option<&[u8]> {
+        self.tlvs().authority()
+    }
+
+    /// `PP2_TYPE_UNIQUE_ID`: the proxy's id for the connection.
+    pub fn unique_id(&self) -> Option<&[u8]> {
+        self.tlvs().unique_id()
+    }
+
+    /// `PP2_TYPE_SSL`: the client's TLS as the proxy saw it ([`ProxySsl::client_tls`], its
+    /// `verify` field, [`ProxySsl::version`]); `None` without one or when it is malformed.
+    pub fn ssl(&self) -> Option<ProxySsl<'_>> {
+        self.tlvs().ssl()
+    }
 }
 
 /// The shared part of a connection: anything any thread may read or ask for.
@@ -277,8 +355,9 @@ pub(crate) struct Conn {
     pub stream: TcpStream,
     pub peer: SocketAddr,
     pub local: SocketAddr,
-    /// Set once when a PROXY header was read (boxed: most connections have none).
-    pub proxy: OnceLock<Box<ProxyAddrs>>,
+    /// Set once when a PROXY header with addresses was read (boxed: most connections have
+    /// none).
+    pub proxy: OnceLock<Box<ProxyInfo>>,
     state: AtomicI8,
     close_reason: AtomicU8,
     /// Per-connection lifetime override in ms (`u64::MAX` = use the configured lifetime).
@@ -382,6 +461,12 @@ impl Conn {
     /// The message source the application sees: the PROXY-provided one when present.
     pub fn source(&self) -> SocketAddr {
         self.proxy.get().map_or(self.peer, |p| p.source)
+    }
+
+    /// The local address the application sees: the PROXY-provided destination when present
+    /// (Kamailio's `rcv.dst_ip`/`dst_port`), the socket's local address otherwise.
+    pub fn destination(&self) -> SocketAddr {
+        self.proxy.get().map_or(self.local, |p| p.destination)
     }
 
     /// Records why the connection is closing; the first reason wins. Returns true if this call

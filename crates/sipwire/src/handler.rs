@@ -11,7 +11,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::conn::{CloseReason, ConId, Conn, ConnState, Proto};
+use crate::conn::{CloseReason, ConId, Conn, ConnState, Proto, ProxyInfo};
 use crate::send::{SendError, Target};
 use crate::transport::{TcpOpsError, Transport};
 
@@ -32,7 +32,9 @@ pub struct Message<'a> {
     /// The message bytes: borrowed from the connection's read buffer, or an owned copy when
     /// `tcp_clone_rcvbuf = 1` (the application may keep it).
     pub bytes: Cow<'a, [u8]>,
-    /// Offset of the body within `bytes` (SIP; 0 for HEP3).
+    /// Offset of the body within `bytes` (SIP; 0 for HEP3). A chunked body
+    /// (`Transfer-Encoding: chunked` with `tcp_accept_no_cl`) is delivered as it came and
+    /// starts at its first chunk-size line; `sipwire_frame::sip::chunked_data` walks its data.
     pub body_start: usize,
     /// The connection it came in on.
     pub conid: ConId,
@@ -43,8 +45,14 @@ pub struct Message<'a> {
     pub source: SocketAddr,
     /// The socket's peer address (the load balancer, behind PROXY).
     pub peer: SocketAddr,
-    /// The local address the connection was accepted on.
+    /// The local address the application should use: the PROXY-provided destination (the
+    /// address the client connected to at the proxy) when a PROXY header was read, as
+    /// Kamailio's `rcv.dst_ip`/`dst_port` (`$Ri`/`$Rp`); the socket's local address otherwise.
     pub local: SocketAddr,
+    /// The listening socket's address, whatever a PROXY header said (for a connection this
+    /// side opened, its local address): what actually reaches this process, for Via,
+    /// Record-Route and routing back. Equal to `local` without a PROXY header.
+    pub bound: SocketAddr,
     /// Number of reads the message took (`tcp_max_msg_chunks`).
     pub chunks: u32,
 }
@@ -139,13 +147,16 @@ pub struct Ctx<'a> {
     pub(crate) transport: &'a Transport,
     otcpid: Cell<Option<ConId>>,
     otcpid_flag: Cell<bool>,
+    /// The message being handled (for defaults taken from it, such as the Via port).
+    bytes: &'a [u8],
 }
 
 impl<'a> Ctx<'a> {
-    pub(crate) fn new(conn: &'a Arc<Conn>, transport: &'a Transport) -> Ctx<'a> {
+    pub(crate) fn new(conn: &'a Arc<Conn>, transport: &'a Transport, bytes: &'a [u8]) -> Ctx<'a> {
         Ctx {
             conn: Some(conn),
             conid: conn.id,
+            bytes,
             transport,
             otcpid: Cell::new(None),
             otcpid_flag: Cell::new(false),
@@ -153,10 +164,11 @@ impl<'a> Ctx<'a> {
     }
 
     /// The context of a message on SCTP association `id`.
-    pub(crate) fn sctp(id: ConId, transport: &'a Transport) -> Ctx<'a> {
+    pub(crate) fn sctp(id: ConId, transport: &'a Transport, bytes: &'a [u8]) -> Ctx<'a> {
         Ctx {
             conn: None,
             conid: id,
+            bytes,
             transport,
             otcpid: Cell::new(None),
             otcpid_flag: Cell::new(false),
@@ -200,6 +212,13 @@ impl<'a> Ctx<'a> {
         self.transport
     }
 
+    /// What the current connection's PROXY header announced (`tcp_accept_haproxy`): the
+    /// client, the address it connected to, and a v2 header's TLVs (ALPN, authority, unique
+    /// id, SSL); `None` without a PROXY header with addresses (and for SCTP).
+    pub fn proxy(&self) -> Option<&'a ProxyInfo> {
+        self.conn.and_then(|c| c.proxy.get()).map(|p| &**p)
+    }
+
     /// `tcp_conid_state()` of the current connection (see [`Transport::conid_state`]): OK
     /// while a message is handled, unless a close was asked for meanwhile.
     pub fn conid_state(&self) -> ConnState {
@@ -238,5 +257,13 @@ impl<'a> Ctx<'a> {
     /// `tcp_close_connection()` of the current connection (after `on_message` returns).
     pub fn close_connection(&self) -> Result<(), TcpOpsError> {
         self.transport.close_connection(self.conid)
+    }
+
+    /// Kamailio's `force_tcp_alias([port])`: the current connection also answers to its source
+    /// IP with `port`, or without one with the sent-by port of the message's top Via (5060
+    /// when it names none or cannot be read), as [`Transport::add_alias`]. TCP only.
+    pub fn force_tcp_alias(&self, port: Option<u16>) -> Result<SocketAddr, TcpOpsError> {
+        let port = port.unwrap_or_else(|| crate::inbound::via_port(self.bytes));
+        self.transport.add_alias(self.conid, port)
     }
 }

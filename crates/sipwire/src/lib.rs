@@ -32,9 +32,12 @@ mod timer;
 mod transport;
 mod wq;
 
-pub use conn::{CloseReason, ConId, ConnState, Proto, ProxyAddrs};
+pub use conn::{CloseReason, ConId, ConnState, Proto, ProxyAddrs, ProxyInfo};
 pub use handler::{Ctx, Event, Handler, HandlerError, Message, MessageKind};
 pub use runtime::{Runtime, StartError};
 pub use send::{Delivery, QueueLimit, SendError, Sent, Target};
+/// PROXY v2 TLV views and type values (from sipwire-frame), as [`ProxyInfo`] returns them.
+pub use sipwire_frame::proxy::pp2;
+pub use sipwire_frame::{ProxySsl, ProxyTlv, ProxyTlvIter, ProxyTlvs};
 pub use stats::StatsSnapshot;
 pub use transport::{ConnInfo, TcpOpsError, Transport};

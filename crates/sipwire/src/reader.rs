@@ -487,7 +487,7 @@ impl Env<'_> {
                 FrameKind::Hep3 => self.on_message(conn, &frame, MessageKind::Hep3, 0, now_ms)?,
                 FrameKind::Ping => self.on_ping(conn, now_ms),
                 FrameKind::Keepalive => self.on_keepalive(conn, now_ms),
-                FrameKind::Proxy(h) => on_proxy(conn, h),
+                FrameKind::Proxy(h) => on_proxy(conn, h, frame.bytes),
             }
         }
         if dec.pending_chunks() > tcp.max_msg_chunks {
@@ -535,13 +535,14 @@ impl Env<'_> {
             proto: conn.proto,
             source: conn.source(),
             peer: conn.peer,
-            local: conn.local,
+            local: conn.destination(),
+            bound: conn.local,
             chunks: frame.chunks,
         };
         if tcp.accept_aliases && kind == MessageKind::Sip {
             add_via_alias(conn, frame.bytes, self.shared);
         }
-        let ctx = Ctx::new(conn, self.transport);
+        let ctx = Ctx::new(conn, self.transport, frame.bytes);
         // A panicking handler is a failed handler, not a dead reader thread.
         let result =
             std::panic::catch_unwind(AssertUnwindSafe(|| self.handler.on_message(&ctx, msg)))

@@ -264,9 +264,10 @@ impl Served {
                         source: from,
                         peer: from,
                         local,
+                        bound: local,
                         chunks: 1,
                     };
-                    let ctx = Ctx::sctp(id, transport);
+                    let ctx = Ctx::sctp(id, transport, &self.buf[..len]);
                     let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
                         handler.on_message(&ctx, msg)
                     }))

@@ -58,6 +58,10 @@ crate::counters! {
         sends,
         /// `send` calls that failed.
         send_errors,
+        /// Sends that looked their connection up in the shared table, not in the sending
+        /// thread's fd cache (`tcp_fd_cache`): every send with the cache off, a thread's first
+        /// send to a connection with it on.
+        table_lookups,
         /// Bytes written to sockets (direct writes and queue flushes).
         bytes_sent,
         /// Bytes waiting in write queues now (a gauge, bounded by `tcp_wq_max`).

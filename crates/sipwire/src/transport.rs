@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{Config, ConfigHandle};
-use crate::conn::{CloseReason, ConId, Conn, ConnState, ProxyAddrs};
+use crate::conn::{CloseReason, ConId, Conn, ConnState, ProxyInfo};
 use crate::handoff::MainMsg;
 use crate::send::{SendError, Sent, Target};
 use crate::shared::Shared;
@@ -72,8 +72,9 @@ pub struct ConnInfo {
     pub lifetime_override: Option<Duration>,
     /// Time since the last traffic.
     pub idle_for: Duration,
-    /// The addresses a PROXY header announced, if one was read.
-    pub proxy: Option<ProxyAddrs>,
+    /// What a PROXY header announced, if one with addresses was read: its addresses and a v2
+    /// header's TLVs.
+    pub proxy: Option<ProxyInfo>,
     /// Opened by this side (a send connected it) rather than accepted.
     pub outbound: bool,
     /// Bytes waiting in its write queue.
@@ -199,7 +200,7 @@ impl Transport {
             idle_for: Duration::from_millis(
                 self.shared.now_ms().saturating_sub(c.last_activity_ms()),
             ),
-            proxy: c.proxy.get().map(|p| **p),
+            proxy: c.proxy.get().map(|p| (**p).clone()),
             outbound: c.outbound,
             queued_bytes,
         })
@@ -255,12 +256,20 @@ impl Transport {
         crate::send::send(&self.shared, target.into(), Some(otcpid), bytes)
     }
 
-    /// Kamailio's `force_tcp_alias`: connection `id` also answers to `addr`, so sends to that
-    /// address reuse it. Fails when the connection is gone or has its maximum of aliases.
-    pub fn add_alias(&self, id: ConId, addr: SocketAddr) -> Result<(), TcpOpsError> {
+    /// Kamailio's `force_tcp_alias(port)` on connection `id`: it also answers to its source IP
+    /// with `port` (0 means 5060, as Kamailio's `SIP_PORT`), so sends to that address reuse
+    /// it. Only a port: the IP is always the connection's own source (the PROXY-announced
+    /// client behind a load balancer), since host aliases would let a peer claim traffic for
+    /// addresses it does not have (the reference calls them dangerous). The alias moves from
+    /// any other connection that had it. Returns the alias; fails when the connection is gone,
+    /// is an SCTP association, or has its maximum of aliases.
+    pub fn add_alias(&self, id: ConId, port: u16) -> Result<SocketAddr, TcpOpsError> {
+        let conn = self.conn(id)?;
+        let addr = SocketAddr::new(conn.source().ip(), if port == 0 { 5060 } else { port });
         if self.shared.table.add_alias(id, addr) {
             bump(&self.shared.stats.aliases_added);
-            Ok(())
+            log::debug!("conid {id}: alias {addr} (force_tcp_alias)");
+            Ok(addr)
         } else if self.shared.table.get(id).is_none() {
             Err(TcpOpsError::NoSuchConnection(id))
         } else {

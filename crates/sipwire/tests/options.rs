@@ -240,6 +240,113 @@ fn accept_no_cl_and_clone_rcvbuf() {
     assert!(got[0].owned, "tcp_clone_rcvbuf hands over an owned copy");
 }
 
+/// Records each message's bytes and body offset (the testkit recorder keeps no `body_start`).
+#[derive(Default)]
+struct Bodies(std::sync::Mutex<Vec<(Vec<u8>, usize)>>);
+
+impl sipwire::Handler for Bodies {
+    fn on_message(
+        &self,
+        _ctx: &sipwire::Ctx<'_>,
+        msg: sipwire::Message<'_>,
+    ) -> Result<(), sipwire::HandlerError> {
+        self.0
+            .lock()
+            .unwrap()
+            .push((msg.bytes.to_vec(), msg.body_start));
+        Ok(())
+    }
+
+    fn on_event(&self, _ev: &sipwire::Event) {}
+}
+
+/// An HTTP/1.1 XCAP PUT with a chunked body (an extension on one size line, a trailer): the
+/// head and the whole request.
+fn chunked_xcap_put() -> (String, Vec<u8>) {
+    let head = "PUT /xcap-root/pres-rules/users/sip:alice@example.com/index HTTP/1.1\r\n\
+                Host: xcap.example.com\r\n\
+                Content-Type: application/auth-policy+xml\r\n\
+                Transfer-Encoding: chunked\r\n\r\n"
+        .to_string();
+    let body = format!(
+        "{head}1B\r\n<?xml version=\"1.0\"?>\r\n<cr:\r\n\
+         15;part=2\r\nruleset/>\r\n</cr:rules\r\n\
+         1\r\n>\r\n\
+         0\r\nX-Trailer: done\r\n\r\n"
+    );
+    (head, body.into_bytes())
+}
+
+#[test]
+fn accept_no_cl_frames_chunked_xcap_bodies() {
+    let (head, put) = chunked_xcap_put();
+    let text = "listen=tcp:127.0.0.1:0\ntcp_children=2\ntcp_accept_no_cl=yes\n";
+    let (cfg, _) = sipwire::config::Config::from_str_with(
+        "test.cfg",
+        text,
+        sipwire::config::ParseOptions::default(),
+    )
+    .unwrap();
+    let bodies = std::sync::Arc::new(Bodies::default());
+    let rt = sipwire::Runtime::start(cfg, bodies.clone()).unwrap();
+    let t = rt.transport();
+    let addr = t.listen_addrs()[0];
+    let mut c = connect(addr);
+    // The request in three reads (cut inside a size line and inside chunk data), then a
+    // SIP message with a Content-Length on the same connection.
+    dribble(
+        &t,
+        &mut c,
+        &[
+            &put[..head.len() + 1],
+            &put[head.len() + 1..head.len() + 50],
+        ],
+    );
+    let mut rest = put[head.len() + 50..].to_vec();
+    rest.extend_from_slice(&options(1, "after xcap"));
+    send(&mut c, &rest);
+    wait_for("two messages", WAIT, || bodies.0.lock().unwrap().len() == 2);
+    let got = bodies.0.lock().unwrap().clone();
+    // The request as it came, chunk framing included; its body is the chunks.
+    assert_eq!(got[0].0, put);
+    assert_eq!(got[0].1, head.len());
+    let body = &got[0].0[got[0].1..];
+    let data: Vec<u8> = sipwire_frame::sip::chunked_data(body)
+        .flatten()
+        .copied()
+        .collect();
+    assert_eq!(
+        String::from_utf8(data).unwrap(),
+        "<?xml version=\"1.0\"?>\r\n<cr:ruleset/>\r\n</cr:rules>"
+    );
+    // The SIP message after it is intact.
+    assert_eq!(got[1].0, options(1, "after xcap"));
+    assert!(got[1].0[got[1].1..].starts_with(b"after xcap"));
+    // Content-Length and Transfer-Encoding together: that connection only is closed.
+    let mut smuggle = connect(addr);
+    send(
+        &mut smuggle,
+        b"PUT /xcap-root/x HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    );
+    assert!(wait_closed(&mut smuggle));
+    assert_eq!(t.stats().parse_errors, 1);
+    send(&mut c, &options(2, ""));
+    wait_for("the first connection still works", WAIT, || {
+        bodies.0.lock().unwrap().len() == 3
+    });
+    drop(rt);
+    // tcp_accept_no_cl=no (the default): a chunked request closes the connection.
+    let (rt, rec, addr) = start("tcp_accept_no_cl=no");
+    let mut c = connect(addr);
+    send(&mut c, &put);
+    assert!(
+        wait_closed(&mut c),
+        "Transfer-Encoding closes without tcp_accept_no_cl"
+    );
+    assert_eq!(rec.msg_count(), 0);
+    assert_eq!(rt.transport().stats().parse_errors, 1);
+}
+
 #[test]
 fn handler_failure_closes_unless_script_mode() {
     let (rt, rec, addr) = start("");

@@ -39,7 +39,7 @@ fn read_exact_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
     b
 }
 
-fn send_by_address_connects_and_replies_come_back(extra: &str) {
+fn send_by_address_connects_and_replies_come_back(extra: &str, cached: bool) {
     let (rt, rec, _) = start(extra);
     let t = rt.transport();
     let (l, pa) = peer();
@@ -55,6 +55,16 @@ fn send_by_address_connects_and_replies_come_back(extra: &str) {
         read_exact_n(&mut s, 2 * m2.len()),
         [m2.clone(), m2].concat()
     );
+    // With the fd cache this thread's later sends skip the shared table; without, each one
+    // looks its connection up there.
+    let before = t.stats().table_lookups;
+    for _ in 0..50 {
+        t.send(pa, b"a").unwrap();
+        t.send(id, b"i").unwrap();
+    }
+    assert_eq!(read_exact_n(&mut s, 100), b"ai".repeat(50));
+    let lookups = t.stats().table_lookups - before;
+    assert_eq!(lookups, if cached { 0 } else { 100 }, "table lookups");
     // The outbound connection is read like any other.
     s.write_all(&options(3, "reply")).unwrap();
     let got = rec.wait_msgs(1);
@@ -65,17 +75,17 @@ fn send_by_address_connects_and_replies_come_back(extra: &str) {
 
 #[test]
 fn send_by_address_with_fd_cache() {
-    send_by_address_connects_and_replies_come_back("tcp_fd_cache=yes");
+    send_by_address_connects_and_replies_come_back("tcp_fd_cache=yes", true);
 }
 
 #[test]
 fn send_by_address_without_fd_cache() {
-    send_by_address_connects_and_replies_come_back("tcp_fd_cache=no");
+    send_by_address_connects_and_replies_come_back("tcp_fd_cache=no", false);
 }
 
 #[test]
 fn send_by_address_blocking_mode() {
-    send_by_address_connects_and_replies_come_back("tcp_async=no");
+    send_by_address_connects_and_replies_come_back("tcp_async=no", true);
 }
 
 #[test]
@@ -606,7 +616,7 @@ fn add_alias_api_and_otcpid_pinning() {
     };
     let (ida, idb) = (id_of(&a), id_of(&b));
     let fake: SocketAddr = "127.0.0.1:9".parse().unwrap();
-    t.add_alias(ida, fake).unwrap();
+    assert_eq!(t.add_alias(ida, 9).unwrap(), fake);
     assert_eq!(t.send(fake, b"A1").unwrap(), ida);
     assert_eq!(read_exact_n(&mut a, 2), b"A1");
     // otcpid wins over the destination while the flag is set.
@@ -623,7 +633,7 @@ fn add_alias_api_and_otcpid_pinning() {
     send(&mut a, &options(3, ""));
     assert_eq!(read_exact_n(&mut b, 2), b"B2");
     assert_eq!(read_exact_n(&mut a, 2), b"A2");
-    assert!(t.add_alias(sipwire::ConId(12345), fake).is_err());
+    assert!(t.add_alias(sipwire::ConId(12345), 9).is_err());
 }
 
 #[test]

@@ -360,3 +360,36 @@ fn no_listen_line_listens_on_every_ipv4_and_ipv6_interface() {
         assert_eq!(got[1].local, format!("[::1]:{port}").parse().unwrap());
     }
 }
+
+/// This process's epoll instances (`anon_inode:[eventpoll]` in `/proc/self/fd`).
+fn epoll_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|l| l.to_string_lossy() == "anon_inode:[eventpoll]")
+        .count()
+}
+
+#[test]
+fn tcp_poll_method_decides_which_kernel_interface_the_threads_wait_in() {
+    let _serial = serial();
+    let before = epoll_fds();
+    // epoll: TCP main and each of the 2 readers own an epoll instance.
+    for method in ["epoll_lt", "epoll_et"] {
+        let (rt, rec, addr) = runtime(&format!("tcp_poll_method={method}\ntcp_children=2"));
+        assert_eq!(epoll_fds() - before, 3, "{method}");
+        let mut c = connect(addr);
+        send(&mut c, &options(1, ""));
+        rec.wait_msgs(1);
+        drop(rt);
+    }
+    // poll and select need none: a runtime that ignored the option would create them.
+    for method in ["poll", "select"] {
+        let (rt, rec, addr) = runtime(&format!("tcp_poll_method={method}\ntcp_children=2"));
+        assert_eq!(epoll_fds(), before, "{method}");
+        let mut c = connect(addr);
+        send(&mut c, &options(1, ""));
+        rec.wait_msgs(1);
+        drop(rt);
+    }
+}

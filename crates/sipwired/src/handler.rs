@@ -101,7 +101,9 @@ impl<R: Resolve + 'static> Handler for RelayHandler<R> {
         let conns = RuntimeConns(transport);
         let context = Context {
             source: msg.source,
-            local: msg.local,
+            // The address that reaches us, not a PROXY header's destination (the balancer's
+            // address): our Via, `is_own` and the way back are about this socket.
+            local: msg.bound,
             listen: transport.listen_addrs(),
             sctp_listen: self.sctp_listen(transport),
             conid: msg.conid.0,

@@ -101,8 +101,11 @@ pub(super) static TCPOPS: &[OptionDef] = &[
         name: "event_callback", core_form: false, module: Some("tcpops"),
         cfg_group: "tcpops", cfg_name: "event_callback", kind: Kind::Text,
         doc: "Name of the KEMI function Kamailio runs for tcp:closed/timeout/reset instead of \
-              event_route blocks; empty = none. sipwire only parses it: the embedding \
-              application's `Handler::on_event` plays its role.",
+              event_route blocks; empty = none. sipwire has no script engine, so it \
+              only parses it: the embedding application's `Handler::on_event` (the C API's \
+              on_event callback or event queue) plays its role, and sipwired logs, counts \
+              (stats.get relay.events_*) and publishes every event to control-socket \
+              subscribers (events.subscribe) whatever it names.",
     }),
 ];
 

@@ -36,9 +36,14 @@ pub(super) static TCP: &[OptionDef] = &[
     opt!(tcp.accept_haproxy => Flag {
         name: "tcp_accept_haproxy", cfg_group: "core", cfg_name: "tcp_accept_haproxy",
         doc: "Every inbound connection must start with a PROXY protocol v1 or v2 header; \
-              connections without one are refused. The header's source address replaces the \
-              peer address the application sees; its destination is kept but not used (the \
-              local address stays the socket's).",
+              connections without one are refused. As in Kamailio, the header's source \
+              replaces the peer and its destination the local address the application sees \
+              (`Message.source`, `Message.local`: `$si`/`$Ri`), while `Message.bound` keeps \
+              the listening socket's address. A v2 header's TLVs are kept, bounded by the \
+              header: ALPN, authority, unique id, SSL (client-over-TLS bit, verify, version) \
+              and any other type, read with `Ctx::proxy`, `ConnInfo.proxy` or C's \
+              `sipwire_conn_proxy_tlv`/`_ssl`. TLVs that do not fit the header are ignored \
+              (the connection stays); the CRC32C TLV is not checked.",
     }),
     opt!(tcp.accept_hep3 => Flag {
         name: "tcp_accept_hep3", cfg_group: "core", cfg_name: "tcp_accept_hep3",
@@ -47,9 +52,15 @@ pub(super) static TCP: &[OptionDef] = &[
     }),
     opt!(tcp.accept_no_cl => Flag {
         name: "tcp_accept_no_cl", cfg_name: "accept_no_cl", runtime: true,
-        doc: "Accept requests without a Content-Length header, with an empty body (the bytes \
-              after the headers start the next message), instead of treating them as an \
-              error. A `Transfer-Encoding` header is refused either way (no chunked bodies).",
+        doc: "Accept messages without a Content-Length header instead of closing the \
+              connection. Without `Transfer-Encoding` the body is empty: the message ends at \
+              the empty line and the bytes after it start the next message (as Kamailio). \
+              With `Transfer-Encoding: chunked` (exactly that coding; HTTP/1.1 XCAP) the body \
+              is framed per RFC 9112 §7.1 (hex sizes, extensions ignored, size line at most \
+              256 bytes, trailers, final empty line) and delivered as it came, chunk framing \
+              included, `body_start` at the first size line. The whole message must fit \
+              `tcp_rd_buf_size`. Closed: another coding, Content-Length with \
+              Transfer-Encoding, a malformed chunk. Off: any `Transfer-Encoding` closes.",
     }),
     opt!(tcp.accept_iplimit => Count {
         name: "tcp_accept_iplimit", cfg_group: "core", cfg_name: "tcp_accept_iplimit",
@@ -133,7 +144,8 @@ pub(super) static TCP: &[OptionDef] = &[
     opt!(tcp.fd_cache => Flag {
         name: "tcp_fd_cache", cfg_name: "fd_cache",
         doc: "Each thread caches the connections it recently sent on, so sending takes no \
-              global lock.",
+              global lock; the stats.get counter table_lookups counts the sends that did look \
+              in the shared table (every send with the cache off).",
     }),
     opt!(tcp.keepalive => Flag {
         name: "tcp_keepalive", cfg_name: "keepalive", runtime: true,

@@ -149,10 +149,11 @@ void test_control(struct qstate *q) {
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* 11. The PROXY-announced source, in messages and in sipwire_conn_get_info                 */
+/* 11. The PROXY-announced addresses and v2 TLVs, in messages, sipwire_conn_get_info and  */
+/*     sipwire_conn_proxy_*                                                                 */
 
 void test_proxy(void) {
-    section("11. PROXY source");
+    section("11. PROXY source, destination and TLVs");
     sipwire_config *cfg = make_config();
     REQUIRE(cfg != NULL);
     CHECK_RES(sipwire_config_set(cfg, "tcp_accept_haproxy", "1"), SIPWIRE_RESULT_OK);
@@ -184,7 +185,16 @@ void test_proxy(void) {
         if (m != NULL) {
             CHECK(addr_eq(&m->source, &want_src));
             CHECK(addr_eq(&m->peer, &client));
+            /* The header's destination is the local address; bound stays the listener. */
+            CHECK(addr_eq(&m->local, &want_dst));
+            CHECK(addr_eq(&m->bound, &la[0]));
             CHECK_EQ(m->len, len - plen); /* the PROXY line is not part of the message */
+            /* A v1 header has no TLVs. */
+            uint8_t v[16];
+            size_t vn = 99;
+            CHECK_RES(sipwire_conn_proxy_tlv(rt, m->conid, SIPWIRE_PP2_TYPE_ALPN, v, sizeof v, &vn),
+                      SIPWIRE_RESULT_EMPTY);
+            CHECK_EQ(vn, 99);
             sipwire_conn_info info;
             CHECK_RES(sipwire_conn_get_info(rt, m->conid, &info), SIPWIRE_RESULT_OK);
             CHECK_EQ(info.has_proxy, 1);
@@ -193,6 +203,57 @@ void test_proxy(void) {
             CHECK(addr_eq(&info.source, &want_src));
             CHECK(addr_eq(&info.peer, &client));
             CHECK_EQ(info.outbound, 0);
+        }
+        sipwire_item_free(it);
+        close(c);
+    }
+    /* A v2 header (TCP over IPv4, 192.0.2.8:40002 -> 198.51.100.1:5061) with an ALPN TLV and
+     * an SSL TLV (client connected over TLS, verify 0, version sub-TLV). */
+    c = tcp_connect_local(la[0].port);
+    CHECK(c >= 0);
+    if (c >= 0) {
+        static const uint8_t v2[] = {
+            0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A, /* signature */
+            0x21, 0x11, 0x00, 12 + 6 + 18,                                         /* PROXY, TCP4 */
+            192, 0, 2, 8, 198, 51, 100, 1, 0x9C, 0x42, 0x13, 0xC5,                 /* addresses */
+            SIPWIRE_PP2_TYPE_ALPN, 0, 3, 's', 'i', 'p',                            /* ALPN "sip" */
+            SIPWIRE_PP2_TYPE_SSL, 0, 15, SIPWIRE_PP2_CLIENT_SSL, 0, 0, 0, 0,        /* SSL */
+            SIPWIRE_PP2_SUBTYPE_SSL_VERSION, 0, 7, 'T', 'L', 'S', 'v', '1', '.', '3',
+        };
+        char msg[1024];
+        memcpy(msg, v2, sizeof v2);
+        size_t len = sizeof v2 + build_options(msg + sizeof v2, sizeof msg - sizeof v2, "proxy-2", 1, NULL);
+        CHECK_EQ(send_all(c, msg, len), 0);
+        sipwire_item *it = next_item(rt);
+        while (it != NULL && sipwire_item_message(it) == NULL) { /* the first one's close */
+            sipwire_item_free(it);
+            it = next_item(rt);
+        }
+        const sipwire_message *m = sipwire_item_message(it);
+        CHECK(m != NULL);
+        if (m != NULL) {
+            struct sockaddr_in dst = loopback(5061);
+            dst.sin_addr.s_addr = htonl(0xC6336401u); /* 198.51.100.1 */
+            sipwire_addr want_dst = addr_of(&dst);
+            CHECK(addr_eq(&m->local, &want_dst));
+            CHECK(addr_eq(&m->bound, &la[0]));
+            CHECK_EQ(m->source.port, 40002);
+            uint8_t v[8];
+            size_t vn = 0;
+            CHECK_RES(sipwire_conn_proxy_tlv(rt, m->conid, SIPWIRE_PP2_TYPE_ALPN, v, sizeof v, &vn),
+                      SIPWIRE_RESULT_OK);
+            CHECK(vn == 3 && memcmp(v, "sip", 3) == 0);
+            sipwire_proxy_ssl ssl;
+            CHECK_RES(sipwire_conn_proxy_ssl(rt, m->conid, &ssl), SIPWIRE_RESULT_OK);
+            CHECK_EQ(ssl.client_tls, 1);
+            CHECK_EQ(ssl.verify, 0);
+            CHECK_RES(sipwire_conn_proxy_ssl_tlv(rt, m->conid, SIPWIRE_PP2_SUBTYPE_SSL_VERSION, v,
+                                                 sizeof v, &vn),
+                      SIPWIRE_RESULT_OK);
+            CHECK(vn == 7 && memcmp(v, "TLSv1.3", 7) == 0);
+            CHECK_RES(sipwire_conn_proxy_tlv(rt, m->conid, SIPWIRE_PP2_TYPE_AUTHORITY, v, sizeof v,
+                                             &vn),
+                      SIPWIRE_RESULT_EMPTY);
         }
         sipwire_item_free(it);
         close(c);

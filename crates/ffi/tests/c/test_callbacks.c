@@ -123,6 +123,16 @@ static void cb_ops(sipwire_runtime *rt, const sipwire_message *msg) {
     /* Bad values still fail inside. */
     CHECK_EQ(sipwire_tcp_keepalive_enable(rt, 0, -1, 3, 10), -1);
     CHECK_EQ(sipwire_tcp_set_connection_lifetime(rt, 0, -5), -1);
+    /* force_tcp_alias: port 0 takes the top Via's (5060 here), a given port wins. */
+    uint64_t aliased = 0;
+    CHECK_EQ(sipwire_force_tcp_alias(rt, 0, 0), 1);
+    CHECK_EQ(sipwire_tcp_get_conid(rt, "127.0.0.1:5060", &aliased), 1);
+    CHECK_EQ(aliased, msg->conid);
+    CHECK_EQ(sipwire_force_tcp_alias(rt, 0, 7005), 1);
+    CHECK_EQ(sipwire_tcp_get_conid(rt, "127.0.0.1:7005", &aliased), 1);
+    CHECK_EQ(aliased, msg->conid);
+    CHECK_EQ(sipwire_force_tcp_alias(rt, 0, 65536), -1);
+    CHECK_EQ(sipwire_force_tcp_alias(rt, 0, -1), -1);
     /* otcpid: only inside on_message, never conid 0. */
     CHECK_EQ(sipwire_tcp_set_otcpid(rt, 0), -1);
     CHECK_EQ(sipwire_tcp_set_otcpid(rt, msg->conid), 1);
@@ -367,6 +377,14 @@ void test_callbacks(struct cbctx *x, uint16_t port) {
     CHECK_RES(sipwire_conn_get_info(rt, conid, &info), SIPWIRE_RESULT_OK);
     CHECK_EQ(info.lifetime_ms, 200000);
     CHECK_EQ(sipwire_tcp_enable_closed_event(rt, conid), 1);
+    /* force_tcp_alias by conid from outside (port 0: 5060); conid 0 names nothing here. */
+    CHECK_EQ(sipwire_force_tcp_alias(rt, conid, 7006), 1);
+    uint64_t aliased = 0;
+    CHECK_EQ(sipwire_tcp_get_conid(rt, "127.0.0.1:7006", &aliased), 1);
+    CHECK_EQ(aliased, conid);
+    CHECK_EQ(sipwire_force_tcp_alias(rt, 0, 7007), -1);
+    CHECK_EQ(sipwire_force_tcp_alias(rt, unknown, 7007), -1);
+    CHECK_EQ(sipwire_force_tcp_alias(NULL, conid, 7007), -1);
     /* otcpid only inside on_message. */
     CHECK_EQ(sipwire_tcp_set_otcpid(rt, conid), -1);
     CHECK_EQ(sipwire_tcp_set_otcpid_flag(rt, 1), -1);

@@ -1,11 +1,13 @@
 //! Zero-copy access to a framed SIP message: start line, headers, Via, body,
-//! `;param` lists and `sip:` URIs / name-addrs ([`uri`]).
+//! `;param` lists and `sip:` URIs / name-addrs ([`uri`]), the data of a
+//! chunked body ([`chunked_data`]).
 //!
 //! Everything borrows the message bytes and carries byte offsets into them,
 //! so the relay can splice (insert a Via, remove the top Via value, append
 //! `;received=`) by copying ranges. Lines end at LF with an optional CR, as
 //! in the framer.
 
+mod chunked;
 mod headers;
 mod lex;
 mod params;
@@ -15,6 +17,7 @@ mod via;
 use std::fmt;
 use std::ops::Range;
 
+pub use chunked::{chunked_data, ChunkedData};
 pub use headers::{split_values, Header, HeaderName, Headers, Value, Values};
 pub use lex::trim_lws;
 pub use params::{find_param, params, Param, Params};

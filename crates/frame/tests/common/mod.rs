@@ -91,6 +91,51 @@ pub fn random_sip(rng: &mut Rng, max: usize) -> Vec<u8> {
     m
 }
 
+/// A random valid chunked message (`Transfer-Encoding: chunked`, for `accept_no_cl`) no
+/// longer than `max` (>= 200) bytes: chunk extensions, trailers and bare LF at times.
+pub fn random_chunked(rng: &mut Rng, max: usize) -> Vec<u8> {
+    let eol: &[u8] = if rng.chance(10) { b"\n" } else { b"\r\n" };
+    let mut m = format!("PUT /xcap-root/u{}/index HTTP/1.1", rng.below(1000)).into_bytes();
+    m.extend_from_slice(eol);
+    let te = [
+        "Transfer-Encoding: chunked",
+        "transfer-encoding:CHUNKED",
+        "Transfer-Encoding:  chunked ",
+    ][rng.below(3)];
+    m.extend_from_slice(te.as_bytes());
+    m.extend_from_slice(eol);
+    m.extend_from_slice(b"Host: xcap.example.com");
+    m.extend_from_slice(eol);
+    m.extend_from_slice(eol);
+    let pat = b"<xml attr='1'>\r\n0\r\n</xml>";
+    // Room for the last chunk, a trailer and the final line ending.
+    while m.len() + 64 < max && rng.chance(75) {
+        let room = max - m.len() - 64;
+        let size = 1 + rng.below(room.min(300));
+        let ext = if rng.chance(20) { ";n=v" } else { "" };
+        let hex = if rng.chance(50) {
+            format!("{size:x}")
+        } else {
+            format!("{size:X}")
+        };
+        m.extend_from_slice(format!("{hex}{ext}").as_bytes());
+        m.extend_from_slice(eol);
+        for i in 0..size {
+            m.push(pat[i % pat.len()]);
+        }
+        m.extend_from_slice(eol);
+    }
+    m.push(b'0');
+    m.extend_from_slice(eol);
+    if rng.chance(30) {
+        m.extend_from_slice(b"X-Sum: 1");
+        m.extend_from_slice(eol);
+    }
+    m.extend_from_slice(eol);
+    assert!(m.len() <= max);
+    m
+}
+
 /// A decoder with a buffer of exactly `capacity` bytes (may be below the minimum).
 pub fn decoder(cfg: DecoderConfig, capacity: usize) -> StreamDecoder {
     StreamDecoder::with_buffer(

@@ -19,6 +19,7 @@ use crate::conn::{ConId, Conn};
 use crate::conn_table::{LocalMatch, Plan};
 use crate::fdcache::ThreadCache;
 use crate::shared::Shared;
+use crate::stats::bump;
 
 use super::Target;
 
@@ -37,6 +38,7 @@ pub(super) fn lookup(
                 return Some(c);
             }
         }
+        bump(&shared.stats.table_lookups);
         let c = shared
             .table
             .get(id)
@@ -63,6 +65,7 @@ pub(super) fn lookup(
             return Some(c);
         }
     }
+    bump(&shared.stats.table_lookups);
     let c = shared.table.find(&dst, plan)?;
     if use_cache {
         cache.remember(Some(dst), &c);

@@ -27,6 +27,7 @@ test-deps:
 	command -v cc >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
 	command -v valgrind >/dev/null 2>&1 || missing="$$missing valgrind"; \
 	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkgconf"; \
+	[ -x /usr/bin/promtool ] || missing="$$missing prometheus"; \
 	if [ -n "$$missing" ]; then apt-get update && apt-get install -y $$missing; fi
 	@$(MAKE) --no-print-directory cbindgen-tool
 

@@ -23,6 +23,23 @@ pub struct Config {
     pub tcpops: TcpOpsConfig,
     /// `sctp` module parameters.
     pub sctp: SctpConfig,
+    /// `metrics_listen`: sipwired's `/metrics` address as written; empty = none.
+    pub metrics_listen: String,
+    /// The control transports of Kamailio's `ctl` and `jsonrpcs` modules, for sipwired.
+    pub control: ControlConfig,
+}
+
+/// `modparam("ctl", ...)` and `modparam("jsonrpcs", ...)`: where sipwired serves kamcmd
+/// (BINRPC), kamctl (the FIFO) and kamcli (the datagram socket). Kept as written; sipwired
+/// parses them (the library does not read them). Empty means sipwired's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ControlConfig {
+    /// `modparam("ctl", "binrpc", "unixs:PATH" | "unixd:PATH" | "off")`.
+    pub binrpc: String,
+    /// `modparam("jsonrpcs", "fifo_name", PATH)`.
+    pub jsonrpcs_fifo: String,
+    /// `modparam("jsonrpcs", "dgram_socket", PATH)`.
+    pub jsonrpcs_dgram: String,
 }
 
 /// TCP options. Names follow Kamailio without the `tcp_` prefix; the last block holds

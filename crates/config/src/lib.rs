@@ -38,7 +38,7 @@ mod tests;
 
 pub use api::CfgEntry;
 pub use config::{
-    default_children, Config, SctpConfig, TcpConfig, TcpOpsConfig, DEFAULT_CHILDREN,
+    default_children, Config, ControlConfig, SctpConfig, TcpConfig, TcpOpsConfig, DEFAULT_CHILDREN,
     OPENSIPS_SEND_TIMEOUT,
 };
 #[doc(hidden)]

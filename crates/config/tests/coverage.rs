@@ -420,6 +420,26 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
             "sctp::without_kernel_sctp_tcp_is_unaffected_and_sctp_only_fails_clearly",
             "sctp::a_multihomed_endpoint_binds_every_address_and_answers_on_each", "socket_options::no_listen_line_listens_on_every_ipv4_and_ipv6_interface", "ipv6::listen_accept_deliver_and_reply_over_ipv6"],
     ),
+    // Read by sipwired (crates/sipwired/tests/metrics.rs), not by the library.
+    ("metrics_listen", Built, &[]),
+    (
+        "ctl.binrpc",
+        Built,
+        &[
+            "sipwired_kamcmd::kamcmd_prints_what_kamailio_prints",
+            "sipwired_kamcmd::the_binrpc_socket_is_on_by_default_beside_the_control_socket",
+        ],
+    ),
+    (
+        "jsonrpcs.fifo_name",
+        Built,
+        &["sipwired_kamcmd::kamctl_and_a_kamcli_client_get_kamailios_answers"],
+    ),
+    (
+        "jsonrpcs.dgram_socket",
+        Built,
+        &["sipwired_kamcmd::kamctl_and_a_kamcli_client_get_kamailios_answers"],
+    ),
 ];
 
 /// The coverage entry of `row`; every row has exactly one (checked below).
@@ -448,6 +468,7 @@ fn runtime_source(file: &str) -> Option<String> {
             format!("crates/sipwire/tests/{file}.rs")
         }
         "sipwired_connection_match" => "crates/sipwired/tests/connection_match.rs".to_string(),
+        "sipwired_kamcmd" => "crates/sipwired/tests/kamcmd.rs".to_string(),
         "reader" | "conn_table" | "timer" | "wq" | "lifecycle" => {
             format!("crates/sipwire/src/{file}.rs")
         }

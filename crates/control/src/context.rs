@@ -19,7 +19,9 @@ pub trait RpcExtension: Send + Sync {
         Vec::new()
     }
 
-    /// Extra counters for `stats.get`, after the runtime's own.
+    /// Extra counters for `stats.get`, after the runtime's own. In `stats.get_statistics`,
+    /// `stats.fetch` and `stats.fetchn` a counter named `group.name` (`relay.requests`) is
+    /// counter `name` of group `group`; one without a dot is in group `sipwire`.
     fn stats(&self) -> Vec<(String, u64)> {
         Vec::new()
     }

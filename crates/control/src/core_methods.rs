@@ -1,6 +1,7 @@
-//! `core.*`: version, uptime, and the TCP summary, connection list and options.
+//! `core.*` with Kamailio 5.6's shapes (`core_cmd.c`): version, uptime, the TCP summary and
+//! options; `sipwire.info`, what sipwire adds to the summary. The connection list is in
+//! [`tcp_list`], the counters (`stats.*`) in [`stats`].
 
-use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
@@ -8,38 +9,138 @@ use serde_json::{json, Value};
 use super::context::Ctx;
 use super::error::RpcError;
 use super::params::Params;
-use super::tcp_methods::state_name;
-use super::values::cfg_value;
-use super::values::object;
+use super::values::{ctime_utc, d, object};
+use sipwire_config::ConfigValue;
 
+pub(crate) mod stats;
+pub(crate) mod tcp_list;
+
+/// What Kamailio prints for `max_tls_connections` without TLS: its default
+/// (`DEFAULT_TLS_MAX_CONNECTIONS`). sipwire has no TLS, so nothing can change it.
+pub(crate) const TLS_MAX_CONNECTIONS: i32 = 2048;
+
+/// Kamailio answers its `core.tcp_*` methods so when `disable_tcp` is set.
+pub(crate) fn tcp_disabled(ctx: &Ctx<'_>) -> Result<(), RpcError> {
+    if ctx.transport.config().snapshot().disable_tcp {
+        Err(RpcError::new(500, "tcp support disabled"))
+    } else {
+        Ok(())
+    }
+}
+
+/// `core.version`: `sipwire <version> (<arch>/<os>)`, as Kamailio's `kamailio 5.6.3
+/// (x86_64/linux)`.
 pub(crate) fn version(_: &Ctx<'_>, _: &Params<'_>) -> Result<Value, RpcError> {
-    Ok(json!({ "name": "sipwire", "version": env!("CARGO_PKG_VERSION") }))
+    Ok(Value::from(format!(
+        "sipwire {} ({}/{})",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::ARCH,
+        std::env::consts::OS
+    )))
 }
 
-fn unix_secs(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
+/// `core.uptime`: `now` and `up_since` as `ctime()` strings (in UTC), `uptime` in seconds
+/// (the runtime's, not the control socket's).
 pub(crate) fn uptime(ctx: &Ctx<'_>, _: &Params<'_>) -> Result<Value, RpcError> {
-    let up = ctx.transport.uptime();
-    let now = SystemTime::now();
-    let since = now.checked_sub(up).unwrap_or(UNIX_EPOCH);
+    let up = ctx.transport.uptime().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     Ok(json!({
-        "uptime": up.as_secs(),
-        "up_since": unix_secs(since),
-        "now": unix_secs(now),
+        "now": ctime_utc(now),
+        "up_since": ctime_utc(now.saturating_sub(up)),
+        "uptime": d(up),
     }))
 }
 
-fn listen_text(a: &SocketAddr) -> String {
-    format!("tcp:{a}")
-}
-
+/// `core.tcp_info`: Kamailio's six fields in its order, all 32-bit integers (`dddddd`).
 pub(crate) fn tcp_info(ctx: &Ctx<'_>, _: &Params<'_>) -> Result<Value, RpcError> {
+    tcp_disabled(ctx)?;
     let t = ctx.transport;
     let cfg = t.config().snapshot();
-    let listen: Vec<String> = t.listen_addrs().iter().map(listen_text).collect();
     Ok(json!({
+        "readers": d(t.reader_count()),
+        "max_connections": d(cfg.tcp.max_connections),
+        "max_tls_connections": TLS_MAX_CONNECTIONS,
+        "opened_connections": d(t.connection_count()),
+        "opened_tls_connections": 0,
+        "write_queued_bytes": d(t.stats().queued_bytes),
+    }))
+}
+
+/// Where a `core.tcp_options` field comes from.
+enum Opt {
+    /// The `tcp` cfg variable of this name (in Kamailio's unit: seconds, bytes, 0/1).
+    Cfg(&'static str),
+    /// A value sipwire has no option for (see [`TCP_OPTIONS`]).
+    Fixed(i32),
+}
+
+/// Kamailio's 23 `core.tcp_options` fields, in its order (`core_tcp_options`). The four that
+/// sipwire has no option for are fixed at what sipwire does: no TLS (Kamailio's default
+/// limit), one connect per destination at a time (`connect_wait` 1), and an alias, or a new
+/// connection's own address, taken from any connection that had it (`TCP_ALIAS_REPLACE`, 2).
+const TCP_OPTIONS: [(&str, Opt); 23] = [
+    ("connect_timeout", Opt::Cfg("connect_timeout")),
+    ("send_timeout", Opt::Cfg("send_timeout")),
+    ("connection_lifetime", Opt::Cfg("connection_lifetime")),
+    ("max_connections(soft)", Opt::Cfg("max_connections")),
+    ("max_tls_connections(soft)", Opt::Fixed(TLS_MAX_CONNECTIONS)),
+    ("no_connect", Opt::Cfg("no_connect")),
+    ("fd_cache", Opt::Cfg("fd_cache")),
+    ("async", Opt::Cfg("async")),
+    ("connect_wait", Opt::Fixed(1)),
+    ("conn_wq_max", Opt::Cfg("conn_wq_max")),
+    ("wq_max", Opt::Cfg("wq_max")),
+    ("defer_accept", Opt::Cfg("defer_accept")),
+    ("delayed_ack", Opt::Cfg("delayed_ack")),
+    ("syncnt", Opt::Cfg("syncnt")),
+    ("linger2", Opt::Cfg("linger2")),
+    ("keepalive", Opt::Cfg("keepalive")),
+    ("keepidle", Opt::Cfg("keepidle")),
+    ("keepintvl", Opt::Cfg("keepintvl")),
+    ("keepcnt", Opt::Cfg("keepcnt")),
+    ("crlf_ping", Opt::Cfg("crlf_ping")),
+    ("accept_aliases", Opt::Cfg("accept_aliases")),
+    ("alias_flags", Opt::Fixed(2)),
+    ("new_conn_alias_flags", Opt::Fixed(2)),
+];
+
+/// `core.tcp_options`: Kamailio's 23 fields in its order, 32-bit integers, timeouts and the
+/// lifetime in seconds. The rest of the tcp options: `cfg.get tcp` or `sipwire.cfg_list tcp`.
+pub(crate) fn tcp_options(ctx: &Ctx<'_>, _: &Params<'_>) -> Result<Value, RpcError> {
+    tcp_disabled(ctx)?;
+    let config = ctx.transport.config();
+    Ok(object(TCP_OPTIONS.iter().map(|(field, opt)| {
+        let v = match opt {
+            Opt::Fixed(v) => Value::from(*v),
+            Opt::Cfg(name) => match config.get("tcp", name) {
+                Some(ConfigValue::Int(i)) => d(i),
+                // Every one of these is an integer; a missing one would be a table bug.
+                Some(ConfigValue::Str(_)) | None => Value::from(0),
+            },
+        };
+        (*field, v)
+    })))
+}
+
+/// `sipwire.info`: what `core.tcp_info` had besides Kamailio's fields — the version,
+/// readers, connections, queued write bytes and their limit (`tcp_wq_max`), and every
+/// listen address (`tcp:ADDR`, then `sctp:ADDR` for each address of each SCTP endpoint).
+pub(crate) fn sipwire_info(ctx: &Ctx<'_>, _: &Params<'_>) -> Result<Value, RpcError> {
+    let t = ctx.transport;
+    let cfg = t.config().snapshot();
+    let mut listen: Vec<String> = t
+        .listen_addrs()
+        .iter()
+        .map(|a| format!("tcp:{a}"))
+        .collect();
+    for ep in t.sctp_endpoints() {
+        listen.extend(ep.local_addrs().iter().map(|a| format!("sctp:{a}")));
+    }
+    Ok(json!({
+        "name": "sipwire",
+        "version": env!("CARGO_PKG_VERSION"),
         "readers": t.reader_count(),
         "max_connections": cfg.tcp.max_connections,
         "opened_connections": t.connection_count(),
@@ -47,101 +148,4 @@ pub(crate) fn tcp_info(ctx: &Ctx<'_>, _: &Params<'_>) -> Result<Value, RpcError>
         "wq_max": cfg.tcp.wq_max,
         "listen": listen,
     }))
-}
-
-/// Most connections one `core.tcp_list` answers; the next page starts after the last id.
-pub(crate) const TCP_LIST_MAX: usize = 1000;
-
-pub(crate) fn tcp_list(ctx: &Ctx<'_>, p: &Params<'_>) -> Result<Value, RpcError> {
-    let after = if p.is_empty() { 0 } else { p.u64(0)? };
-    let limit = match p.get(1) {
-        None => TCP_LIST_MAX,
-        Some(v) => match p.u64(1).map(usize::try_from) {
-            Ok(Ok(n)) if (1..=TCP_LIST_MAX).contains(&n) => n,
-            _ => {
-                return Err(RpcError::invalid_params(format!(
-                    "param 2 (limit) of core.tcp_list must be 1..={TCP_LIST_MAX}, got {v}"
-                )))
-            }
-        },
-    };
-    let t = ctx.transport;
-    let mut ids = t.connection_ids();
-    ids.retain(|id| id.0 > after);
-    ids.sort();
-    let list: Vec<Value> = ids
-        .into_iter()
-        // A connection that closed since the ids were read is simply not listed.
-        .filter_map(|id| t.conn_info(id))
-        .take(limit)
-        .map(|c| {
-            let (idle, cnt, intvl) = c.keepalive_params;
-            json!({
-                "id": c.conid.0,
-                "type": "TCP",
-                "state": c.state as i8,
-                "state_name": state_name(c.state),
-                "src_ip": c.source.ip().to_string(),
-                "src_port": c.source.port(),
-                "peer": c.peer.to_string(),
-                "local": c.local.to_string(),
-                "keepalive": c.keepalive,
-                "keepidle": idle,
-                "keepcnt": cnt,
-                "keepintvl": intvl,
-                "lifetime_override_s": c.lifetime_override.map(|d| d.as_secs()),
-                "idle_ms": u64::try_from(c.idle_for.as_millis()).unwrap_or(u64::MAX),
-            })
-        })
-        .collect();
-    let mut list = list;
-    // SCTP associations follow (their ids have the top bit set, so paging by id still works).
-    if list.len() < limit {
-        let left = limit - list.len();
-        list.extend(sctp_entries(t, after).into_iter().take(left));
-    }
-    Ok(Value::from(list))
-}
-
-/// The tracked SCTP associations with an id above `after`, as `core.tcp_list` entries of
-/// type `SCTP`, in id order.
-fn sctp_entries(t: &sipwire::Transport, after: u64) -> Vec<Value> {
-    let mut out: Vec<(u64, Value)> = Vec::new();
-    for (i, ep) in t.sctp_endpoints().iter().enumerate() {
-        let local = ep
-            .local_addrs()
-            .first()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        for a in ep.assocs() {
-            let id = sipwire::ConId::sctp(i as u16, a.assoc).0;
-            if id <= after {
-                continue;
-            }
-            out.push((
-                id,
-                json!({
-                    "id": id,
-                    "type": "SCTP",
-                    "assoc_id": a.assoc,
-                    "state": 1,
-                    "state_name": "ok",
-                    "src_ip": a.peer.ip().to_string(),
-                    "src_port": a.peer.port(),
-                    "peer": a.peer.to_string(),
-                    "local": local,
-                    "idle_ms": u64::try_from(a.last.elapsed().as_millis()).unwrap_or(u64::MAX),
-                }),
-            ));
-        }
-    }
-    out.sort_by_key(|(id, _)| *id);
-    out.into_iter().map(|(_, v)| v).collect()
-}
-
-pub(crate) fn tcp_options(ctx: &Ctx<'_>, _: &Params<'_>) -> Result<Value, RpcError> {
-    let entries = ctx.transport.config().snapshot().cfg_group("tcp");
-    Ok(object(
-        entries.iter().map(|e| (e.name, cfg_value(&e.value))),
-    ))
 }

@@ -1,4 +1,6 @@
-//! [`RpcError`]: a JSON-RPC 2.0 error object, with the standard codes and sipwire's own.
+//! [`RpcError`]: a JSON-RPC 2.0 error object, with the standard codes and sipwire's own, and
+//! the fault Kamailio would answer in its place ([`RpcError::kamailio`] for BINRPC/kamcmd,
+//! [`RpcError::kamailio_jsonrpcs`] for the jsonrpcs FIFO and datagram transports).
 
 use std::fmt;
 
@@ -23,7 +25,8 @@ pub const SERVER_BUSY: i64 = -32001;
 /// dropped (and later calls of the batch are not run).
 pub const RESPONSE_TOO_LARGE: i64 = -32002;
 
-/// A JSON-RPC error: code, message a person can act on, optional data.
+/// A JSON-RPC error: code, message a person can act on, optional data; and what Kamailio
+/// would answer instead (its fault code and text), for the Kamailio-facing transports.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RpcError {
     /// One of the codes above (or an embedder's own in -32099..=-32000).
@@ -32,6 +35,25 @@ pub struct RpcError {
     pub message: String,
     /// Extra structured detail, if any.
     pub data: Option<Value>,
+    /// How Kamailio reports this error when `code` does not say it (see
+    /// [`RpcError::kamailio`]); boxed, so the error stays small.
+    kamailio: Option<Box<KamailioFault>>,
+}
+
+/// What Kamailio would answer for an error, when it differs from what `code` implies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum KamailioFault {
+    /// No such method: BINRPC says `command <m> not found`, jsonrpcs `Method Not Found`.
+    MethodNotFound(String),
+    /// A parameter is missing or has the wrong type, as Kamailio's `rpc->scan` finds it:
+    /// `index` counts from 0 (Kamailio's `record_no`), `expected` is its type name.
+    Param {
+        index: usize,
+        expected: &'static str,
+        missing: bool,
+    },
+    /// The method's own fault, exactly (`400 Failed to set the variable`).
+    Exact(i32, String),
 }
 
 impl RpcError {
@@ -41,6 +63,7 @@ impl RpcError {
             code,
             message: message.into(),
             data: None,
+            kamailio: None,
         }
     }
 
@@ -54,12 +77,15 @@ impl RpcError {
         RpcError::new(INVALID_REQUEST, message)
     }
 
-    /// -32601 method not found.
+    /// -32601 method not found (Kamailio: 500 `command <method> not found` over BINRPC,
+    /// 500 `Method Not Found` over jsonrpcs).
     pub fn method_not_found(method: &str) -> RpcError {
-        RpcError::new(
+        let mut e = RpcError::new(
             METHOD_NOT_FOUND,
             format!("method not found: {method} (system.listMethods lists them)"),
-        )
+        );
+        e.kamailio = Some(Box::new(KamailioFault::MethodNotFound(method.to_string())));
+        e
     }
 
     /// -32602 invalid params.
@@ -72,10 +98,96 @@ impl RpcError {
         RpcError::new(OPERATION_FAILED, reason.to_string())
     }
 
+    /// -32602 for parameter `index` (from 0) of the type Kamailio names `expected`
+    /// (`"integer"`, `"string"`): `missing`, or given with another type. Kamailio's BINRPC
+    /// answers such a call `400 error at parameter <index>: expected <type> type but ...`.
+    pub(crate) fn bad_param(
+        index: usize,
+        expected: &'static str,
+        missing: bool,
+        message: impl Into<String>,
+    ) -> RpcError {
+        let mut e = RpcError::invalid_params(message);
+        e.kamailio = Some(Box::new(KamailioFault::Param {
+            index,
+            expected,
+            missing,
+        }));
+        e
+    }
+
     /// The same error with `data` attached.
     pub fn with_data(mut self, data: Value) -> RpcError {
         self.data = Some(data);
         self
+    }
+
+    /// The same error, answered to Kamailio's clients as the fault `code` `message` (for
+    /// example `400` `Failed to set the variable`, what Kamailio's `cfg.set_now_int` says for
+    /// an unknown, read-only or out-of-range variable). The JSON-RPC `code` and `message`
+    /// stay as they are.
+    pub fn with_kamailio(mut self, code: i32, message: impl Into<String>) -> RpcError {
+        self.kamailio = Some(Box::new(KamailioFault::Exact(code, message.into())));
+        self
+    }
+
+    /// The fault Kamailio's BINRPC (`ctl` module, what kamcmd and the Prometheus exporters
+    /// speak) would send for this error, as (code, text):
+    ///
+    /// - no such method: 500 `command <method> not found` (`binrpc_run.c`);
+    /// - a parameter missing or of the wrong type: 400 `error at parameter <i>: expected
+    ///   <type> type but end of packet encountered` (or `... but record doesn't match type`),
+    ///   `i` counting from 0, as Kamailio's `rpc->scan`;
+    /// - a method's own Kamailio fault ([`with_kamailio`](Self::with_kamailio)): exactly it,
+    ///   e.g. 400 `Failed to set the variable`;
+    /// - a code that already is a Kamailio one (100..=999, e.g. 500 `sctp support disabled`):
+    ///   as it is;
+    /// - other bad requests or params (-32700, -32600, -32602): 400 with the message;
+    /// - anything else (refusals, failures, internal errors): 500 with the message.
+    pub fn kamailio(&self) -> (i32, String) {
+        match self.kamailio.as_deref() {
+            Some(KamailioFault::MethodNotFound(m)) => (500, format!("command {m} not found")),
+            Some(KamailioFault::Param {
+                index,
+                expected,
+                missing,
+            }) => {
+                let why = if *missing {
+                    "end of packet encountered"
+                } else {
+                    "record doesn't match type"
+                };
+                (
+                    400,
+                    format!("error at parameter {index}: expected {expected} type but {why}"),
+                )
+            }
+            _ => self.kamailio_common(),
+        }
+    }
+
+    /// The fault Kamailio's jsonrpcs module (kamctl over its FIFO, kamcli over its datagram
+    /// socket) would put in `error.code`/`error.message`: as [`kamailio`](Self::kamailio),
+    /// except 500 `Method Not Found` for an unknown method and 400 `Invalid Parameters` for a
+    /// parameter that is missing or of the wrong type (jsonrpcs' own words).
+    pub fn kamailio_jsonrpcs(&self) -> (i32, String) {
+        match self.kamailio.as_deref() {
+            Some(KamailioFault::MethodNotFound(_)) => (500, "Method Not Found".into()),
+            Some(KamailioFault::Param { .. }) => (400, "Invalid Parameters".into()),
+            _ => self.kamailio_common(),
+        }
+    }
+
+    /// What both Kamailio transports answer for the other errors.
+    fn kamailio_common(&self) -> (i32, String) {
+        if let Some(KamailioFault::Exact(code, text)) = self.kamailio.as_deref() {
+            return (*code, text.clone());
+        }
+        match self.code {
+            100..=999 => (self.code as i32, self.message.clone()),
+            PARSE_ERROR | INVALID_REQUEST | INVALID_PARAMS => (400, self.message.clone()),
+            _ => (500, self.message.clone()),
+        }
     }
 
     /// The JSON error object (`{"code": .., "message": .., "data": ..}`).

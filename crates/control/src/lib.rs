@@ -31,12 +31,15 @@
 //! ([`RESPONSE_TOO_LARGE`] for a call that does not fit; later calls of its batch do not run).
 #![forbid(unsafe_code)]
 
+pub mod binrpc;
 mod cfg_methods;
 mod context;
 mod core_methods;
 mod error;
 mod events;
+pub mod jsonrpcs;
 mod methods;
+pub mod metrics;
 mod params;
 mod protocol;
 mod sctp_methods;
@@ -51,11 +54,12 @@ pub use error::{
 };
 pub use events::{EventBus, DROPPED_METHOD, EVENT_METHOD, EVENT_QUEUE, MAX_SUBSCRIBERS};
 pub use params::Params;
-pub use protocol::{MAX_BATCH, MAX_RESPONSE, MAX_VALUES};
+pub use protocol::{call, MAX_BATCH, MAX_RESPONSE, MAX_VALUES};
 pub use serde_json::Value;
 pub use server::{
-    spawn, spawn_with, spawn_with_events, CtlServer, EVICT_GRACE, IDLE_TIMEOUT, MAX_CLIENTS,
-    MAX_REQUEST, WRITE_TIMEOUT,
+    spawn, spawn_binrpc, spawn_binrpc_dgram, spawn_with, spawn_with_events, CtlServer,
+    BINRPC_IDLE_TIMEOUT, EVICT_GRACE, IDLE_TIMEOUT, MAX_BINRPC_INPUT, MAX_CLIENTS, MAX_REQUEST,
+    WRITE_TIMEOUT,
 };
 
 use context::Ctx;

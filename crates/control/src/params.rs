@@ -27,6 +27,22 @@ fn describe(v: &Value) -> String {
     }
 }
 
+/// A float with no fraction that fits an i64, as that integer.
+fn whole(f: f64) -> Option<i64> {
+    (f.fract() == 0.0 && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f))
+        .then_some(f as i64)
+}
+
+/// A number, or a string holding one: an integer parameter of the right kind whose value may
+/// still be out of range (negative, too large).
+fn is_integer_like(v: &Value) -> bool {
+    match v {
+        Value::Number(_) => true,
+        Value::String(s) => s.trim().parse::<i128>().is_ok(),
+        _ => false,
+    }
+}
+
 impl<'a> Params<'a> {
     /// Parameters `values` of a call to `method`; `names` name them in error messages (it may be
     /// shorter than `values`, or empty).
@@ -36,6 +52,11 @@ impl<'a> Params<'a> {
             names,
             values,
         }
+    }
+
+    /// The method the parameters are for.
+    pub fn method(&self) -> &'a str {
+        self.method
     }
 
     /// Number of parameters given.
@@ -66,13 +87,31 @@ impl<'a> Params<'a> {
         }
     }
 
-    fn required(&self, i: usize) -> Result<&'a Value, RpcError> {
-        self.values
-            .get(i)
-            .ok_or_else(|| RpcError::invalid_params(format!("{} is missing", self.label(i))))
+    /// Parameter `i`, or the error for a missing one; `kind` is its type as Kamailio names
+    /// it (`"integer"`, `"string"`), for [`RpcError::kamailio`].
+    fn required(&self, i: usize, kind: &'static str) -> Result<&'a Value, RpcError> {
+        self.values.get(i).ok_or_else(|| {
+            RpcError::bad_param(i, kind, true, format!("{} is missing", self.label(i)))
+        })
     }
 
-    fn wrong(&self, i: usize, expected: &str, got: &Value) -> RpcError {
+    /// Parameter `i` has the wrong JSON type (`kind` as in [`required`](Self::required)).
+    fn wrong(&self, i: usize, kind: &'static str, expected: &str, got: &Value) -> RpcError {
+        RpcError::bad_param(
+            i,
+            kind,
+            false,
+            format!(
+                "{} must be {expected}, got {}",
+                self.label(i),
+                describe(got)
+            ),
+        )
+    }
+
+    /// Parameter `i` has the right type but a value out of range: a plain -32602 (Kamailio's
+    /// clients get 400 with this text).
+    fn out_of_range(&self, i: usize, expected: &str, got: &Value) -> RpcError {
         RpcError::invalid_params(format!(
             "{} must be {expected}, got {}",
             self.label(i),
@@ -83,52 +122,64 @@ impl<'a> Params<'a> {
     /// Parameter `i` as text: a string, or a number or boolean written out (so
     /// `cfg.set_now_string core tcp_source_ipv4 ...` works whatever a client made of its words).
     pub fn string(&self, i: usize) -> Result<String, RpcError> {
-        match self.required(i)? {
+        match self.required(i, "string")? {
             Value::String(s) => Ok(s.clone()),
             Value::Number(n) => Ok(n.to_string()),
             Value::Bool(b) => Ok(b.to_string()),
-            other => Err(self.wrong(i, "a string", other)),
+            other => Err(self.wrong(i, "string", "a string", other)),
         }
     }
 
-    /// Parameter `i` as a signed integer: a JSON integer, a boolean (1/0) or a string holding a
-    /// decimal integer (Kamailio's RPC layer converts these too).
+    /// Parameter `i` as a signed integer: a JSON integer (also a float with no fraction, as
+    /// BINRPC carries 64-bit values), a boolean (1/0) or a string holding a decimal integer
+    /// (Kamailio's RPC layer converts these too).
     pub fn int(&self, i: usize) -> Result<i64, RpcError> {
-        let v = self.required(i)?;
+        let v = self.required(i, "integer")?;
         let n = match v {
-            Value::Number(n) => n.as_i64(),
+            Value::Number(n) => n.as_i64().or_else(|| n.as_f64().and_then(whole)),
             Value::Bool(b) => Some(i64::from(*b)),
             Value::String(s) => s.trim().parse::<i64>().ok(),
             _ => None,
         };
-        n.ok_or_else(|| self.wrong(i, "an integer", v))
+        n.ok_or_else(|| self.wrong(i, "integer", "an integer", v))
     }
 
     /// Parameter `i` as an unsigned 64-bit integer (also from a decimal string).
     pub fn u64(&self, i: usize) -> Result<u64, RpcError> {
-        let v = self.required(i)?;
+        let v = self.required(i, "integer")?;
         let n = match v {
-            Value::Number(n) => n.as_u64(),
+            Value::Number(n) => n.as_u64().or_else(|| {
+                let f = n.as_f64()?;
+                // A whole float up to 2^64 (BINRPC's DOUBLE for a large conid).
+                (f.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&f))
+                    .then_some(f as u64)
+            }),
             Value::String(s) => s.trim().parse::<u64>().ok(),
             _ => None,
         };
-        n.ok_or_else(|| self.wrong(i, "a non-negative integer", v))
+        match n {
+            Some(n) => Ok(n),
+            None if is_integer_like(v) => Err(self.out_of_range(i, "a non-negative integer", v)),
+            None => Err(self.wrong(i, "integer", "a non-negative integer", v)),
+        }
     }
 
     /// Parameter `i` as an unsigned 32-bit integer.
     pub fn u32(&self, i: usize) -> Result<u32, RpcError> {
-        let v = self.required(i)?;
+        let v = self.required(i, "integer")?;
         self.u64(i).and_then(|n| {
-            u32::try_from(n).map_err(|_| self.wrong(i, "an integer in 0..=4294967295", v))
+            u32::try_from(n).map_err(|_| self.out_of_range(i, "an integer in 0..=4294967295", v))
         })
     }
 
     /// Parameter `i` as a connection id (`$conid`, as `core.tcp_list` shows it).
     pub fn conid(&self, i: usize) -> Result<ConId, RpcError> {
-        let v = self.required(i)?;
+        let v = self.required(i, "integer")?;
+        const WHAT: &str = "a connection id (a positive integer)";
         match self.u64(i) {
             Ok(n) if n != 0 => Ok(ConId(n)),
-            _ => Err(self.wrong(i, "a connection id (a positive integer)", v)),
+            _ if is_integer_like(v) => Err(self.out_of_range(i, WHAT, v)),
+            _ => Err(self.wrong(i, "integer", WHAT, v)),
         }
     }
 }

@@ -5,9 +5,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use serde_json::{json, Value};
 
-use super::context::Ctx;
+use super::context::{Ctx, RpcExtension};
 use super::error::{RpcError, RESPONSE_TOO_LARGE};
 use super::methods;
+use sipwire::Transport;
 
 /// Serialises a response (compact: one line, strings escape their newlines).
 pub(crate) fn encode(v: &Value) -> Vec<u8> {
@@ -39,7 +40,44 @@ pub const MAX_RESPONSE: usize = 4 * 1024 * 1024;
 /// parsing, so a small request cannot make a large tree of values.
 pub const MAX_VALUES: usize = 10_000;
 
+/// How a method's error goes into the response's `error` member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Faults {
+    /// JSON-RPC 2.0's codes and sipwire's messages (the control socket, `sipwire-ctl`).
+    JsonRpc,
+    /// Kamailio's jsonrpcs: the method's fault code (400, 500) and Kamailio's text
+    /// ([`RpcError::kamailio_jsonrpcs`]); errors of the envelope keep the spec codes.
+    Jsonrpcs,
+}
+
+impl Faults {
+    /// The error object of a method's error.
+    fn method_error(self, e: RpcError) -> RpcError {
+        match self {
+            Faults::JsonRpc => e,
+            Faults::Jsonrpcs => {
+                let (code, message) = e.kamailio_jsonrpcs();
+                let mut k = RpcError::new(i64::from(code), message);
+                k.data = e.data;
+                k
+            }
+        }
+    }
+}
+
+/// One request or batch as bytes in, the response bytes out, with JSON-RPC's error codes.
 pub(crate) fn handle_bytes(ctx: &Ctx<'_>, bytes: &[u8]) -> Vec<u8> {
+    handle_bytes_as(ctx, bytes, Faults::JsonRpc)
+}
+
+/// [`handle_bytes`] with Kamailio jsonrpcs' codes and texts for the methods' errors (what
+/// kamctl and kamcli get from Kamailio: `{"code": 500, "message": "Method Not Found"}`).
+#[allow(dead_code)] // For the jsonrpcs FIFO and datagram transports.
+pub(crate) fn handle_bytes_jsonrpcs(ctx: &Ctx<'_>, bytes: &[u8]) -> Vec<u8> {
+    handle_bytes_as(ctx, bytes, Faults::Jsonrpcs)
+}
+
+fn handle_bytes_as(ctx: &Ctx<'_>, bytes: &[u8], faults: Faults) -> Vec<u8> {
     if let Err(e) = precheck(bytes) {
         return encode(&error_response(Value::Null, &e));
     }
@@ -55,9 +93,9 @@ pub(crate) fn handle_bytes(ctx: &Ctx<'_>, bytes: &[u8]) -> Vec<u8> {
             let err = RpcError::invalid_request("empty batch");
             encode(&error_response(Value::Null, &err))
         }
-        Value::Array(items) => batch(ctx, &items),
+        Value::Array(items) => batch(ctx, &items, faults),
         single => {
-            let Some(r) = one(ctx, &single) else {
+            let Some(r) = one(ctx, &single, faults) else {
                 return Vec::new();
             };
             let mut out = Vec::new();
@@ -144,7 +182,7 @@ fn response_id(item: &Value) -> Option<Value> {
 
 /// Runs a batch, writing each response as it comes, within [`MAX_RESPONSE`]: room is kept for
 /// a [`too_large`] error for each call still to come.
-fn batch(ctx: &Ctx<'_>, items: &[Value]) -> Vec<u8> {
+fn batch(ctx: &Ctx<'_>, items: &[Value], faults: Faults) -> Vec<u8> {
     // reserve[i]: the bytes the error responses of items i.. need (with their commas).
     let mut reserve = vec![0usize; items.len() + 1];
     for (i, item) in items.iter().enumerate().rev() {
@@ -159,7 +197,7 @@ fn batch(ctx: &Ctx<'_>, items: &[Value]) -> Vec<u8> {
         let resp = if full {
             response_id(item).map(|id| error_response(id, &too_large(true)))
         } else {
-            one(ctx, item)
+            one(ctx, item, faults)
         };
         let Some(resp) = resp else { continue };
         let start = out.len();
@@ -208,7 +246,7 @@ fn encode_within(out: &mut Vec<u8>, v: &Value, limit: usize) -> bool {
 }
 
 /// One request: its response, or `None` for a notification.
-fn one(ctx: &Ctx<'_>, v: &Value) -> Option<Value> {
+fn one(ctx: &Ctx<'_>, v: &Value, faults: Faults) -> Option<Value> {
     let Some(obj) = v.as_object() else {
         let e = RpcError::invalid_request("a request must be a JSON object");
         return Some(error_response(Value::Null, &e));
@@ -229,8 +267,8 @@ fn one(ctx: &Ctx<'_>, v: &Value) -> Option<Value> {
         return invalid("\"method\" must be a string");
     };
     let result = match obj.get("params") {
-        None => call(ctx, method, &[]),
-        Some(Value::Array(params)) => call(ctx, method, params),
+        None => dispatch(ctx, method, &[]),
+        Some(Value::Array(params)) => dispatch(ctx, method, params),
         Some(Value::Object(_)) => Err(by_name(method)),
         Some(_) => return invalid("\"params\" must be an array or an object"),
     };
@@ -242,7 +280,7 @@ fn one(ctx: &Ctx<'_>, v: &Value) -> Option<Value> {
     }
     Some(match result {
         Ok(r) => result_response(id, r),
-        Err(e) => error_response(id, &e),
+        Err(e) => error_response(id, &faults.method_error(e)),
     })
 }
 
@@ -252,9 +290,35 @@ fn by_name(method: &str) -> RpcError {
     ))
 }
 
+/// Runs one call of `method` with by-position `params`, whatever carries it: the
+/// transport-independent entry point for the control transports (the JSON-RPC envelope
+/// here, BINRPC, Kamailio's jsonrpcs FIFO and datagram).
+///
+/// The extension, if any, is asked first, then the built-in methods. An error keeps the
+/// JSON-RPC view (`code`, `message`) and Kamailio's ([`RpcError::kamailio`] for BINRPC,
+/// [`RpcError::kamailio_jsonrpcs`] for jsonrpcs). A method that panics is an
+/// [`INTERNAL_ERROR`](crate::INTERNAL_ERROR) (Kamailio: 500), and the caller goes on.
+/// `events.subscribe` needs a control connection, so here it fails (-32000).
+pub fn call(
+    transport: &Transport,
+    ext: Option<&dyn RpcExtension>,
+    method: &str,
+    params: &[Value],
+) -> Result<Value, RpcError> {
+    dispatch(
+        &Ctx {
+            transport,
+            ext,
+            session: None,
+        },
+        method,
+        params,
+    )
+}
+
 /// Calls a method: the extension first, then the built-ins. A panicking method answers
 /// -32603 instead of taking the server down.
-fn call(ctx: &Ctx<'_>, method: &str, params: &[Value]) -> Result<Value, RpcError> {
+pub(crate) fn dispatch(ctx: &Ctx<'_>, method: &str, params: &[Value]) -> Result<Value, RpcError> {
     log::debug!("control: {method} {params:?}");
     let run = || {
         if let Some(ext) = ctx.ext {
@@ -274,4 +338,45 @@ fn call(ctx: &Ctx<'_>, method: &str, params: &[Value]) -> Result<Value, RpcError
             format!("internal error while running {method}"),
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(t: &Transport, text: &str) -> Value {
+        let ctx = Ctx {
+            transport: t,
+            ext: None,
+            session: None,
+        };
+        serde_json::from_slice(&handle_bytes_jsonrpcs(&ctx, text.as_bytes())).unwrap()
+    }
+
+    #[test]
+    fn jsonrpcs_answers_kamailios_fault_codes() {
+        let (rt, _rec, _addr) = sipwire_testkit::prelude::start("");
+        let t = rt.transport();
+        let v = answer(&t, r#"{"jsonrpc":"2.0","method":"nosuch.method","id":1}"#);
+        assert_eq!(
+            v["error"],
+            json!({"code": 500, "message": "Method Not Found"})
+        );
+        let v = answer(
+            &t,
+            r#"{"jsonrpc":"2.0","method":"cfg.set_now_int","params":["tcp","no_such_var",1],"id":2}"#,
+        );
+        assert_eq!(
+            v["error"],
+            json!({"code": 400, "message": "Failed to set the variable"})
+        );
+        let v = answer(&t, r#"{"jsonrpc":"2.0","method":"core.tcp_info","id":3}"#);
+        assert_eq!(v["result"]["max_tls_connections"], 2048);
+        // The envelope's own errors keep the spec codes, as jsonrpcs.
+        let v = answer(&t, "{not json");
+        assert_eq!(v["error"]["code"], crate::PARSE_ERROR);
+        let v = answer(&t, r#"[{"jsonrpc":"2.0","method":"x.y","id":4}]"#);
+        assert_eq!(v[0]["error"]["code"], 500);
+        rt.shutdown();
+    }
 }

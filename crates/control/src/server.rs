@@ -45,8 +45,39 @@ use client::Client;
 use sipwire::Transport;
 use sipwire_poll::{Events, Interest, PollMethod, Poller, Token};
 
+mod binrpc;
+mod binrpc_dgram;
 mod client;
 mod subscribe;
+
+pub use binrpc::{spawn_binrpc, BINRPC_IDLE_TIMEOUT, MAX_BINRPC_INPUT};
+pub use binrpc_dgram::spawn_binrpc_dgram;
+
+/// What a stream control socket speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    /// Newline-delimited JSON-RPC 2.0 (`sipwire-ctl`).
+    JsonRpc,
+    /// Kamailio's BINRPC (`kamcmd`, the Prometheus exporters).
+    Binrpc,
+}
+
+impl Protocol {
+    /// The bytes that tell a client `e` outside any call (busy, evicted, too large).
+    fn notice(self, e: &RpcError) -> Vec<u8> {
+        match self {
+            Protocol::JsonRpc => {
+                let mut b = rpc::error_response(e);
+                b.push(b'\n');
+                b
+            }
+            Protocol::Binrpc => {
+                let (code, text) = e.kamailio();
+                crate::binrpc::fault_packet(0, code, &text).unwrap_or_default()
+            }
+        }
+    }
+}
 
 /// Largest request (one line) the server reads, in bytes.
 pub const MAX_REQUEST: usize = 1024 * 1024;
@@ -74,6 +105,8 @@ struct Shared {
     idle: Duration,
     /// What `events.subscribe` subscribes to.
     events: EventBus,
+    /// What the clients speak.
+    protocol: Protocol,
 }
 
 #[derive(Default)]
@@ -223,7 +256,7 @@ pub fn spawn_with_events(
     events: EventBus,
 ) -> io::Result<CtlServer> {
     let timeouts = (EVICT_GRACE, WRITE_TIMEOUT, IDLE_TIMEOUT);
-    spawn_inner(path, transport, ext, events, timeouts)
+    spawn_inner(path, transport, ext, events, timeouts, Protocol::JsonRpc)
 }
 
 /// `timeouts`: the eviction grace, the write timeout and the idle timeout.
@@ -233,6 +266,7 @@ fn spawn_inner(
     ext: Option<Arc<dyn RpcExtension>>,
     events: EventBus,
     (grace, write_timeout, idle): (Duration, Duration, Duration),
+    protocol: Protocol,
 ) -> io::Result<CtlServer> {
     let in_context = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
     let listener = bind(path)?;
@@ -253,6 +287,7 @@ fn spawn_inner(
         write_timeout,
         idle,
         events,
+        protocol,
     });
     let server = Server {
         listener,
@@ -403,7 +438,8 @@ impl Server {
                         format!("too many control clients ({MAX_CLIENTS}); try again later"),
                     );
                     // The client may be gone already; nothing to do about it.
-                    let _ = write_line(&mut stream, rpc::error_response(&e), NOTICE_TIMEOUT);
+                    let notice = self.shared.protocol.notice(&e);
+                    let _ = write_all_within(&mut stream, &notice, NOTICE_TIMEOUT);
                     return;
                 }
             }
@@ -452,8 +488,13 @@ fn lock(writer: &Mutex<UnixStream>) -> MutexGuard<'_, UnixStream> {
 /// Writes `bytes` and a newline, all of it within `limit` (however slowly the peer reads).
 fn write_line(stream: &mut UnixStream, mut bytes: Vec<u8>, limit: Duration) -> io::Result<()> {
     bytes.push(b'\n');
+    write_all_within(stream, &bytes, limit)
+}
+
+/// Writes all of `bytes` within `limit`.
+fn write_all_within(stream: &mut UnixStream, bytes: &[u8], limit: Duration) -> io::Result<()> {
     let deadline = Instant::now() + limit;
-    let mut rest = &bytes[..];
+    let mut rest = bytes;
     while !rest.is_empty() {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {

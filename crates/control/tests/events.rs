@@ -120,10 +120,9 @@ fn subscribers_get_each_event_as_a_notification_line() {
     assert_eq!(b.line()["params"]["name"], "x:y");
 
     // Requests still work on a subscribed connection, and events keep coming after.
-    assert_eq!(
-        a.call("core.version", json!([]))["result"]["name"],
-        "sipwire"
-    );
+    assert!(a.call("core.version", json!([]))["result"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("sipwire ")));
     // Subscribing again changes the filter.
     assert_eq!(a.subscribe(json!(["only"]))["filter"], json!(["only"]));
     bus.publish("tcp:closed", json!({}));
@@ -161,10 +160,9 @@ fn unsubscribe_stops_delivery_and_a_disconnect_ends_the_subscription() {
     assert_eq!(bus.subscribers(), 0);
     assert_eq!(bus.publish("e", json!({"n": 2})), 0);
     // The next line is the answer to the next request: no event came after the unsubscribe.
-    assert_eq!(
-        c.call("core.version", json!([]))["result"]["name"],
-        "sipwire"
-    );
+    assert!(c.call("core.version", json!([]))["result"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("sipwire ")));
     // Unsubscribing again is harmless.
     let v = c.call("events.unsubscribe", json!([]));
     assert_eq!(v["result"], json!({"subscribed": false}));
@@ -256,10 +254,9 @@ fn a_stuck_subscriber_loses_events_without_holding_up_publish_or_the_others() {
     events += 1;
     assert_eq!(dropped, bus.dropped());
     // Its connection still works.
-    assert_eq!(
-        stuck.call("core.version", json!([]))["result"]["name"],
-        "sipwire"
-    );
+    assert!(stuck.call("core.version", json!([]))["result"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("sipwire ")));
     let v = stuck.call("events.unsubscribe", json!([]));
     assert_eq!(v["result"]["delivered"].as_u64().unwrap(), events);
     assert_eq!(v["result"]["dropped"].as_u64().unwrap(), dropped);

@@ -61,7 +61,8 @@ fn sctp_info_and_options_with_kamailio_field_names() {
         kernel["sctp_send_ttl"], 0,
         "not a socket option: 0 as Kamailio"
     );
-    // An association shows in core.tcp_list, after the TCP connections, as type SCTP.
+    // An association shows in tcp.list (not in Kamailio's core.tcp_list), after the TCP
+    // connections, as type SCTP.
     let ep = t.sctp_endpoints()[0].local_addrs()[0];
     let peer = sipwire_sys::sctp::socket(false).unwrap();
     use std::os::fd::AsRawFd;
@@ -69,11 +70,11 @@ fn sctp_info_and_options_with_kamailio_field_names() {
     let req = sipwire_testkit::sip::options(1, "");
     sipwire_sys::sctp::send(peer.as_raw_fd(), &req, Some(ep), &Default::default()).unwrap();
     sipwire_testkit::wait_for("the association listed", sipwire_testkit::WAIT, || {
-        call(&t, "core.tcp_list", json!([]))["result"]
+        call(&t, "tcp.list", json!([]))["result"]
             .as_array()
             .is_some_and(|l| l.iter().any(|c| c["type"] == "SCTP"))
     });
-    let list = call(&t, "core.tcp_list", json!([]))["result"].clone();
+    let list = call(&t, "tcp.list", json!([]))["result"].clone();
     let e = list
         .as_array()
         .unwrap()
@@ -84,6 +85,17 @@ fn sctp_info_and_options_with_kamailio_field_names() {
     let me = sipwire_sys::sctp::local_addrs(peer.as_raw_fd()).unwrap()[0];
     assert_eq!(e["peer"], me.to_string(), "{e}");
     assert_eq!(e["local"], ep.to_string(), "{e}");
+    let id = e["id"].clone();
+    assert_eq!(call(&t, "tcp.info", json!([id]))["result"], e);
+    let kamailio = call(&t, "core.tcp_list", json!([]))["result"].clone();
+    assert!(
+        kamailio
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["type"] == "TCP"),
+        "{kamailio}"
+    );
     let info = call(&t, "sctp.info", json!([]))["result"].clone();
     assert_eq!(info["opened_connections"], 1, "{info}");
     assert_eq!(info["tracked_connections"], 1, "{info}");

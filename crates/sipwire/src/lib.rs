@@ -18,6 +18,7 @@ mod fdcache;
 mod handler;
 mod handoff;
 mod inbound;
+mod latency;
 mod lifecycle;
 mod ratelimit;
 mod reader;
@@ -34,6 +35,7 @@ mod wq;
 
 pub use conn::{CloseReason, ConId, ConnState, Proto, ProxyAddrs, ProxyInfo};
 pub use handler::{Ctx, Event, Handler, HandlerError, Message, MessageKind};
+pub use latency::{Histogram, HistogramSnapshot, CONNECT_TIME_BOUNDS_NS, RELAY_TIME_BOUNDS_NS};
 pub use runtime::{Runtime, StartError};
 pub use send::{Delivery, QueueLimit, SendError, Sent, Target};
 /// PROXY v2 TLV views and type values (from sipwire-frame), as [`ProxyInfo`] returns them.

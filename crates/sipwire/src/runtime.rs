@@ -121,6 +121,7 @@ impl Runtime {
             table: Table::default(),
             config: ConfigHandle::new(config),
             stats: Stats::default(),
+            connect_time: crate::latency::Histogram::connect_time(),
             pool,
             main_tx,
             main_waker,

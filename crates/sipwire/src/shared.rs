@@ -14,6 +14,7 @@ use sipwire_poll::Waker;
 use crate::config::ConfigHandle;
 use crate::conn_table::Table;
 use crate::handoff::{MainMsg, ReaderMsg};
+use crate::latency::Histogram;
 use crate::stats::Stats;
 
 /// A reader thread as TCP main sees it.
@@ -29,6 +30,9 @@ pub(crate) struct Shared {
     pub table: Table,
     pub config: ConfigHandle,
     pub stats: Stats,
+    /// Outbound connect times, from the connect's start to the connection being up (every
+    /// completed connect: blocking, at once, or finished by TCP main).
+    pub connect_time: Histogram,
     pub pool: BufPool,
     pub main_tx: Sender<MainMsg>,
     pub main_waker: Waker,

@@ -138,6 +138,12 @@ impl Transport {
         s
     }
 
+    /// The outbound connect times so far (each completed connect, from its start to the
+    /// connection being up; failed connects are in `connect_failures`).
+    pub fn connect_time(&self) -> crate::latency::HistogramSnapshot {
+        self.shared.connect_time.snapshot()
+    }
+
     /// Number of open connections.
     pub fn connection_count(&self) -> usize {
         self.shared.table.len()

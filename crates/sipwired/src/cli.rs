@@ -23,7 +23,7 @@ pub const DEFAULT_RESOLVE_INTERVAL: u64 = 30;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Run (or check the configuration).
-    Run(Options),
+    Run(Box<Options>),
     /// `-h`, `--help`.
     Help,
     /// `-V`, `--version`.
@@ -51,6 +51,16 @@ pub struct Options {
     pub relay_secret: Option<String>,
     /// `--ctl PATH`: the control socket.
     pub ctl: Option<PathBuf>,
+    /// `--metrics IP:PORT|off`: the Prometheus `/metrics` listener (checked by
+    /// [`parse_metrics_addr`]); overrides the config's `metrics_listen`.
+    pub metrics: Option<String>,
+    /// `--binrpc unixs:PATH|unixd:PATH|off`, repeatable: BINRPC sockets (kamcmd); override
+    /// the config's `modparam("ctl", "binrpc", ...)`.
+    pub binrpc: Vec<String>,
+    /// `--jsonrpc-fifo PATH|off`: the jsonrpcs FIFO (kamctl).
+    pub jsonrpc_fifo: Option<PathBuf>,
+    /// `--jsonrpc-dgram PATH|off`: the jsonrpcs datagram socket (kamcli).
+    pub jsonrpc_dgram: Option<PathBuf>,
     /// `--check-config`: parse, report, exit.
     pub check_config: bool,
 }
@@ -86,6 +96,21 @@ Options:
                            our Vias; instances behind one balancer share it. Default: random
       --ctl PATH           Control socket (JSON-RPC 2.0); default
                            $XDG_RUNTIME_DIR/sipwired/ctl.sock, else /tmp/sipwired-UID/ctl.sock
+      --binrpc unixs:PATH|unixd:PATH|off
+                           Serve BINRPC (kamcmd -s unixs:PATH, the Prometheus exporters) on
+                           this unix stream or datagram socket (repeatable); overrides
+                           modparam(\"ctl\", \"binrpc\", ...). Default: a stream socket
+                           sipwire_ctl beside the control socket
+      --jsonrpc-fifo PATH|off
+                           The jsonrpcs FIFO for kamctl (RPCFIFOPATH=PATH kamctl rpc ...);
+                           overrides modparam(\"jsonrpcs\", \"fifo_name\", ...). Default: none
+      --jsonrpc-dgram PATH|off
+                           The jsonrpcs datagram socket for kamcli; overrides
+                           modparam(\"jsonrpcs\", \"dgram_socket\", ...). Default: none
+      --metrics IP:PORT|off
+                           Serve Prometheus metrics over HTTP at http://IP:PORT/metrics
+                           (that address only; port 0 picks one, printed on start); overrides
+                           the config's metrics_listen; off: none. Default: off
       --check-config       Parse the configuration, print warnings and \"config OK\", exit
       --print-default-config
                            Print the embedded default configuration and exit
@@ -151,6 +176,18 @@ where
                 opts.resolve_interval = Some(secs);
             }
             "--ctl" => opts.ctl = Some(PathBuf::from(value("PATH")?)),
+            "--binrpc" => {
+                let v = value("unixs:PATH|unixd:PATH|off")?;
+                crate::control::parse_binrpc(&v).map_err(|e| format!("--binrpc {v:?}: {e}"))?;
+                opts.binrpc.push(v);
+            }
+            "--jsonrpc-fifo" => opts.jsonrpc_fifo = Some(PathBuf::from(value("PATH|off")?)),
+            "--jsonrpc-dgram" => opts.jsonrpc_dgram = Some(PathBuf::from(value("PATH|off")?)),
+            "--metrics" => {
+                let v = value("IP:PORT|off")?;
+                parse_metrics_addr(&v).map_err(|e| format!("--metrics {v:?}: {e}"))?;
+                opts.metrics = Some(v);
+            }
             "--check-config" => opts.check_config = true,
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
@@ -158,7 +195,20 @@ where
             return Err(format!("{name} takes no value"));
         }
     }
-    Ok(Command::Run(opts))
+    Ok(Command::Run(Box::new(opts)))
+}
+
+/// Parses a metrics listener address (`--metrics`, `metrics_listen`): `IP:PORT` or
+/// `[IPv6]:PORT`; `None` for `off` or empty (no listener). Names are refused: the listener
+/// binds exactly this address.
+pub fn parse_metrics_addr(text: &str) -> Result<Option<SocketAddr>, String> {
+    let t = text.trim();
+    if t.is_empty() || t.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    t.parse::<SocketAddr>()
+        .map(Some)
+        .map_err(|_| "an IP:PORT or [IPv6]:PORT address (or off) is expected".to_string())
 }
 
 /// Parses `--forward`: `tcp:HOST:PORT`, `sctp:HOST:PORT`, `tcp:[IPv6]:PORT`, ..., or
@@ -257,7 +307,7 @@ mod tests {
 
     #[test]
     fn flags() {
-        assert_eq!(args(&[]).unwrap(), Command::Run(Options::default()));
+        assert_eq!(args(&[]).unwrap(), Command::Run(Box::default()));
         assert_eq!(args(&["-h"]).unwrap(), Command::Help);
         assert_eq!(args(&["--version"]).unwrap(), Command::Version);
         assert_eq!(
@@ -301,6 +351,45 @@ mod tests {
         assert!(args(&["--listen"]).unwrap_err().contains("needs a value"));
         assert!(args(&["--check-config=1"]).is_err());
         assert!(usage().contains("Exit status"));
+    }
+
+    #[test]
+    fn metrics_flag() {
+        let run = |a: &[&str]| match args(a).unwrap() {
+            Command::Run(o) => o,
+            other => panic!("not a run: {other:?}"),
+        };
+        assert_eq!(run(&[]).metrics, None);
+        assert_eq!(
+            run(&["--metrics", "127.0.0.1:9090"]).metrics.as_deref(),
+            Some("127.0.0.1:9090")
+        );
+        assert_eq!(
+            run(&["--metrics=[::1]:0"]).metrics.as_deref(),
+            Some("[::1]:0")
+        );
+        assert_eq!(run(&["--metrics", "off"]).metrics.as_deref(), Some("off"));
+        for bad in [
+            "localhost:9090",
+            "127.0.0.1",
+            "127.0.0.1:x",
+            ":9090",
+            "[::1]",
+            "1.2.3.4:70000",
+        ] {
+            let e = args(&["--metrics", bad]).unwrap_err();
+            assert!(
+                e.contains("--metrics") && e.contains("IP:PORT"),
+                "{bad}: {e}"
+            );
+        }
+        assert!(args(&["--metrics"]).unwrap_err().contains("needs a value"));
+        let p = |s| parse_metrics_addr(s).unwrap();
+        assert_eq!(p("127.0.0.1:9090"), Some("127.0.0.1:9090".parse().unwrap()));
+        assert_eq!(p(" [::1]:9090 "), Some("[::1]:9090".parse().unwrap()));
+        assert_eq!(p(""), None);
+        assert_eq!(p("OFF"), None);
+        assert!(usage().contains("--metrics IP:PORT|off"));
     }
 
     #[test]

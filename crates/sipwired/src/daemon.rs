@@ -1,9 +1,11 @@
 //! Running the daemon: configuration (embedded default or `-f`, then command-line
 //! overrides), the configured names (resolved before serving, then by a refresh thread),
-//! the control socket path (served by `sipwire_control`), start, the startup report,
+//! the control socket path (served by `sipwire_control`), the optional Prometheus listener
+//! (`--metrics` / `metrics_listen`, `sipwire_control::metrics`), start, the startup report,
 //! signals, shutdown.
 
 use std::fs::DirBuilder;
+use std::net::SocketAddr;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use std::time::Duration;
 
 use nix::sys::signal::{SigSet, Signal};
 use sipwire::config::{Config, ListenProto, ParseOptions, Warning};
-use sipwire::{Runtime, StartError};
+use sipwire::{Histogram, Runtime, StartError};
 
 use crate::cli::{
     self, Options, DEFAULT_RESOLVE_INTERVAL, EXIT_BIND, EXIT_CONFIG, EXIT_OK, EXIT_START,
@@ -20,6 +22,7 @@ use crate::handler::RelayHandler;
 use crate::relay::{
     system_lookup, AllowList, Forward, MacKey, NameTable, Proto, Relay, RelayStats,
 };
+use sipwire_control::metrics::{MetricSet, MetricsSource, RuntimeMetrics};
 use sipwire_control::{EventBus, RpcError, RpcExtension};
 
 /// Everything a run needs, checked.
@@ -37,6 +40,8 @@ struct Setup {
     resolve_interval: Duration,
     /// `--relay-secret`; `None`: a random key per start.
     key: Option<MacKey>,
+    /// `--metrics`, else the config's `metrics_listen`; `None`: no metrics listener.
+    metrics: Option<SocketAddr>,
 }
 
 /// Reads the configuration and applies the command line; errors are for the user.
@@ -83,6 +88,11 @@ fn setup(opts: &Options) -> Result<(Setup, Vec<Warning>), String> {
         .as_deref()
         .map(MacKey::parse_secret)
         .transpose()?;
+    let metrics = match &opts.metrics {
+        Some(m) => cli::parse_metrics_addr(m).map_err(|e| format!("--metrics {m:?}: {e}"))?,
+        None => cli::parse_metrics_addr(&config.metrics_listen)
+            .map_err(|e| format!("metrics_listen {:?}: {e}", config.metrics_listen))?,
+    };
     Ok((
         Setup {
             config,
@@ -92,6 +102,7 @@ fn setup(opts: &Options) -> Result<(Setup, Vec<Warning>), String> {
             names,
             resolve_interval,
             key,
+            metrics,
         },
         warnings,
     ))
@@ -192,6 +203,13 @@ pub fn run(opts: &Options) -> u8 {
         eprintln!("sipwired: control socket: {e}");
         return EXIT_START;
     }
+    let control_plan = match crate::control::plan(opts, &setup.config, &ctl_path) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("sipwired: {e}");
+            return EXIT_CONFIG;
+        }
+    };
 
     // Block SIGINT/SIGTERM before any thread starts, so every thread inherits the mask and
     // the signals wait for `sigwait` below.
@@ -223,6 +241,7 @@ pub fn run(opts: &Options) -> u8 {
         }
     };
     let stats = Arc::new(RelayStats::default());
+    let relay_time = Arc::new(Histogram::relay_time());
     let relay = Relay::new(None, names.clone())
         .with_forward(setup.forward.clone())
         .with_forward_proto(setup.forward_proto)
@@ -230,7 +249,11 @@ pub fn run(opts: &Options) -> u8 {
         .with_allow(setup.allow.clone());
     // Close events go from the handler (on TCP main) to the control socket's subscribers.
     let events = EventBus::new();
-    let handler = Arc::new(RelayHandler::new(relay, stats.clone()).with_events(events.clone()));
+    let handler = Arc::new(
+        RelayHandler::new(relay, stats.clone())
+            .with_events(events.clone())
+            .with_relay_time(relay_time.clone()),
+    );
     let poll = setup.config.tcp.poll_method;
     let children = setup.config.tcp.children.max(1);
     let runtime = match Runtime::start(setup.config, handler) {
@@ -247,18 +270,55 @@ pub fn run(opts: &Options) -> u8 {
     let transport = runtime.transport();
     // The relay's counters join the runtime's in the control socket's `stats.get`.
     let ext: Arc<dyn RpcExtension> = Arc::new(RelayRpc(stats.clone()));
-    let ctl =
-        match sipwire_control::spawn_with_events(&ctl_path, transport.clone(), Some(ext), events) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!(
-                    "sipwired: cannot open the control socket {}: {e}",
-                    ctl_path.display()
-                );
-                runtime.shutdown();
-                return EXIT_START;
+    let ctl = match sipwire_control::spawn_with_events(
+        &ctl_path,
+        transport.clone(),
+        Some(ext.clone()),
+        events,
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!(
+                "sipwired: cannot open the control socket {}: {e}",
+                ctl_path.display()
+            );
+            runtime.shutdown();
+            return EXIT_START;
+        }
+    };
+    // kamcmd, kamctl and kamcli: the same methods, Kamailio's transports.
+    let transports = match crate::control::start(&control_plan, &transport, &ext) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("sipwired: {e}");
+            ctl.shutdown();
+            runtime.shutdown();
+            return EXIT_START;
+        }
+    };
+    // The runtime's families, then the relay's, on the configured address only.
+    let metrics = match setup.metrics {
+        None => None,
+        Some(addr) => {
+            let sources: Vec<Arc<dyn MetricsSource>> = vec![
+                Arc::new(RuntimeMetrics::new(transport.clone())),
+                Arc::new(RelayMetrics {
+                    stats: stats.clone(),
+                    relay_time,
+                }),
+            ];
+            match sipwire_control::metrics::serve(addr, Arc::new(sources)) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    eprintln!("sipwired: cannot open the metrics listener {addr}: {e}");
+                    transports.shutdown();
+                    ctl.shutdown();
+                    runtime.shutdown();
+                    return EXIT_BIND;
+                }
             }
-        };
+        }
+    };
 
     println!("sipwired {} started", env!("CARGO_PKG_VERSION"));
     for a in transport.listen_addrs() {
@@ -283,6 +343,12 @@ pub fn run(opts: &Options) -> u8 {
     );
     println!("readers: {children} (tcp_children)");
     println!("control socket: {}", ctl_path.display());
+    for l in &transports.lines {
+        println!("{l}");
+    }
+    if let Some(m) = &metrics {
+        println!("metrics: http://{}/metrics", m.local_addr());
+    }
     match &setup.forward {
         Some(Forward::Addr(f)) => println!(
             "routing: every request to {}:{f} (--forward)",
@@ -327,6 +393,10 @@ pub fn run(opts: &Options) -> u8 {
         Ok(s) => println!("sipwired: {s}, shutting down"),
         Err(e) => eprintln!("sipwired: waiting for signals failed ({e}); shutting down"),
     }
+    if let Some(m) = metrics {
+        m.shutdown();
+    }
+    transports.shutdown();
     ctl.shutdown();
     runtime.shutdown();
     let runtime_counters: Vec<String> = transport
@@ -372,6 +442,19 @@ impl RpcExtension for RelayRpc {
             .into_iter()
             .map(|(name, v)| (format!("relay.{name}"), v))
             .collect()
+    }
+}
+
+/// The relay's metric families (`sipwire_relay_*`, the relay-time histogram) for the
+/// metrics listener.
+struct RelayMetrics {
+    stats: Arc<RelayStats>,
+    relay_time: Arc<Histogram>,
+}
+
+impl MetricsSource for RelayMetrics {
+    fn collect(&self, out: &mut MetricSet) {
+        self.stats.collect_metrics(&self.relay_time, out);
     }
 }
 
@@ -446,6 +529,48 @@ mod tests {
             ..Options::default()
         };
         assert!(setup(&bad).is_err());
+    }
+
+    #[test]
+    fn metrics_address_from_the_flag_or_the_config() {
+        let (s, _) = setup(&Options::default()).unwrap();
+        assert_eq!(s.metrics, None, "off by default");
+        let flag = Options {
+            metrics: Some("127.0.0.1:0".into()),
+            ..Options::default()
+        };
+        assert_eq!(
+            setup(&flag).unwrap().0.metrics,
+            Some("127.0.0.1:0".parse().unwrap())
+        );
+        let dir = std::env::temp_dir().join(format!("sipwired-metrics-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("m.cfg");
+        let write = |line: &str| {
+            std::fs::write(&file, format!("listen=tcp:127.0.0.1:0\n{line}\n")).unwrap();
+        };
+        let with_file = |metrics: Option<&str>| Options {
+            file: Some(file.clone()),
+            metrics: metrics.map(str::to_string),
+            ..Options::default()
+        };
+        write("metrics_listen = \"[::1]:9090\"");
+        assert_eq!(
+            setup(&with_file(None)).unwrap().0.metrics,
+            Some("[::1]:9090".parse().unwrap())
+        );
+        // The flag overrides the file, `off` included.
+        assert_eq!(
+            setup(&with_file(Some("127.0.0.2:9091"))).unwrap().0.metrics,
+            Some("127.0.0.2:9091".parse().unwrap())
+        );
+        assert_eq!(setup(&with_file(Some("off"))).unwrap().0.metrics, None);
+        write("metrics_listen = \"\"");
+        assert_eq!(setup(&with_file(None)).unwrap().0.metrics, None);
+        write("metrics_listen = \"localhost:9090\"");
+        let e = setup(&with_file(None)).unwrap_err();
+        assert!(e.contains("metrics_listen") && e.contains("IP:PORT"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! and embedders can run the relay in-process. The binary (`main.rs`) is a thin wrapper.
 //!
 //! - [`cli`]: arguments and exit codes.
+//! - [`control`]: the Kamailio control transports (BINRPC, jsonrpcs FIFO and datagram).
 //! - [`daemon`]: configuration, start, the control socket (crate `sipwire_control`),
 //!   signals, shutdown.
 //! - [`relay`]: the relay rules as a pure function (message in, action out).
@@ -11,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod control;
 pub mod daemon;
 pub mod handler;
 pub mod relay;

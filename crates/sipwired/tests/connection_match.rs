@@ -57,7 +57,7 @@ fn hop_connections(d: &Daemon, hop: SocketAddr, ls: &[SocketAddr; 2]) -> (SipCon
         // Listed with this local address: sipwired has it in its table.
         let deadline = Deadline::after(WAIT);
         loop {
-            let list = ctl.call("core.tcp_list", serde_json::json!([]));
+            let list = ctl.call("tcp.list", serde_json::json!([]));
             let row = list
                 .as_array()
                 .unwrap()
@@ -98,7 +98,7 @@ fn on_forwards_on_the_first_listeners_connection_then_falls_back() {
     // The preferred connection goes away: the next request takes the other one.
     let mut ctl = Ctl::connect(&d.ctl_socket());
     let ida = ctl
-        .call("core.tcp_list", serde_json::json!([]))
+        .call("tcp.list", serde_json::json!([]))
         .as_array()
         .unwrap()
         .iter()

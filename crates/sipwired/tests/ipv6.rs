@@ -1,6 +1,6 @@
 //! sipwired over IPv6 loopback: a request from a UAC on `[::1]` is relayed to a UAS on
 //! `[::1]` (a new outbound v6 connection), the response comes back, and the control socket's
-//! `core.tcp_list` shows both connections with their v6 addresses.
+//! `tcp.list` and `core.tcp_list` show both connections with their v6 addresses.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::{SocketAddr, TcpListener};
@@ -52,12 +52,25 @@ Content-Length: 0\r\n\r\n"
     let mut ctl = Ctl::connect(&d.ctl_socket());
     let inbound = ctl.row_of(me);
     assert_eq!(inbound["local"], d.addr.to_string());
-    assert_eq!(inbound["src_ip"], "::1");
-    assert_eq!(inbound["src_port"], me.port());
+    assert_eq!(inbound["source"], me.to_string());
     let outbound = ctl.row_of(hop);
-    assert_eq!(outbound["src_ip"], "::1");
     let local: SocketAddr = outbound["local"].as_str().unwrap().parse().unwrap();
     assert!(local.is_ipv6() && local.ip().is_loopback(), "{outbound}");
-    let listen = ctl.call("core.tcp_info", json!([]))["listen"].clone();
+    // Kamailio's rows: the addresses as v6 text.
+    let k = ctl.kamailio_row(inbound["id"].as_u64().unwrap());
+    assert_eq!(k["src_ip"], "::1");
+    assert_eq!(k["src_port"], me.port());
+    assert_eq!(k["dst_ip"], d.addr.ip().to_string());
+    let k = ctl.kamailio_row(outbound["id"].as_u64().unwrap());
+    assert_eq!(k["src_ip"], "::1");
+    assert_eq!(k["src_port"], hop.port());
+    assert_eq!(
+        ctl.call("core.tcp_list", json!([0, 10, "::1"]))
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let listen = ctl.call("sipwire.info", json!([]))["listen"].clone();
     assert_eq!(listen, json!([format!("tcp:{}", d.addr)]));
 }

@@ -61,12 +61,13 @@ impl Ctl {
             .unwrap()
     }
 
-    /// The `core.tcp_list` row of the connection whose peer is `peer`, once it is listed.
+    /// The `tcp.list` row (sipwire's view: `peer`, `local`, `source`, ...) of the connection
+    /// whose peer is `peer`, once it is listed.
     pub fn row_of(&mut self, peer: SocketAddr) -> Value {
         let me = peer.to_string();
         let deadline = Deadline::after(WAIT);
         loop {
-            let list = self.call("core.tcp_list", json!([]));
+            let list = self.call("tcp.list", json!([]));
             if let Some(c) = list.as_array().unwrap().iter().find(|c| c["peer"] == me) {
                 return c.clone();
             }
@@ -78,6 +79,15 @@ impl Ctl {
     /// The conid of the connection whose peer is `peer`, once it is listed.
     pub fn conid_of(&mut self, peer: SocketAddr) -> u64 {
         self.row_of(peer)["id"].as_u64().unwrap()
+    }
+
+    /// The `core.tcp_list` row (Kamailio's fields: `src_ip`, `src_port`, `dst_ip`, ...) of
+    /// connection `id`.
+    pub fn kamailio_row(&mut self, id: u64) -> Value {
+        let list = self.call("core.tcp_list", json!([]));
+        let row = list.as_array().unwrap().iter().find(|c| c["id"] == id);
+        row.unwrap_or_else(|| panic!("conid {id} not in {list}"))
+            .clone()
     }
 
     /// Waits until connection `id` is out of the runtime's table.

@@ -51,7 +51,8 @@ s:WORD forces a string (s:123).
 
 Examples:
   sipwire-ctl core.tcp_info
-  sipwire-ctl core.tcp_list
+  sipwire-ctl core.tcp_list [offset [limit [ip-or-cidr]]]   (at most 512 per call)
+  sipwire-ctl tcp.list 0 100 10.0.0.0/8                   sipwire's view of them
   sipwire-ctl cfg.set_now_int tcp no_connect 1
   sipwire-ctl cfg.get tcp connection_lifetime
   sipwire-ctl tcp.close_connection 3

@@ -1,16 +1,16 @@
 //! Human-readable output, kamcmd-style: objects as `{ key: value }` blocks with one tab per
-//! level, arrays of objects as one block after another, lists of plain values one per line.
+//! level (members in the server's order, so `core.tcp_info` prints as kamcmd prints it),
+//! arrays of objects as one block after another, lists of plain values one per line.
 
 use serde_json::{Map, Value};
 
-/// Keys shown first in a block (the rest follow in alphabetical order).
-const FIRST: &[&str] = &["id", "conid", "group", "name"];
-
-/// The text for a result: empty for `null`, otherwise lines ending with a newline.
+/// The text for a result: empty for `null` and `{}` (kamcmd prints nothing for an empty
+/// reply, such as a `cfg.set_now_int` that worked), otherwise lines ending with a newline.
 pub fn human(v: &Value) -> String {
     let mut out = String::new();
     match v {
         Value::Null => {}
+        Value::Object(map) if map.is_empty() => {}
         Value::Array(items) => {
             for item in items {
                 inline(&mut out, item, 0);
@@ -26,7 +26,7 @@ pub fn human(v: &Value) -> String {
 }
 
 /// A pushed notification on one line: the event's `name` (else the method), then
-/// `key=value` for each other param, in key order:
+/// `key=value` for each other param, in alphabetical key order:
 /// `tcp:closed conid=7 local=127.0.0.1:5060 reason="closed by peer" ...`.
 pub fn notification(v: &Value) -> String {
     let params = v.get("params");
@@ -38,7 +38,10 @@ pub fn notification(v: &Value) -> String {
     let mut out = name.to_string();
     match params {
         Some(Value::Object(map)) => {
-            for (k, val) in map.iter().filter(|(k, _)| k.as_str() != "name") {
+            let mut members: Vec<(&String, &Value)> =
+                map.iter().filter(|(k, _)| k.as_str() != "name").collect();
+            members.sort_by(|a, b| a.0.cmp(b.0));
+            for (k, val) in members {
                 out.push(' ');
                 out.push_str(k);
                 out.push('=');
@@ -89,16 +92,9 @@ fn scalar(out: &mut String, v: &Value) {
     }
 }
 
-fn ordered(map: &Map<String, Value>) -> Vec<(&String, &Value)> {
-    let mut first: Vec<(&String, &Value)> =
-        FIRST.iter().filter_map(|k| map.get_key_value(*k)).collect();
-    first.extend(map.iter().filter(|(k, _)| !FIRST.contains(&k.as_str())));
-    first
-}
-
 fn block(out: &mut String, map: &Map<String, Value>, depth: usize) {
     out.push_str("{\n");
-    for (k, v) in ordered(map) {
+    for (k, v) in map {
         tabs(out, depth + 1);
         out.push_str(k);
         out.push_str(": ");
@@ -148,6 +144,11 @@ mod tests {
         assert_eq!(human(&json!("text")), "text\n");
         assert_eq!(human(&json!(["a", "b"])), "a\nb\n");
         assert_eq!(human(&json!([])), "");
+        assert_eq!(
+            human(&json!({})),
+            "",
+            "an empty reply prints nothing, as kamcmd"
+        );
         let info = json!({
             "readers": 2,
             "listen": ["tcp:127.0.0.1:5060", "tcp:[::1]:5060"],
@@ -155,11 +156,22 @@ mod tests {
             "empty": [],
             "ok": true
         });
+        // In the server's order.
         assert_eq!(
             human(&info),
-            "{\n\tempty: []\n\tlisten: tcp:127.0.0.1:5060, tcp:[::1]:5060\n\tnone: -\n\
-             \tok: true\n\treaders: 2\n}\n"
+            "{\n\treaders: 2\n\tlisten: tcp:127.0.0.1:5060, tcp:[::1]:5060\n\tnone: -\n\
+             \tempty: []\n\tok: true\n}\n"
         );
+        let tcp_info = json!({
+            "readers": 1, "max_connections": 2048, "max_tls_connections": 2048,
+            "opened_connections": 3, "opened_tls_connections": 0, "write_queued_bytes": 0
+        });
+        assert_eq!(
+            human(&tcp_info),
+            "{\n\treaders: 1\n\tmax_connections: 2048\n\tmax_tls_connections: 2048\n\
+             \topened_connections: 3\n\topened_tls_connections: 0\n\twrite_queued_bytes: 0\n}\n"
+        );
+        assert_eq!(human(&json!("a\n(b)")), "a\n(b)\n");
     }
 
     #[test]
@@ -183,15 +195,15 @@ mod tests {
     }
 
     #[test]
-    fn arrays_of_objects_are_blocks_with_ids_first() {
+    fn arrays_of_objects_are_blocks_one_after_another() {
         let list = json!([
-            { "state": 1, "id": 7, "peer": "127.0.0.1:40000" },
-            { "state": -1, "id": 8, "peer": "127.0.0.1:40001" }
+            { "id": 7, "type": "TCP", "state": "CONN_OK" },
+            { "id": 8, "type": "TCP", "state": "CONN_EOF" }
         ]);
         assert_eq!(
             human(&list),
-            "{\n\tid: 7\n\tpeer: 127.0.0.1:40000\n\tstate: 1\n}\n\
-             {\n\tid: 8\n\tpeer: 127.0.0.1:40001\n\tstate: -1\n}\n"
+            "{\n\tid: 7\n\ttype: TCP\n\tstate: CONN_OK\n}\n\
+             {\n\tid: 8\n\ttype: TCP\n\tstate: CONN_EOF\n}\n"
         );
         let nested = json!({ "a": { "b": [ { "c": 1 } ] } });
         assert_eq!(

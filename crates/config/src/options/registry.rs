@@ -4,18 +4,20 @@
 use super::row::OptionDef;
 use super::{rows_core, rows_modules, rows_tcp};
 
-/// Every row: Kamailio core tcp, OpenSIPS proto_tcp, tcpops, sctp, and core misc.
+/// Every row: Kamailio core tcp, OpenSIPS proto_tcp, tcpops, sctp, ctl/jsonrpcs, and core
+/// misc.
 pub fn all() -> impl Iterator<Item = &'static OptionDef> {
     rows_tcp::TCP
         .iter()
         .chain(rows_modules::PROTO_TCP)
         .chain(rows_modules::TCPOPS)
         .chain(rows_modules::SCTP)
+        .chain(rows_modules::CONTROL)
         .chain(rows_core::CORE)
 }
 
 /// Modules whose modparams are sipwire options.
-pub const MODULES: [&str; 3] = ["proto_tcp", "tcpops", "sctp"];
+pub const MODULES: [&str; 5] = ["proto_tcp", "tcpops", "sctp", "ctl", "jsonrpcs"];
 
 /// The row written as `name = value` (name or alias).
 pub fn by_core_name(name: &str) -> Option<&'static OptionDef> {

@@ -1,7 +1,7 @@
-//! Rows for the core options that are not `tcp_*`: `disable_tcp` and `listen` (cfg group
-//! `core`).
+//! Rows for the core options that are not `tcp_*`: `disable_tcp`, `listen` and sipwired's
+//! `metrics_listen` (cfg group `core`).
 
-use super::codec::{opt, Codec, Flag};
+use super::codec::{opt, Codec, Flag, Text};
 use super::row::{Kind, OptionDef, BASE};
 use crate::config::Config;
 use crate::types::ConfigValue;
@@ -45,4 +45,13 @@ pub(super) static CORE: &[OptionDef] = &[
         },
         ..BASE
     },
+    opt!(metrics_listen => Text {
+        name: "metrics_listen", cfg_group: "core", cfg_name: "metrics_listen",
+        kind: Kind::Text,
+        doc: "sipwired's Prometheus listener: `IP:PORT` or `[IPv6]:PORT` (quoted in the \
+              file: `metrics_listen = \"127.0.0.1:9090\"`) where it serves `/metrics` over \
+              HTTP; empty (the default) = no listener. `--metrics` overrides it. Only that \
+              address is bound; the metrics and the listener's limits are in \
+              docs/control.md. Not a Kamailio option; the sipwire library does not read it.",
+    }),
 ];

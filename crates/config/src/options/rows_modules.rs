@@ -109,6 +109,34 @@ pub(super) static TCPOPS: &[OptionDef] = &[
     }),
 ];
 
+/// Kamailio `ctl` and `jsonrpcs` rows (cfg groups `ctl`, `jsonrpcs`): sipwired's control
+/// transports.
+pub(super) static CONTROL: &[OptionDef] = &[
+    opt!(control.binrpc => Text {
+        name: "binrpc", core_form: false, module: Some("ctl"), cfg_group: "ctl",
+        cfg_name: "binrpc", kind: Kind::Text,
+        doc: "Where sipwired serves BINRPC (kamcmd, the Prometheus exporters): \
+              `unixs:PATH` (a unix stream socket) or `unixd:PATH` (a datagram socket); \
+              `off` for none. Empty (the default): a stream socket `sipwire_ctl` beside the \
+              JSON-RPC control socket. `--binrpc` overrides it. tcp:/udp: are refused (the \
+              control socket is local only).",
+    }),
+    opt!(control.jsonrpcs_fifo => Text {
+        name: "fifo_name", core_form: false, module: Some("jsonrpcs"), cfg_group: "jsonrpcs",
+        cfg_name: "fifo_name", kind: Kind::Text,
+        doc: "The FIFO `kamctl rpc` writes JSON-RPC requests to (RPCFIFOPATH); replies go to \
+              the FIFO a request's `reply_name` names in /tmp. Empty (the default): none. \
+              `--jsonrpc-fifo` overrides it.",
+    }),
+    opt!(control.jsonrpcs_dgram => Text {
+        name: "dgram_socket", core_form: false, module: Some("jsonrpcs"),
+        cfg_group: "jsonrpcs", cfg_name: "dgram_socket", kind: Kind::Text,
+        doc: "The unix datagram socket kamcli (`transport=socket`) sends JSON-RPC requests \
+              to; each answer is one datagram back to the sender. Empty (the default): none. \
+              `--jsonrpc-dgram` overrides it.",
+    }),
+];
+
 /// Kamailio `sctp` rows (cfg group `sctp`).
 pub(super) static SCTP: &[OptionDef] = &[
     opt!(sctp.socket_rcvbuf => OptBytes {

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::subscribe::ClientEvents;
-use super::{lock, write_line, Shared, MAX_CLIENTS, MAX_REQUEST, NOTICE_TIMEOUT};
+use super::{
+    lock, write_all_within, write_line, Protocol, Shared, MAX_CLIENTS, MAX_REQUEST, NOTICE_TIMEOUT,
+};
 use crate::context::Ctx;
 use crate::{self as rpc, RpcError, RpcExtension};
 use sipwire::Transport;
@@ -18,15 +20,15 @@ const CHUNK: usize = 16 * 1024;
 
 /// One connected client, served on its own thread. Dropping it unregisters it.
 pub(super) struct Client {
-    id: u64,
+    pub(super) id: u64,
     /// Read by the client's thread only.
-    stream: UnixStream,
+    pub(super) stream: UnixStream,
     /// Every write goes through this lock: answers from the client's thread, event lines
     /// from its pusher, never interleaved.
-    writer: Arc<Mutex<UnixStream>>,
-    shared: Arc<Shared>,
-    transport: Transport,
-    ext: Option<Arc<dyn RpcExtension>>,
+    pub(super) writer: Arc<Mutex<UnixStream>>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) transport: Transport,
+    pub(super) ext: Option<Arc<dyn RpcExtension>>,
     events: ClientEvents,
 }
 
@@ -72,7 +74,8 @@ impl Client {
                 ),
             );
             // The client may be gone already.
-            let _ = self.send(rpc::error_response(&e), NOTICE_TIMEOUT);
+            let notice = self.shared.protocol.notice(&e);
+            let _ = write_all_within(&mut lock(&self.writer), &notice, NOTICE_TIMEOUT);
         }
     }
 
@@ -82,7 +85,7 @@ impl Client {
     }
 
     /// Marks a call in hand (not evictable); `false` if the client was evicted meanwhile.
-    fn begin(&self) -> bool {
+    pub(super) fn begin(&self) -> bool {
         match self.shared.clients().open.get_mut(&self.id) {
             Some(c) => {
                 c.busy = true;
@@ -92,15 +95,23 @@ impl Client {
         }
     }
 
-    fn end(&self) {
+    pub(super) fn end(&self) {
         if let Some(c) = self.shared.clients().open.get_mut(&self.id) {
             c.busy = false;
             c.since = Instant::now();
         }
     }
 
-    /// Reads requests line by line and answers each; returns when the client is done.
+    /// Serves the client in its protocol; returns when it is done.
     fn serve(&mut self) -> io::Result<()> {
+        match self.shared.protocol {
+            Protocol::JsonRpc => self.serve_lines(),
+            Protocol::Binrpc => self.serve_binrpc(),
+        }
+    }
+
+    /// Reads requests line by line and answers each; returns when the client is done.
+    fn serve_lines(&mut self) -> io::Result<()> {
         let mut buf: Vec<u8> = Vec::with_capacity(CHUNK);
         let mut chunk = vec![0u8; CHUNK];
         // Bytes of `buf` already searched for a newline.

@@ -121,7 +121,7 @@ void test_control(struct qstate *q) {
     CHECK(strstr(resp, "\"id\":1") != NULL);
     CHECK(strstr(resp, "\"error\"") == NULL);
     printf("   core.uptime: %s", resp);
-    CHECK(ctl_call(path, "{\"jsonrpc\":\"2.0\",\"method\":\"core.tcp_info\",\"id\":2}", resp,
+    CHECK(ctl_call(path, "{\"jsonrpc\":\"2.0\",\"method\":\"sipwire.info\",\"id\":2}", resp,
                    sizeof resp));
     char want[64];
     snprintf(want, sizeof want, "tcp:127.0.0.1:%u", q->port);

@@ -122,10 +122,10 @@ pub(super) fn connect(
         }
     }
     let r = if !cfg.tcp.asynchronous {
-        complete_blocking(shared, cfg, &conn, done, dst)
+        complete_blocking(shared, cfg, &conn, done, dst, started)
     } else if done {
         // Connected at once: flush without waiting (async), as TCP main would.
-        finish_connect(shared, cfg, &conn)
+        finish_connect(shared, cfg, &conn, Some(started))
     } else {
         Ok(())
     };
@@ -214,6 +214,7 @@ fn complete_blocking(
     conn: &Conn,
     done: bool,
     dst: SocketAddr,
+    started: Instant,
 ) -> Result<(), SendError> {
     let fd = conn.stream.as_raw_fd();
     let ready = done || sys::wait_writable(fd, cfg.tcp.connect_timeout).unwrap_or(true);
@@ -231,11 +232,20 @@ fn complete_blocking(
         conn.request_close(CloseReason::from_connect_error(&e));
         return Err(connect_error(dst, e));
     }
-    finish_connect(shared, cfg, conn)
+    finish_connect(shared, cfg, conn, Some(started))
 }
 
 /// A connect completed: the connection is usable; write what was queued while connecting.
-pub(crate) fn finish_connect(shared: &Shared, cfg: &Config, conn: &Conn) -> Result<(), SendError> {
+/// `started`: when the connect began (its duration goes to the connect-time histogram).
+pub(crate) fn finish_connect(
+    shared: &Shared,
+    cfg: &Config,
+    conn: &Conn,
+    started: Option<Instant>,
+) -> Result<(), SendError> {
+    if let Some(t) = started {
+        shared.connect_time.observe(t.elapsed());
+    }
     let mut q = conn.write.lock();
     conn.set_state(ConnState::Ok);
     let now = Instant::now();

@@ -5,6 +5,7 @@
 //! one connection. What to do in each state is decided in `lifecycle.rs`; this file does it.
 
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::io;
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
@@ -77,6 +78,8 @@ pub(crate) struct TcpMain {
     timers: TimerWheel<(ConId, TimerKind)>,
     /// Open accepted connections per peer IP (`tcp_accept_iplimit`).
     per_ip: iplimit::IpCounts,
+    /// When each pending outbound connect started (for the connect-time histogram).
+    connect_started: HashMap<ConId, Instant>,
     stopping: bool,
 }
 
@@ -114,6 +117,7 @@ impl TcpMain {
             listeners: ls,
             entries: Vec::new(),
             per_ip: iplimit::IpCounts::default(),
+            connect_started: HashMap::new(),
             stopping: false,
         };
         for (i, l) in m.listeners.iter().enumerate() {
@@ -315,6 +319,7 @@ impl TcpMain {
             );
             if let Some(e) = self.entry(conn.id) {
                 e.timers.connect = Some(h);
+                self.connect_started.insert(conn.id, started);
             }
             self.sync_interest(conn.id);
         } else {
@@ -325,6 +330,7 @@ impl TcpMain {
     /// A pending connect resolved (writable or error).
     fn connect_done(&mut self, conn: Arc<Conn>) {
         let id = conn.id;
+        let started = self.connect_started.remove(&id);
         if let Some(h) = self.entry(id).and_then(|e| e.timers.connect.take()) {
             self.timers.cancel(h);
         }
@@ -344,7 +350,7 @@ impl TcpMain {
             e.connected();
         }
         let cfg = self.shared.config.snapshot();
-        if crate::send::finish_connect(&self.shared, &cfg, &conn).is_err() {
+        if crate::send::finish_connect(&self.shared, &cfg, &conn, started).is_err() {
             return;
         }
         self.opened(&conn);
@@ -514,6 +520,7 @@ impl TcpMain {
 
     /// Drops main's entry of a connection: poller registration and timers.
     fn forget(&mut self, conn: &Conn) {
+        self.connect_started.remove(&conn.id);
         let Some(slot) = self.entries.get_mut(conn.id.index() as usize) else {
             return;
         };

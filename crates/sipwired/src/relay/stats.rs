@@ -1,9 +1,10 @@
 //! The relay's counters: cheap atomics, bumped by the handler glue, read by anyone holding
 //! the `Arc<RelayStats>` (logged at shutdown; the control socket's hook is
-//! [`RelayStats::fields`]).
+//! [`RelayStats::fields`], the metrics listener's [`RelayStats::collect_metrics`]).
 
 use super::DropReason;
-use sipwire::CloseReason;
+use sipwire::{CloseReason, Histogram};
+use sipwire_control::metrics::MetricSet;
 
 sipwire::counters! {
     /// Relay counters. Every field only grows.
@@ -131,6 +132,76 @@ impl RelayStats {
     pub fn fields(&self) -> Vec<(&'static str, u64)> {
         self.snapshot().fields()
     }
+
+    /// The relay's metric families (`sipwire_relay_*`): every counter, and `relay_time` as
+    /// `sipwire_relay_time_seconds`.
+    pub fn collect_metrics(&self, relay_time: &Histogram, out: &mut MetricSet) {
+        let s = self.snapshot();
+        out.counters(
+            "sipwire_relay_forwarded_total",
+            "Messages the relay handed to the send path, by direction.",
+            "direction",
+            &[
+                ("request", s.requests_relayed),
+                ("response", s.responses_relayed),
+            ],
+        );
+        out.counters(
+            "sipwire_relay_replies_total",
+            "Stateless replies the relay sent: 483 (Max-Forwards exhausted) or other.",
+            "status",
+            &[("483", s.replies_483), ("other", s.replies_other)],
+        );
+        out.counters(
+            "sipwire_relay_dropped_total",
+            "Messages the relay dropped, by reason (parse_error: a malformed SIP header \
+             block; not_sip: not SIP/2.0 at all).",
+            "reason",
+            &[
+                ("not_ours", s.dropped_not_ours),
+                ("no_via", s.dropped_no_via),
+                ("bad_via", s.dropped_bad_via),
+                ("parse_error", s.dropped_parse_error),
+                ("unroutable", s.dropped_unroutable),
+                ("not_sip", s.dropped_not_sip),
+                ("ack", s.dropped_ack),
+                ("hep3", s.dropped_hep3),
+                ("bad_mac", s.dropped_bad_mac),
+                ("loop", s.dropped_loop),
+            ],
+        );
+        out.counter(
+            "sipwire_relay_refused_destinations_total",
+            "Requests to destinations --relay-allow does not allow (403s and dropped ACKs).",
+            s.refused_destinations,
+        );
+        out.counter(
+            "sipwire_relay_send_failures_total",
+            "Relay sends (forwards and replies) that failed, at once or later (unsent).",
+            s.send_failures,
+        );
+        out.counter(
+            "sipwire_relay_unsent_responses_total",
+            "Relayed responses the runtime handed back unsent.",
+            s.unsent_responses,
+        );
+        out.counters(
+            "sipwire_relay_close_events_total",
+            "Close events the relay saw, by event.",
+            "event",
+            &[
+                ("tcp:closed", s.events_closed),
+                ("tcp:timeout", s.events_timeout),
+                ("tcp:reset", s.events_reset),
+                ("other", s.events_other),
+            ],
+        );
+        out.histogram(
+            "sipwire_relay_time_seconds",
+            "Relay time: from the start of on_message to the return of the forward's send.",
+            &relay_time.snapshot(),
+        );
+    }
 }
 
 #[cfg(test)]
@@ -168,6 +239,63 @@ mod tests {
         assert_eq!(v("refused_destinations"), 2);
         assert_eq!(v("dropped_bad_mac"), 1);
         assert_eq!(v("dropped_loop"), 1);
+    }
+
+    #[test]
+    fn every_counter_is_a_metric() {
+        let s = RelayStats::default();
+        // Give each counter a distinct value and find each value in the scrape.
+        let names: Vec<&str> = s.fields().iter().map(|(n, _)| *n).collect();
+        let set = |name: &str, v: u64| {
+            let c = match name {
+                "requests_relayed" => &s.requests_relayed,
+                "responses_relayed" => &s.responses_relayed,
+                "replies_483" => &s.replies_483,
+                "replies_other" => &s.replies_other,
+                "dropped_not_ours" => &s.dropped_not_ours,
+                "dropped_no_via" => &s.dropped_no_via,
+                "dropped_bad_via" => &s.dropped_bad_via,
+                "dropped_parse_error" => &s.dropped_parse_error,
+                "dropped_unroutable" => &s.dropped_unroutable,
+                "dropped_not_sip" => &s.dropped_not_sip,
+                "dropped_ack" => &s.dropped_ack,
+                "dropped_hep3" => &s.dropped_hep3,
+                "dropped_bad_mac" => &s.dropped_bad_mac,
+                "dropped_loop" => &s.dropped_loop,
+                "refused_destinations" => &s.refused_destinations,
+                "send_failures" => &s.send_failures,
+                "unsent_responses" => &s.unsent_responses,
+                "events_closed" => &s.events_closed,
+                "events_timeout" => &s.events_timeout,
+                "events_reset" => &s.events_reset,
+                "events_other" => &s.events_other,
+                other => panic!("new counter {other}: export it in collect_metrics"),
+            };
+            sipwire::counters::add(c, v);
+        };
+        for (i, n) in names.iter().enumerate() {
+            set(n, 1000 + i as u64);
+        }
+        let h = Histogram::relay_time();
+        h.observe(std::time::Duration::from_micros(30));
+        let mut out = MetricSet::default();
+        s.collect_metrics(&h, &mut out);
+        assert!(out.skipped().is_empty(), "{:?}", out.skipped());
+        let text = out.encode().unwrap();
+        for (i, name) in names.iter().enumerate() {
+            assert!(
+                text.contains(&format!(" {}\n", 1000 + i)),
+                "{name} not in the scrape:\n{text}"
+            );
+        }
+        assert!(
+            text.contains("sipwire_relay_time_seconds_bucket{le=\"5e-05\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sipwire_relay_time_seconds_count 1\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -14,11 +14,11 @@ err() { echo "check-layers: $*" >&2; fail=1; }
 declare -A floor=(
     [sipwire-sys]=0
     [sipwire-poll]=1 [sipwire-frame]=1
-    [sipwire-config]=2 [sipwire-load]=2 [sipwire-ctl]=2
+    [sipwire-config]=2 [sipwire-load]=2
     [sipwire-sctp]=3
     [sipwire]=4
     [sipwire-control]=5
-    [sipwired]=6 [sipwire-ffi]=6
+    [sipwired]=6 [sipwire-ffi]=6 [sipwire-ctl]=6
     [sipwire-testkit]=7
     [sipwire-benches]=8
 )

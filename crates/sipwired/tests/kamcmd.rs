@@ -329,3 +329,44 @@ fn the_binrpc_socket_is_on_by_default_beside_the_control_socket() {
     let out = kamcmd(&format!("unixs:{}", sock.display()), &["core.version"]);
     assert!(out.starts_with("sipwire "), "{out}");
 }
+
+/// `sipwire-ctl` (in-process) with its output and exit status.
+fn sipwire_ctl(args: &[&str]) -> (u8, String) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let argv = args.iter().map(|s| s.to_string()).collect();
+    let code = sipwire_ctl::main_with(argv, &mut out, &mut err);
+    let out = String::from_utf8(out).unwrap() + &String::from_utf8(err).unwrap();
+    (code, out)
+}
+
+#[test]
+fn sipwire_ctl_speaks_binrpc_as_kamcmd_prints_it_and_fails_on_a_fault() {
+    let s = setup(free_port());
+    let _clients: Vec<TcpStream> = (0..2).map(|_| pinged_client(s.d.addr)).collect();
+    for sock in [&s.unixs, &s.unixd] {
+        for args in [
+            &["core.tcp_info"][..],
+            &["core.tcp_list"],
+            &["cfg.get", "tcp", "connection_lifetime"],
+            &["stats.get_statistics", "tcp:"],
+        ] {
+            let (code, out) = sipwire_ctl(&[&["-s", sock.as_str()], args].concat());
+            assert_eq!((code, out), (0, kamcmd(sock, args)), "{sock} {args:?}");
+        }
+        // A fault: kamcmd's text, but a non-zero exit (kamcmd exits 0).
+        let (code, out) = sipwire_ctl(&["-s", sock, "cfg.set_now_int", "tcp", "no_connect", "9"]);
+        assert_eq!(code, 1);
+        assert_eq!(
+            out,
+            kamcmd(sock, &["cfg.set_now_int", "tcp", "no_connect", "9"])
+        );
+    }
+    let (code, out) = sipwire_ctl(&["-s", &s.unixs, "--json", "core.tcp_info"]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["opened_connections"], 2, "{v}");
+    // The JSON-RPC socket prints the same text.
+    let ctl = s.d.ctl_socket();
+    let (code, out) = sipwire_ctl(&["-s", ctl.to_str().unwrap(), "core.tcp_info"]);
+    assert_eq!((code, out), (0, kamcmd(&s.unixs, &["core.tcp_info"])));
+}

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod args;
+pub mod binrpc_client;
 pub mod client;
 pub mod output;
 
@@ -39,8 +40,10 @@ pub fn usage() -> String {
 Usage: sipwire-ctl [OPTIONS] <method> [args...]
 
 Options (before the method):
-  -s, --socket PATH    Control socket; default $XDG_RUNTIME_DIR/sipwired/ctl.sock,
-                       else /tmp/sipwired-UID/ctl.sock (now: {default})
+  -s, --socket ADDRESS A JSON-RPC control socket PATH (default $XDG_RUNTIME_DIR/sipwired/
+                       ctl.sock, else /tmp/sipwired-UID/ctl.sock; now: {default}), or
+                       kamcmd's unixs:PATH / unixd:PATH for BINRPC (sipwired's --binrpc
+                       sockets, or a Kamailio's ctl socket)
       --json           Print the result as one line of JSON instead of text
   -t, --timeout SECS   Wait this long for the answer (default {timeout})
   -h, --help           This help
@@ -60,8 +63,9 @@ Examples:
   sipwire-ctl events.subscribe [tcp:closed ...]   print events as they come, until
                                                   interrupted (--json: the raw lines)
 
-Exit status: 0 success, 1 the server answered with an error (printed as
-\"error: CODE MESSAGE\"), 2 usage or connection problem.
+Output: as kamcmd prints it. Exit status: 0 success, 1 the server answered
+with an error (printed as kamcmd does, \"error: CODE - MESSAGE\"; kamcmd itself exits
+0), 2 usage or connection problem.
 ",
         version = env!("CARGO_PKG_VERSION"),
         default = client::default_socket_path().display(),
@@ -80,10 +84,55 @@ pub enum Command {
     Call(Call),
 }
 
+/// Where a call goes, in kamcmd's address syntax plus sipwired's JSON-RPC socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address {
+    /// A bare path: sipwired's JSON-RPC 2.0 control socket.
+    Json(PathBuf),
+    /// `unixs:PATH` (or `unix:PATH`): BINRPC over a unix stream socket (sipwired's
+    /// `--binrpc`, or a Kamailio's `ctl` socket).
+    BinrpcStream(PathBuf),
+    /// `unixd:PATH`: BINRPC over a unix datagram socket.
+    BinrpcDgram(PathBuf),
+}
+
+impl Address {
+    /// Parses `-s`: `unixs:PATH`, `unix:PATH`, `unixd:PATH`, or a path (JSON-RPC).
+    /// kamcmd's `tcp:`/`udp:` are refused (sipwired serves its control plane on unix sockets
+    /// only).
+    pub fn parse(text: &str) -> Result<Address, String> {
+        let (kind, rest) = text.split_once(':').unwrap_or(("", text));
+        let path = || {
+            if rest.is_empty() {
+                Err(format!("-s {text:?}: no path"))
+            } else {
+                Ok(PathBuf::from(rest))
+            }
+        };
+        match kind {
+            "unixs" | "unix" => Ok(Address::BinrpcStream(path()?)),
+            "unixd" => Ok(Address::BinrpcDgram(path()?)),
+            "tcp" | "udp" => Err(format!(
+                "-s {text:?}: only unix sockets (unixs:PATH, unixd:PATH, or a JSON-RPC socket path)"
+            )),
+            _ => Ok(Address::Json(PathBuf::from(text))),
+        }
+    }
+
+    /// The socket file.
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            Address::Json(p) | Address::BinrpcStream(p) | Address::BinrpcDgram(p) => p,
+        }
+    }
+}
+
 /// One method call to make.
 #[derive(Debug, PartialEq)]
 pub struct Call {
-    /// The control socket.
+    /// Where it goes.
+    pub address: Address,
+    /// The control socket's path (the address's file).
     pub socket: PathBuf,
     /// `--json`: print the result as one line of JSON.
     pub json: bool,
@@ -91,8 +140,12 @@ pub struct Call {
     pub timeout: Duration,
     /// The method name.
     pub method: String,
-    /// Its params, converted by [`args::to_param`].
+    /// Its params, converted by [`args::to_param`] (JSON-RPC).
     pub params: Vec<Value>,
+    /// The words as given, typed by kamcmd's rules for BINRPC ([`binrpc::kamcmd_arg`]).
+    ///
+    /// [`binrpc::kamcmd_arg`]: sipwire_control::binrpc::kamcmd_arg
+    pub words: Vec<String>,
 }
 
 /// Parses the command line (without the program name).
@@ -118,7 +171,7 @@ pub fn parse(argv: Vec<String>) -> Result<Command, String> {
         match name.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
             "-V" | "--version" => return Ok(Command::Version),
-            "-s" | "--socket" => socket = Some(PathBuf::from(value("PATH")?)),
+            "-s" | "--socket" => socket = Some(Address::parse(&value("ADDRESS")?)?),
             "--json" => json = true,
             "-t" | "--timeout" => {
                 let v = value("SECS")?;
@@ -142,12 +195,16 @@ pub fn parse(argv: Vec<String>) -> Result<Command, String> {
             return Err("--json takes no value".into());
         }
     };
+    let address = socket.unwrap_or_else(|| Address::Json(client::default_socket_path()));
+    let words: Vec<String> = it.collect();
     Ok(Command::Call(Call {
-        socket: socket.unwrap_or_else(client::default_socket_path),
+        socket: address.path().to_path_buf(),
+        address,
         json,
         timeout,
         method,
-        params: it.map(|a| args::to_param(&a)).collect(),
+        params: words.iter().map(|a| args::to_param(a)).collect(),
+        words,
     }))
 }
 
@@ -159,7 +216,7 @@ fn print_error(answer: &Value, err: &mut dyn Write) -> Option<u8> {
     let e = answer.get("error")?;
     let code = e.get("code").map_or_else(|| "?".into(), Value::to_string);
     let message = e.get("message").and_then(Value::as_str).unwrap_or("");
-    let _ = writeln!(err, "error: {code} {message}");
+    let _ = writeln!(err, "error: {code} - {message}");
     if let Some(data) = e.get("data") {
         let _ = writeln!(err, "{}", output::human(data).trim_end());
     }
@@ -169,6 +226,9 @@ fn print_error(answer: &Value, err: &mut dyn Write) -> Option<u8> {
 /// Makes `call`, writes the result to `out` (errors to `err`) and returns the exit status.
 /// `events.subscribe` then prints each notification until the connection ends.
 pub fn run(call: Call, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    if !matches!(call.address, Address::Json(_)) {
+        return run_binrpc(call, out, err);
+    }
     if call.method == SUBSCRIBE {
         return watch(call, out, err);
     }
@@ -186,7 +246,7 @@ pub fn run(call: Call, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let text = if call.json {
         format!("{result}\n")
     } else {
-        output::human(result)
+        kamcmd_text(result)
     };
     if out
         .write_all(text.as_bytes())
@@ -197,6 +257,60 @@ pub fn run(call: Call, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         return EXIT_USAGE;
     }
     EXIT_OK
+}
+
+/// A JSON result printed as kamcmd prints the same result over BINRPC.
+fn kamcmd_text(result: &Value) -> String {
+    match sipwire_control::binrpc::reply_records(result) {
+        Ok(records) => sipwire_control::binrpc::print_kamcmd(&records),
+        Err(_) => output::human(result),
+    }
+}
+
+/// A call over BINRPC: the reply printed as kamcmd prints it (`--json`: its records as one
+/// JSON line), a fault as kamcmd prints it, on stdout, with exit status 1 (kamcmd's is 0).
+fn run_binrpc(call: Call, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    use sipwire_control::binrpc::{self, PacketType};
+    let params: Vec<binrpc::Value> = call.words.iter().map(|w| binrpc::kamcmd_arg(w)).collect();
+    let r = match &call.address {
+        Address::BinrpcDgram(p) => {
+            binrpc_client::call_dgram(p, &call.method, &params, call.timeout)
+        }
+        a => binrpc_client::call_stream(a.path(), &call.method, &params, call.timeout),
+    };
+    let answer = match r {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = writeln!(err, "sipwire-ctl: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let fault = answer.kind == PacketType::Fault;
+    let text = match (fault, call.json) {
+        (true, _) => binrpc::print_kamcmd_fault(&answer.records),
+        (false, true) => {
+            let mut v: Vec<Value> = answer.records.iter().map(binrpc::Value::to_json).collect();
+            let one = if v.len() == 1 {
+                v.remove(0)
+            } else {
+                Value::Array(v)
+            };
+            format!("{one}\n")
+        }
+        (false, false) => binrpc::print_kamcmd(&answer.records),
+    };
+    if out
+        .write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .is_err()
+    {
+        return EXIT_USAGE;
+    }
+    if fault {
+        EXIT_RPC_ERROR
+    } else {
+        EXIT_OK
+    }
 }
 
 /// `events.subscribe`: the answer (on `err`, so `out` holds only events), then one line per

@@ -86,7 +86,13 @@ fn sctp_info_and_options_with_kamailio_field_names() {
     assert_eq!(e["peer"], me.to_string(), "{e}");
     assert_eq!(e["local"], ep.to_string(), "{e}");
     let id = e["id"].clone();
-    assert_eq!(call(&t, "tcp.info", json!([id]))["result"], e);
+    // The same row, but for the time since the last traffic, which moves.
+    let without_idle = |mut v: Value| {
+        v.as_object_mut().unwrap().remove("idle_ms");
+        v
+    };
+    let one = call(&t, "tcp.info", json!([id]))["result"].clone();
+    assert_eq!(without_idle(one), without_idle(e.clone()));
     let kamailio = call(&t, "core.tcp_list", json!([]))["result"].clone();
     assert!(
         kamailio

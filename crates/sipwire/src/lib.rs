@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub use sipwire_config as config;
+mod close_counts;
 mod conn;
 mod conn_table;
 pub mod counters;

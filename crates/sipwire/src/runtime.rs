@@ -122,6 +122,7 @@ impl Runtime {
             config: ConfigHandle::new(config),
             stats: Stats::default(),
             connect_time: crate::latency::Histogram::connect_time(),
+            closes: Default::default(),
             pool,
             main_tx,
             main_waker,

@@ -33,6 +33,8 @@ pub(crate) struct Shared {
     /// Outbound connect times, from the connect's start to the connection being up (every
     /// completed connect: blocking, at once, or finished by TCP main).
     pub connect_time: Histogram,
+    /// TCP closes by reason.
+    pub closes: crate::close_counts::CloseCounts,
     pub pool: BufPool,
     pub main_tx: Sender<MainMsg>,
     pub main_waker: Waker,

@@ -144,6 +144,12 @@ impl Transport {
         self.shared.connect_time.snapshot()
     }
 
+    /// TCP closes so far by reason ([`CloseReason::label`], count), every reason listed; they
+    /// add up to `stats().closed`.
+    pub fn closes_by_reason(&self) -> Vec<(&'static str, u64)> {
+        self.shared.closes.snapshot()
+    }
+
     /// Number of open connections.
     pub fn connection_count(&self) -> usize {
         self.shared.table.len()

@@ -543,6 +543,7 @@ impl TcpMain {
     fn count_close(&self, reason: CloseReason) {
         let stats = &self.shared.stats;
         bump(&stats.closed);
+        self.shared.closes.bump(reason);
         match reason {
             CloseReason::PeerClosed => bump(&stats.closed_by_peer),
             CloseReason::Reset => bump(&stats.resets),

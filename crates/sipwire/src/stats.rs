@@ -38,6 +38,9 @@ crate::counters! {
         handler_errors,
         /// read(2) calls that returned data.
         reads,
+        /// read(2) calls on a readable-reported connection that found nothing (`EAGAIN`):
+        /// with a level-triggered poller a short read ends the pass, so these stay rare.
+        empty_reads,
         /// Bytes read.
         bytes_read,
         /// SIP and HEP3 messages delivered to the application.

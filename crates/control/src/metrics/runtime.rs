@@ -44,6 +44,11 @@ const COUNTERS: &[(&str, &str, &str)] = &[
         "read(2) calls on TCP connections that returned data.",
     ),
     (
+        "empty_reads",
+        "sipwire_empty_reads_total",
+        "read(2) calls on TCP connections that found nothing (EAGAIN).",
+    ),
+    (
         "sends",
         "sipwire_sends_total",
         "Send calls (TCP and SCTP destinations).",

@@ -106,10 +106,12 @@ impl PollMethod {
     }
 }
 
-/// The best method of this OS, what `none` means.
+/// The best method of this OS, what `none` means: on Linux level-triggered epoll, as
+/// Kamailio chooses (`choose_poll_method`), which also lets a reader stop at a short read
+/// instead of reading again for `EAGAIN`.
 const fn best() -> PollMethod {
     if cfg!(any(target_os = "linux", target_os = "android")) {
-        PollMethod::EpollEt
+        PollMethod::EpollLt
     } else if cfg!(bsd) {
         PollMethod::Kqueue
     } else {
@@ -234,8 +236,8 @@ mod tests {
         assert_ne!(best, PollMethod::None);
         assert!(best.is_supported());
         if cfg!(target_os = "linux") {
-            assert_eq!(best, PollMethod::EpollEt);
-            assert!(PollMethod::None.is_edge_triggered());
+            assert_eq!(best, PollMethod::EpollLt, "Kamailio's choice on Linux");
+            assert!(!PollMethod::None.is_edge_triggered());
         }
         assert_eq!(PollMethod::default(), PollMethod::None);
         assert_eq!(PollMethod::Select.resolve(), PollMethod::Select);

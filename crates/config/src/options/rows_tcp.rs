@@ -204,7 +204,8 @@ pub(super) static TCP: &[OptionDef] = &[
     opt!(tcp.poll_method => Poll {
         name: "tcp_poll_method", cfg_group: "core", cfg_name: "tcp_poll_method",
         kind: Kind::PollMethod,
-        doc: "Readiness backend: none (best for the OS), poll, epoll_lt, epoll_et, select, \
+        doc: "Readiness backend: none (best for the OS: epoll_lt on Linux, as Kamailio picks; \
+              kqueue on the BSDs), poll, epoll_lt, epoll_et, select, \
               kqueue. kqueue exists only on the BSDs and macOS and is neither compiled nor \
               tested by this project, which builds on Linux. Kamailio's sigio_rt and \
               /dev/poll are refused, as are methods the OS lacks.",

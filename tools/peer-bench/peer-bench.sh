@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
-# Peer benchmark: sipwired vs Kamailio, the same load on the same machine in the same run.
+# Peer benchmark: sipwired vs Kamailio and vs the floor, the same load on the same machine in
+# the same run. The floor is `sipwire-pipe` (tools/load/src/pipe.rs): a TCP byte pipe, one
+# thread, epoll, copy bytes, an upstream connection per client connection; the least work any
+# TCP relay can do.
 #
 #   make peer-bench                      # 3 rounds, 10 s per measurement
 #   QUICK=1 tools/peer-bench/peer-bench.sh   # smoke run: 1 round, 2 s, docs untouched
 #
-# Per round, sipwired then Kamailio (A B A B ...), each started fresh with its own UAS
-# (`sipwire-load --mode serve`, its own process), and measured in this order:
+# Per round, sipwired, Kamailio, then the pipe (A B C A B C ...), each started fresh with its
+# own UAS (`sipwire-load --mode serve`, its own process), and measured in this order:
 #   1. memory per idle connection: PSS (smaps_rollup, summed over the relay's processes)
 #      with IDLE_CONNS idle client connections, minus the empty relay's PSS;
 #   2. saturation throughput: closed loop, SAT_CONNS connections x SAT_OUTSTANDING in flight;
 #   3. fixed rate RATE/s (open loop): relay CPU (utime+stime of every process of the relay,
 #      from /proc) per 100 000 transactions, and p50/p99 latency;
-#   4. connection setup rate: connect, one request, the answer, close (RST).
-# The table (median over rounds, min-max, ratio sipwired/Kamailio) goes to stdout and, in
-# a full run, into the section "## Peer benchmark: sipwired vs Kamailio" of DOC
-# (docs/performance.md); other sections of that file are left as they are.
+#   4. connection setup rate: connect, one request, the answer, close (RST);
+#   5. sipp round: sipp UAC (`-sn uac -t t1`, one connection) at SIPP_RATE calls/s, SIPP_CALLS
+#      calls, through the relay to a sipp UAS (`-sn uas -t t1`) that replaces the load tool's
+#      UAS for this round; relay CPU per 1 000 calls and failed calls. sipwired runs it twice:
+#      with READERS readers and with tcp_children=1.
+# The table (median over rounds, min-max, ratios sipwired/Kamailio and sipwired/floor) goes to
+# stdout and, in a full run, into the section "## Peer benchmark: sipwired vs Kamailio and
+# the floor" of DOC (docs/performance.md; it replaces the section of that title or of the old
+# one, "## Peer benchmark: sipwired vs Kamailio"); other sections are left as they are.
 #
 # Environment (defaults in brackets):
 #   ROUNDS [3; QUICK: 1]   DURATION seconds per measurement [10; QUICK: 2]   WARMUP [1]
@@ -28,7 +36,8 @@
 #   QUIET_MAX, QUIET_WAIT: before each measurement, wait up to QUIET_WAIT s [120; QUICK: 0]
 #        until other processes use less than QUIET_MAX % of the machine [10] (1-s samples)
 #   KAM_DEBUG Kamailio's log level [-5: alerts only]   KAMAILIO [kamailio]
-#   RELAYS [sipwired kamailio] (one alone for debugging)   SKIP_BUILD=1 (use what is built)
+#   SIPP_RATE sipp calls/s [3000]   SIPP_CALLS [30000; QUICK: 2000]   SIPP [sipp]
+#   RELAYS [sipwired kamailio pipe] (one alone for debugging)   SKIP_BUILD=1 (use what is built)
 #   KEEP=1 (keep the work directory with every output and log)
 #   CARGO_TARGET_DIR (where the release binaries are) [ROOT/target]
 set -euo pipefail
@@ -50,10 +59,12 @@ fi
 : "${KAM_SHM_MB:=52}" "${KAM_PKG_MB:=2}" "${KAM_MEM:=tlsf}" "${KAM_RD_BUF:=4096}"
 : "${QUIET_MAX:=10}" "${QUIET_WAIT:=$([[ $QUICK == 1 ]] && echo 0 || echo 120)}"
 : "${KAM_DEBUG:=-5}" "${KAMAILIO:=kamailio}" "${SKIP_BUILD:=0}" "${KEEP:=0}"
+: "${SIPP_RATE:=3000}" "${SIPP_CALLS:=$([[ $QUICK == 1 ]] && echo 2000 || echo 30000)}" "${SIPP:=sipp}"
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 LOAD=$TARGET_DIR/release/sipwire-load
 SIPWIRED=$TARGET_DIR/release/sipwired
-read -r -a RELAYS <<<"${RELAYS:-sipwired kamailio}"
+PIPE=$TARGET_DIR/release/sipwire-pipe
+read -r -a RELAYS <<<"${RELAYS:-sipwired kamailio pipe}"
 CLK_TCK=$(getconf CLK_TCK)
 NCPU=$(nproc)
 
@@ -64,11 +75,16 @@ die() {
 }
 
 for v in QUIET_MAX QUIET_WAIT ROUNDS DURATION WARMUP READERS IDLE_CONNS TCP_MAX_CONNS RELAY_PORT SAT_CONNS \
-    SAT_OUTSTANDING FIX_CONNS CLIENT_THREADS CONNECT_THREADS KAM_SHM_MB KAM_PKG_MB KAM_RD_BUF; do
+    SAT_OUTSTANDING FIX_CONNS CLIENT_THREADS CONNECT_THREADS KAM_SHM_MB KAM_PKG_MB KAM_RD_BUF SIPP_RATE \
+    SIPP_CALLS; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number (got '${!v}')"
 done
 [[ -z $RATE || $RATE =~ ^[1-9][0-9]*$ ]] || die "RATE must be a positive whole number"
 ((ROUNDS >= 1 && DURATION >= 1)) || die "ROUNDS and DURATION must be at least 1"
+((SIPP_RATE >= 1 && SIPP_CALLS >= 1)) || die "SIPP_RATE and SIPP_CALLS must be at least 1"
+for relay in "${RELAYS[@]}"; do
+    [[ $relay =~ ^(sipwired|kamailio|pipe)$ ]] || die "RELAYS: unknown relay '$relay' (sipwired, kamailio, pipe)"
+done
 
 # ---------------------------------------------------------------------------- state
 
@@ -80,8 +96,9 @@ UAS_PORT=""
 RELAY_PID="" # the relay's process group leader (started with setsid)
 IDLE_PID=""
 IDLE_W="" # write end of the idle client's stdin
+SIPP_UAS_PID=""
 declare -A CMD=() # command lines for the report, by label
-CMD_ORDER=(uas sipwired kamailio idle saturation fixed connect)
+CMD_ORDER=(uas sipwired kamailio pipe idle saturation fixed connect sipp-uas sipwired-1 sipp-uac)
 
 cleanup() {
     local rc=$?
@@ -90,6 +107,7 @@ cleanup() {
     [[ -n $IDLE_PID ]] && kill -TERM "$IDLE_PID" 2>/dev/null
     [[ -n $RELAY_PID ]] && stop_relay
     [[ -n $UAS_PID ]] && stop_uas
+    [[ -n $SIPP_UAS_PID ]] && stop_sipp_uas
     if [[ $KEEP == 1 ]]; then
         log "work directory kept: $WORK"
     else
@@ -212,6 +230,11 @@ setup() {
     }
     command -v "$KAMAILIO" >/dev/null 2>&1 || KAMAILIO=/usr/sbin/kamailio
     local t
+    command -v "$SIPP" >/dev/null 2>&1 || [[ -x /usr/bin/sipp ]] || {
+        log "sipp is missing: installing Debian's package (sip-tester)"
+        apt-get update && apt-get install -y sip-tester
+    }
+    command -v "$SIPP" >/dev/null 2>&1 || SIPP=/usr/bin/sipp
     for t in ss setsid ps find awk getconf; do
         command -v "$t" >/dev/null 2>&1 || die "$t is needed"
     done
@@ -220,7 +243,7 @@ setup() {
         log "building the release binaries (cargo build --release -p sipwired -p sipwire-load)"
         (cd "$ROOT" && cargo build --release -p sipwired -p sipwire-load) >&2
     fi
-    [[ -x $LOAD && -x $SIPWIRED ]] || die "missing $LOAD or $SIPWIRED"
+    [[ -x $LOAD && -x $SIPWIRED && -x $PIPE ]] || die "missing $LOAD, $SIPWIRED or $PIPE"
 
     # Each of the relay and the idle client holds IDLE_CONNS sockets at once.
     local need=$((IDLE_CONNS + 256)) hard
@@ -235,6 +258,16 @@ setup() {
         ulimit -n "$hard"
     fi
     log "open-file limit $(ulimit -n) (hard $(ulimit -Hn))"
+    # The pipe holds two sockets per idle connection (an upstream one each): where the limit
+    # cannot hold 2 x IDLE_CONNS, its idle measurement uses as many as fit (the figure is per
+    # connection).
+    PIPE_IDLE_CONNS=$IDLE_CONNS
+    if (($(ulimit -n) < 2 * IDLE_CONNS + 64)); then
+        PIPE_IDLE_CONNS=$((($(ulimit -n) - 64) / 2))
+        if [[ " ${RELAYS[*]} " == *" pipe "* ]]; then
+            log "the pipe's idle measurement: $PIPE_IDLE_CONNS connections (open-file limit $(ulimit -n) < 2 x $IDLE_CONNS + 64)"
+        fi
+    fi
 
     listening "$RELAY_PORT" && die "port $RELAY_PORT is already in use (set RELAY_PORT)"
     LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -250,6 +283,8 @@ tcp_accept_iplimit=0
 tcp_msg_data_timeout=0
 tcp_msg_read_timeout=0
 EOF
+    # the sipp round's second sipwired: the same with one reader
+    sed "s/^tcp_children=.*/tcp_children=1/" "$WORK/sipwired.cfg" >"$WORK/sipwired-1.cfg"
 }
 
 kamailio_cfg() {
@@ -297,18 +332,23 @@ probe() {
         --conns 1 --threads 1 --count 1 --timeout 1000 --quiet --json >/dev/null 2>&1
 }
 
+# start_relay RELAY [noprobe]: RELAY is sipwired, sipwired-1 (tcp_children=1), kamailio or
+# pipe; noprobe: only wait until it listens (the sipp UAS answers no OPTIONS probe)
 start_relay() {
-    local relay=$1 cmd
+    local relay=$1 probe=${2:-probe} cmd
     listening "$RELAY_PORT" && die "port $RELAY_PORT is already in use"
     case $relay in
-    sipwired)
-        cmd=("$SIPWIRED" -f "$WORK/sipwired.cfg" --listen "tcp:127.0.0.1:$RELAY_PORT"
+    sipwired | sipwired-1)
+        cmd=("$SIPWIRED" -f "$WORK/$relay.cfg" --listen "tcp:127.0.0.1:$RELAY_PORT"
             --forward "tcp:127.0.0.1:$UAS_PORT" --ctl "$WORK/ctl.sock")
         ;;
     kamailio)
         kamailio_cfg "$UAS_PORT" >"$WORK/kamailio.cfg"
         cmd=("$KAMAILIO" -DD -E -f "$WORK/kamailio.cfg" -m "$KAM_SHM_MB" -M "$KAM_PKG_MB"
             -x "$KAM_MEM" -Y "$WORK")
+        ;;
+    pipe)
+        cmd=("$PIPE" --listen "127.0.0.1:$RELAY_PORT" --upstream "127.0.0.1:$UAS_PORT")
         ;;
     esac
     record_cmd "$relay" setsid "${cmd[@]}"
@@ -318,7 +358,8 @@ start_relay() {
     RELAY_PID=$!
     wait_until 5 "$relay to lead its own process group" own_group "$RELAY_PID"
     wait_until 15 "$relay to listen on $RELAY_PORT" listening "$RELAY_PORT"
-    wait_until 15 "$relay to relay a request to the UAS" probe
+    # The pipe cannot answer the probe itself either: it forwards it, and the UAS answers.
+    [[ $probe == noprobe ]] || wait_until 15 "$relay to relay a request to the UAS" probe
 }
 
 own_group() { [[ $(ps -o pgid= -p "$1" | tr -d ' ') == "$1" ]]; }
@@ -361,20 +402,21 @@ errors_of() {
 }
 
 measure_idle() {
-    local round=$1 relay=$2 base base_socks loaded out=$WORK/idle.out
+    local round=$1 relay=$2 base base_socks loaded out=$WORK/idle.out n=$IDLE_CONNS
+    [[ $relay == pipe ]] && n=$PIPE_IDLE_CONNS
     wait_quiet
     base=$(settled_pss "$RELAY_PID")
     base_socks=$(socket_count "$RELAY_PID")
     rm -f "$WORK/idle.in"
     mkfifo "$WORK/idle.in"
-    local cmd=("$LOAD" --mode idle --target "127.0.0.1:$RELAY_PORT" --conns "$IDLE_CONNS" --json)
+    local cmd=("$LOAD" --mode idle --target "127.0.0.1:$RELAY_PORT" --conns "$n" --json)
     record_cmd idle "${cmd[@]}"
     "${cmd[@]}" <"$WORK/idle.in" >"$out" 2>"$out.err" &
     IDLE_PID=$!
     exec {IDLE_W}>"$WORK/idle.in" # the client holds its connections until this closes
-    wait_until 120 "$IDLE_CONNS idle connections to open" grep -q '^ready ' "$out"
-    wait_until 60 "$relay to hold $IDLE_CONNS connections (if it closed some, see relay.err with KEEP=1; Kamailio: raise KAM_SHM_MB)" \
-        test_socks "$RELAY_PID" $((base_socks + IDLE_CONNS))
+    wait_until 120 "$n idle connections to open" grep -q '^ready ' "$out"
+    wait_until 60 "$relay to hold $n connections (if it closed some, see relay.err with KEEP=1; Kamailio: raise KAM_SHM_MB)" \
+        test_socks "$RELAY_PID" $((base_socks + n))
     loaded=$(settled_pss "$RELAY_PID")
     exec {IDLE_W}>&-
     IDLE_W=""
@@ -384,14 +426,15 @@ measure_idle() {
     local open closed
     open=$(jget open_at_end "$out")
     closed=$(jget closed_by_peer "$out")
-    if ((rc != 0)) || [[ $open != "$IDLE_CONNS" || $closed != 0 ]]; then
+    if ((rc != 0)) || [[ $open != "$n" || $closed != 0 ]]; then
         log "warning: $relay idle: exit $rc, open at end '$open', closed by peer '$closed'"
         put "$round" "$relay" idle_errors 1
     fi
     put "$round" "$relay" base_pss_kb "$base"
     put "$round" "$relay" idle_pss_kb "$loaded"
-    put "$round" "$relay" pss_per_conn_b "$(calc "($loaded - $base) * 1024 / $IDLE_CONNS")"
-    log "$relay idle: PSS $base kB empty, $loaded kB with $IDLE_CONNS connections"
+    put "$round" "$relay" idle_conns "$n"
+    put "$round" "$relay" pss_per_conn_b "$(calc "($loaded - $base) * 1024 / $n")"
+    log "$relay idle: PSS $base kB empty, $loaded kB with $n connections"
     # Let the relay close them all before the next measurement.
     wait_until 120 "$relay to close the idle connections" no_close_wait
 }
@@ -524,6 +567,80 @@ measure_connect() {
     log "$relay connect-rate: $(jget rate "$out") setups/s (relay CPU $((c1 - c0)) ticks)"
 }
 
+# ---------------------------------------------------------------------------- sipp round
+
+# a TCP port from RELAY_PORT + 1 up that nothing listens on
+free_port() {
+    local p=$((RELAY_PORT + 1))
+    while listening "$p"; do p=$((p + 1)); done
+    echo "$p"
+}
+
+# the sipp UAS (built-in `uas` scenario, one TCP connection per peer: -t t1); it takes the
+# place of the load tool's UAS for the sipp round (UAS_PORT is its port meanwhile)
+start_sipp_uas() {
+    local port
+    port=$(free_port)
+    local cmd=("$SIPP" -sn uas -t t1 -i 127.0.0.1 -p "$port" -max_socket 200 -nostdin)
+    record_cmd sipp-uas "${cmd[@]}"
+    (cd "$WORK" && exec "${cmd[@]}") >"$WORK/sipp-uas.out" 2>"$WORK/sipp-uas.err" &
+    SIPP_UAS_PID=$!
+    UAS_PORT=$port
+    wait_until 10 "the sipp UAS to listen on $port" listening "$port"
+}
+
+stop_sipp_uas() {
+    kill -TERM "$SIPP_UAS_PID" 2>/dev/null || true
+    wait "$SIPP_UAS_PID" 2>/dev/null || true
+    SIPP_UAS_PID=""
+    UAS_PORT=""
+}
+
+# sipp_counter NAME FILE: the cumulative column of a line of sipp's last screen
+# ("  Successful call   |   0   |   2000  ")
+sipp_counter() {
+    awk -F'|' -v n="$1" 'index($1, n) { x = $3; gsub(/[^0-9]/, "", x); if (x != "") c = x } END { print c }' "$2"
+}
+
+# measure_sipp ROUND RELAY PREFIX: the sipp UAC (built-in `uac`, -t t1: one connection) at
+# SIPP_RATE calls/s, SIPP_CALLS calls, to the relay; records PREFIX_cpu_ms_1k (relay CPU per
+# 1 000 calls), PREFIX_failed (calls that did not succeed) and PREFIX_cps (calls/s achieved)
+measure_sipp() {
+    local round=$1 relay=$2 prefix=$3 out=$WORK/sipp-uac.out port c0 c1 t0 t1 ok rc=0
+    port=$(free_port)
+    local cmd=("$SIPP" -sn uac -t t1 "127.0.0.1:$RELAY_PORT" -s service -i 127.0.0.1 -p "$port"
+        -r "$SIPP_RATE" -m "$SIPP_CALLS" -max_socket 2000 -recv_timeout 10000
+        -timeout "$((SIPP_CALLS / SIPP_RATE + 60))s" -timeout_error -nostdin)
+    record_cmd sipp-uac "${cmd[@]}"
+    wait_quiet
+    c0=$(cpu_ticks "$RELAY_PID")
+    t0=$(now_ms)
+    (cd "$WORK" && exec "${cmd[@]}") >"$out" 2>"$out.err" || rc=$?
+    t1=$(now_ms)
+    c1=$(cpu_ticks "$RELAY_PID")
+    ok=$(sipp_counter "Successful call" "$out")
+    if [[ -z $ok ]]; then
+        tail -n 30 "$out" "$out.err" >&2 || true
+        die "$relay sipp: no final screen from sipp (exit $rc)"
+    fi
+    put "$round" "$relay" "${prefix}_cpu_ms_1k" "$(calc "($c1 - $c0) * 1000 / $CLK_TCK * 1000 / $SIPP_CALLS")"
+    put "$round" "$relay" "${prefix}_failed" $((SIPP_CALLS - ok))
+    put "$round" "$relay" "${prefix}_cps" "$(calc "$ok * 1000 / ($t1 - $t0)")"
+    ((ok == SIPP_CALLS)) || log "warning: $relay sipp: $((SIPP_CALLS - ok)) of $SIPP_CALLS calls failed (sipp exit $rc)"
+    log "$relay sipp ($prefix): $ok of $SIPP_CALLS calls at $SIPP_RATE/s, relay CPU $((c1 - c0)) ticks"
+}
+
+# sipp_session ROUND RELAY START PREFIX: a sipp UAS, the relay (started as START) forwarding to
+# it, one sipp UAC run
+sipp_session() {
+    local round=$1 relay=$2 start=$3 prefix=$4
+    start_sipp_uas
+    start_relay "$start" noprobe
+    measure_sipp "$round" "$relay" "$prefix"
+    stop_relay
+    stop_sipp_uas
+}
+
 session() {
     local round=$1 relay=$2
     log "round $round: $relay"
@@ -535,6 +652,10 @@ session() {
     measure_connect "$round" "$relay"
     stop_relay
     stop_uas
+    sipp_session "$round" "$relay" "$relay" sipp
+    if [[ $relay == sipwired ]]; then
+        sipp_session "$round" sipwired sipwired-1 sipp1
+    fi
 }
 
 calibrate() {
@@ -560,10 +681,12 @@ calibrate() {
 # ---------------------------------------------------------------------------- report
 
 # summary tables (markdown) from the results: `summary main` (the figures and their targets)
-# or `summary diag` (what explains them)
+# or `summary diag` (what explains them). Columns: sipwired, Kamailio, the floor (the pipe),
+# then sipwired / Kamailio ("× Kamailio") and sipwired / floor ("× floor"), each ratio taken
+# per round, then its median and range. Targets are against Kamailio.
 summary() {
     awk -F'\t' -v which="$1" -v rate="$RATE" -v idle="$IDLE_CONNS" -v sc="$SAT_CONNS" \
-        -v so="$SAT_OUTSTANDING" '
+        -v so="$SAT_OUTSTANDING" -v srate="$SIPP_RATE" -v scalls="$SIPP_CALLS" '
     function sortn(a, n,   i, j, t) {
         for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
     }
@@ -576,26 +699,33 @@ summary() {
         return sprintf(fmt " (" fmt "–" fmt ")", m, a[1], a[n])
     }
     $1 != "cal" { v[$3, $2, $1] = $4; rounds[$1] = 1 }
-    function row(m, label, fmt, scale, op, tgt,   r, a, b, q, na, nb, nq, sa, sb, sq, met, unit) {
-        na = nb = nq = 0
+    # row METRIC LABEL FMT SCALE OP TARGET [SW_METRIC]: SW_METRIC is the metric of the sipwired
+    # column (default METRIC), e.g. the sipp round of sipwired with one reader
+    function row(m, label, fmt, scale, op, tgt, msw,   r, a, b, c, q, f, na, nb, nc, nq, nf, sa, sb, sc, sq, sf, met, s) {
+        if (msw == "") msw = m
+        na = nb = nc = nq = nf = 0
         for (r in rounds) {
-            if ((m, "sipwired", r) in v) a[++na] = v[m, "sipwired", r] * scale
+            if ((msw, "sipwired", r) in v) a[++na] = v[msw, "sipwired", r] * scale
             if ((m, "kamailio", r) in v) b[++nb] = v[m, "kamailio", r] * scale
-            if ((m, "sipwired", r) in v && (m, "kamailio", r) in v && v[m, "kamailio", r] > 0)
-                q[++nq] = v[m, "sipwired", r] / v[m, "kamailio", r]
+            if ((m, "pipe", r) in v) c[++nc] = v[m, "pipe", r] * scale
+            if ((msw, "sipwired", r) in v && (m, "pipe", r) in v && v[m, "pipe", r] > 0)
+                f[++nf] = v[msw, "sipwired", r] / v[m, "pipe", r]
+            if ((msw, "sipwired", r) in v && (m, "kamailio", r) in v && v[m, "kamailio", r] > 0)
+                q[++nq] = v[msw, "sipwired", r] / v[m, "kamailio", r]
         }
-        sa = stats(a, na, fmt); sb = stats(b, nb, fmt); sq = stats(q, nq, "%.2f")
+        sa = stats(a, na, fmt); sb = stats(b, nb, fmt); sc = stats(c, nc, fmt)
+        sf = stats(f, nf, "%.2f"); sq = stats(q, nq, "%.2f")    # MED: the Kamailio ratio
         met = "–"
         if (op != "" && nq > 0) met = ((op == ">=" && MED >= tgt) || (op == "<=" && MED <= tgt)) ? "yes" : "**no**"
+        s = sprintf("| %s | %s | %s | %s | %s | %s |", label, sa, sb, sc, sq, sf)
         if (which == "main")
-            printf "| %s | %s | %s | %s | %s | %s |\n", label, sa, sb, sq, (op == "" ? "–" : (op == ">=" ? "≥ " : "≤ ") tgt "×"), met
-        else
-            printf "| %s | %s | %s | %s |\n", label, sa, sb, sq
+            s = s sprintf(" %s | %s |", (op == "" ? "–" : (op == ">=" ? "≥ " : "≤ ") tgt "×"), met)
+        print s
     }
     END {
         if (which == "main") {
-            print "| figure | sipwired | Kamailio | sipwired / Kamailio | target | met |"
-            print "|---|---|---|---|---|---|"
+            print "| figure | sipwired | Kamailio | floor (pipe) | × Kamailio | × floor | target (× Kamailio) | met |"
+            print "|---|---|---|---|---|---|---|---|"
             row("sat_tps", "1. saturation throughput, txn/s (closed loop, " sc " conns × " so " in flight)", "%.0f", 1, ">=", 2)
             row("cpu_ms_100k", "2. relay CPU per 100 000 txn at " rate "/s, ms", "%.0f", 1, "<=", 0.5)
             row("p50_us", "3. p50 latency at " rate "/s, µs", "%.0f", 1, "", 0)
@@ -603,9 +733,13 @@ summary() {
             row("p999_us", "p99.9 latency at " rate "/s, µs", "%.0f", 1, "", 0)
             row("pss_per_conn_b", "4. memory (PSS) per idle connection, bytes (" idle " conns)", "%.0f", 1, "<=", 0.25)
             row("conn_rate", "5. connection setups/s (connect, 1 request, answer, close)", "%.0f", 1, "", 0)
+            row("sipp_cpu_ms_1k", "6. sipp: relay CPU per 1 000 calls at " srate " calls/s, ms", "%.1f", 1, "", 0)
+            row("sipp_cpu_ms_1k", "6. sipp: the same, sipwired with tcp_children=1, ms", "%.1f", 1, "", 0, "sipp1_cpu_ms_1k")
+            row("sipp_failed", "sipp: failed calls (of " scalls ")", "%d", 1, "", 0)
+            row("sipp_failed", "sipp: failed calls, sipwired with tcp_children=1", "%d", 1, "", 0, "sipp1_failed")
         } else {
-            print "| diagnostic | sipwired | Kamailio | sipwired / Kamailio |"
-            print "|---|---|---|---|"
+            print "| diagnostic | sipwired | Kamailio | floor (pipe) | × Kamailio | × floor |"
+            print "|---|---|---|---|---|---|"
             row("base_pss_kb", "PSS of the empty relay, kB", "%.0f", 1)
             row("idle_pss_kb", "PSS with " idle " idle connections, kB", "%.0f", 1)
             row("sat_relay_us", "relay CPU per txn at saturation, µs", "%.1f", 1)
@@ -618,6 +752,8 @@ summary() {
             row("fixed_other", "CPU used by anything else, " rate "/s run, % of the machine", "%.0f", 100)
             row("conn_p50_us", "connection setup + transaction, p50 µs", "%.0f", 1)
             row("conn_p99_us", "connection setup + transaction, p99 µs", "%.0f", 1)
+            row("sipp_cps", "sipp: calls/s achieved (sipp UAC wall time)", "%.0f", 1)
+            row("sipp_cps", "sipp: calls/s achieved, sipwired with tcp_children=1", "%.0f", 1, "", 0, "sipp1_cps")
         }
     }' "$RES"
 }
@@ -627,18 +763,24 @@ per_round() {
     awk -F'\t' '
     $1 != "cal" { v[$1, $2, $3] = $4; key[$1 SUBSEP $2] = 1; if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } }
     END {
-        print "| round | relay | sat txn/s | CPU ms/100k | p50 µs | p99 µs | p99.9 µs | PSS B/conn | setups/s | errors sat/fixed/connect/idle | load tool share sat/fixed | other load sat/fixed |"
-        print "|---|---|---|---|---|---|---|---|---|---|---|---|"
+        name["sipwired"] = "sipwired"; name["kamailio"] = "Kamailio"; name["pipe"] = "floor (pipe)"
+        print "| round | relay | sat txn/s | CPU ms/100k | p50 µs | p99 µs | p99.9 µs | PSS B/conn | setups/s | sipp CPU ms/1k calls | errors sat/fixed/connect/idle/sipp | load tool share sat/fixed | other load sat/fixed |"
+        print "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
         for (i = 1; i <= n; i++) {
             r = order[i]
-            for (j = 1; j <= 2; j++) {
-                x = (j == 1) ? "sipwired" : "kamailio"
+            for (j = 1; j <= 3; j++) {
+                x = (j == 1) ? "sipwired" : (j == 2) ? "kamailio" : "pipe"
                 if (!((r, x) in key)) continue
-                printf "| %s | %s | %.0f | %.0f | %s | %s | %s | %.0f | %.0f | %d/%d/%d/%d | %.0f %%/%.0f %% | %.0f %%/%.0f %% |\n",
-                    r, (x == "sipwired" ? "sipwired" : "Kamailio"), v[r, x, "sat_tps"], v[r, x, "cpu_ms_100k"],
+                sipp = sprintf("%.1f", v[r, x, "sipp_cpu_ms_1k"]); se = sprintf("%d", v[r, x, "sipp_failed"])
+                if ((r, x, "sipp1_cpu_ms_1k") in v) {
+                    sipp = sipp sprintf(" (1 reader: %.1f)", v[r, x, "sipp1_cpu_ms_1k"])
+                    se = se sprintf("+%d", v[r, x, "sipp1_failed"])
+                }
+                printf "| %s | %s | %.0f | %.0f | %s | %s | %s | %.0f | %.0f | %s | %d/%d/%d/%d/%s | %.0f %%/%.0f %% | %.0f %%/%.0f %% |\n",
+                    r, name[x], v[r, x, "sat_tps"], v[r, x, "cpu_ms_100k"],
                     v[r, x, "p50_us"], v[r, x, "p99_us"], v[r, x, "p999_us"], v[r, x, "pss_per_conn_b"],
-                    v[r, x, "conn_rate"], v[r, x, "sat_errors"], v[r, x, "fixed_errors"],
-                    v[r, x, "conn_errors"], v[r, x, "idle_errors"], 100 * v[r, x, "sat_share"],
+                    v[r, x, "conn_rate"], sipp, v[r, x, "sat_errors"], v[r, x, "fixed_errors"],
+                    v[r, x, "conn_errors"], v[r, x, "idle_errors"], se, 100 * v[r, x, "sat_share"],
                     100 * v[r, x, "fixed_share"], 100 * v[r, x, "sat_other"], 100 * v[r, x, "fixed_other"]
             }
         }
@@ -646,7 +788,7 @@ per_round() {
 }
 
 report() {
-    local model kernel mem kv sv rv lv
+    local model kernel mem kv sv rv lv pv
     model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
     kernel=$(uname -sr)
     mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
@@ -654,20 +796,32 @@ report() {
     sv=$("$SIPWIRED" --version)
     rv=$(rustc --version 2>/dev/null || echo "rustc: not on PATH")
     lv=$(cut -d' ' -f1-3 /proc/loadavg)
+    # (sipp -v exits with 99)
+    pv=$({ "$SIPP" -v 2>&1 || true; } | sed -n 's/^ *\(SIPp v[^ ]*[^ .]\).*/\1/p' | head -n 1)
     cat <<EOF
-## Peer benchmark: sipwired vs Kamailio
+## Peer benchmark: sipwired vs Kamailio and the floor
 
 Generated by \`make peer-bench\` (\`tools/peer-bench/peer-bench.sh\`) on $(date -u '+%Y-%m-%d %H:%M UTC').
-$ROUNDS round(s), each runs sipwired then Kamailio (A B A B …), each relay started fresh per
-round with its own UAS; ${DURATION} s per measurement after a ${WARMUP}-s warmup.
-Figures are the median over the rounds, min–max in brackets; the ratio is taken per round,
-then its median and range.
+$ROUNDS round(s), each runs sipwired, Kamailio, then the floor (A B C A B C …), each relay
+started fresh per round with its own UAS; ${DURATION} s per measurement after a ${WARMUP}-s warmup.
+Figures are the median over the rounds, min–max in brackets; each ratio (× Kamailio:
+sipwired / Kamailio, × floor: sipwired / floor) is taken per round, then its median and range.
+
+The **floor** is \`sipwire-pipe\` (\`tools/load/src/pipe.rs\`): a TCP byte pipe, one thread,
+level-triggered epoll, one 64 KiB copy buffer, no parsing. Each client connection gets its
+own upstream connection to the UAS, and bytes are copied both ways as they come. It is the
+least work any TCP relay can do, so × floor says how much is left to win. It holds two
+connections per client connection (so its memory and connection-setup figures include an
+upstream connection each); the probe transaction works through it because the UAS answers.
 
 - **Machine:** $NCPU cores ($model), $mem, $kernel; load average before the run $LOAD_BEFORE, after $lv.
-- **Versions:** $kv; $sv (release build of $(date -u -r "$SIPWIRED" '+%Y-%m-%d %H:%M UTC')); $rv.
-- **Relays:** both with $READERS readers (sipwired \`tcp_children=$READERS\`, Kamailio
+- **Versions:** $kv; $sv (release build of $(date -u -r "$SIPWIRED" '+%Y-%m-%d %H:%M UTC')); $rv; ${pv:-sipp}.
+- **Relays:** sipwired and Kamailio both with $READERS readers (sipwired \`tcp_children=$READERS\`, Kamailio
   \`children=$READERS tcp_children=$READERS\`), \`tcp_max_connections=$TCP_MAX_CONNS\`, logging off.
   Kamailio: \`-m $KAM_SHM_MB -M $KAM_PKG_MB -x $KAM_MEM\`, \`tcp_rd_buf_size=$KAM_RD_BUF\`.
+  The floor: one thread, whatever READERS is.
+- **sipp round:** $SIPP_CALLS calls at $SIPP_RATE calls/s, sipp UAC → relay → sipp UAS, one TCP
+  connection each way; sipwired also with \`tcp_children=1\` (the floor's threading).
 - **Fixed rate:** $RATE transactions/s ($RATE_HOW).
 - **Quiet machine:** before each measurement the script waited up to ${QUIET_WAIT} s for other
   processes to use less than ${QUIET_MAX} % of the machine (the *anything else* rows below show
@@ -689,7 +843,8 @@ included) during the run, over ${NCPU} cores × the run's wall time.
 $(per_round)
 
 Errors count lost, timed-out, duplicated and mismatched transactions and broken connections
-(idle: 1 if the relay closed any idle connection).
+(idle: 1 if the relay closed any idle connection; sipp: calls that did not succeed, for
+sipwired with $READERS readers + with one).
 
 ### How each figure is taken
 
@@ -710,9 +865,20 @@ Errors count lost, timed-out, duplicated and mismatched transactions and broken 
    and one probe transaction), divided by $IDLE_CONNS. Both are read once settled (within 0.5 %
    for 3 s), the loaded one after the relay holds all the connections (distinct sockets in its
    fd tables). Taken first in each session; the next figure waits until the relay has closed
-   them all (no CLOSE-WAIT left). Kernel socket memory is not in PSS, the same for both.
+   them all (no CLOSE-WAIT left). Kernel socket memory is not in PSS, the same for all three.
+   The floor holds an upstream connection per client connection, two sockets each: it got
+   $PIPE_IDLE_CONNS idle connections (fewer than $IDLE_CONNS only if the open-file limit cannot
+   hold twice as many).
 5. **Connection setup rate:** \`sipwire-load --mode connect-rate\`, $CONNECT_THREADS threads, each
-   connect → one OPTIONS → 200 → close with RST (\`--linger0\`, no TIME_WAIT).
+   connect → one OPTIONS → 200 → close with RST (\`--linger0\`, no TIME_WAIT). The floor opens
+   (and closes) an upstream connection for each.
+6. **sipp round:** after the four above, the relay is restarted forwarding to a sipp UAS
+   (\`sipp -sn uas -t t1\`, in place of the load tool's UAS) and driven by a sipp UAC
+   (\`sipp -sn uac -t t1\`: INVITE, 180, 200, ACK, BYE, 200 over one connection) at a fixed
+   $SIPP_RATE calls/s, $SIPP_CALLS calls. Relay CPU (as in 2.) read before and after the UAC run,
+   per 1 000 calls (1 tick = $(calc "1000000 / $CLK_TCK / $SIPP_CALLS") ms per 1 000 calls here); failed
+   calls are the calls of the run that did not succeed (must be 0).
+   sipwired runs it twice: with \`tcp_children=$READERS\` and with \`tcp_children=1\`.
 
 On $NCPU cores the relay, the client and the UAS compete for the same CPUs (and with anything
 else running on the machine): the load tool's share above is CPU the relay could not use, so
@@ -721,7 +887,9 @@ saturation figures are those of this shared setup, not of the relay alone.
 ### Command lines
 
 \`\$WORK\` is the run's temporary directory, \`\$UAS_PORT\` the port the UAS of the session got
-(it listens on port 0). Per session: UAS, relay, then the four client runs in this order.
+(it listens on port 0; in the sipp round, the sipp UAS's port). Per session: UAS, relay, then
+the four client runs in this order; then the sipp round: sipp UAS, relay (sipwired also as
+\`sipwired-1\`, \`\$WORK/sipwired-1.cfg\` = \`sipwired.cfg\` with \`tcp_children=1\`), sipp UAC.
 
 \`\`\`
 ulimit -n $(ulimit -n)
@@ -755,7 +923,7 @@ write_doc() {
     if [[ -f $doc ]]; then
         chmod --reference="$doc" "$tmp"
         awk -v sec="$section" '
-            $0 == "## Peer benchmark: sipwired vs Kamailio" { skip = 1; done = 1; while ((getline l < sec) > 0) print l; print ""; next }
+            $0 == "## Peer benchmark: sipwired vs Kamailio" || $0 == "## Peer benchmark: sipwired vs Kamailio and the floor" { skip = 1; done = 1; while ((getline l < sec) > 0) print l; print ""; next }
             skip && /^## / { skip = 0 }
             !skip { print }
             END {

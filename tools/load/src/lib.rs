@@ -17,7 +17,8 @@
 //! and their transaction bookkeeping), [`connect_rate`], [`idle`], [`uas`],
 //! [`stats`] (counters, histograms, thread → main deltas), [`load`] (one
 //! run from start to report), [`report`] (table, JSON, progress line),
-//! [`sys`] (signals, CPU time, timer slack, the pacing timer).
+//! [`sys`] (signals, CPU time, timer slack, the pacing timer), [`pipe`] (the
+//! byte pipe behind the `sipwire-pipe` binary, the peer benchmark's floor).
 //!
 //! The crate has no `unsafe` code: polling is `sipwire-poll`, socket
 //! options, the listener and the fd limit are `sipwire_sys`, the rest
@@ -34,6 +35,7 @@ pub mod frames;
 pub mod idle;
 pub mod load;
 pub mod msg;
+pub mod pipe;
 pub mod report;
 pub mod run;
 pub mod stats;

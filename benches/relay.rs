@@ -7,6 +7,7 @@
 //! `write`; it ends when the sink has seen all of them (it counts `\r\n\r\n`). The baseline,
 //! `plain_forward`, is a thread per connection that copies bytes from client to sink unchanged
 //! (no parsing at all): the floor of a TCP relay on this machine.
+//! `relay_rules` times the relay's rules alone (no I/O): a request, then its response.
 //! Run: `cargo bench -p sipwire-benches --bench relay`.
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -22,7 +23,9 @@ use sipwire::config::{Config, ParseOptions};
 use sipwire::Runtime;
 use sipwire_benches::Counter;
 use sipwired::handler::RelayHandler;
-use sipwired::relay::{Relay, RelayStats, SystemResolver};
+use sipwired::relay::{
+    Action, ActionRef, Context, MacKey, NoConns, Relay, RelayStats, Scratch, SystemResolver,
+};
 
 const CLIENTS: usize = 4;
 const PER_CLIENT: usize = 32;
@@ -161,5 +164,64 @@ fn bench_relay(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_relay);
+/// The relay's rules alone, no I/O: one request decided and edited, then the response to
+/// it, as the handler runs them on a reader (the output built in a scratch reused from
+/// message to message).
+fn bench_rules(c: &mut Criterion) {
+    let listen: [SocketAddr; 1] = ["127.0.0.1:5060".parse().unwrap()];
+    let client: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    let uas: SocketAddr = "127.0.0.1:5070".parse().unwrap();
+    let relay = Relay::new(Some(uas), SystemResolver).with_key(MacKey::from_bytes([7; 16]));
+    let from_client = Context {
+        source: client,
+        local: listen[0],
+        listen: &listen,
+        sctp_listen: &[],
+        conid: 4294967296,
+        peer: client,
+        conns: &NoConns,
+    };
+    let from_uas = Context {
+        source: uas,
+        local: "127.0.0.1:41000".parse().unwrap(),
+        conid: 4294967297,
+        peer: uas,
+        ..from_client
+    };
+    let req = request(1, client.port());
+    let Action::Forward { bytes: fwd, .. } = relay.process(&req, &from_client) else {
+        panic!("request not forwarded")
+    };
+    let lf = fwd.iter().position(|&b| b == b'\n').unwrap();
+    let mut resp = b"SIP/2.0 200 OK\r\n".to_vec();
+    resp.extend_from_slice(&fwd[lf + 1..]);
+    assert!(matches!(
+        relay.process(&resp, &from_uas),
+        Action::Forward { .. }
+    ));
+
+    let mut g = c.benchmark_group("relay_rules");
+    g.throughput(Throughput::Elements(1));
+    g.sample_size(50);
+    g.measurement_time(Duration::from_secs(3));
+    g.warm_up_time(Duration::from_secs(1));
+    let mut scratch = Scratch::new();
+    g.bench_function("request", |b| {
+        b.iter(|| decide(&relay, &req, &from_client, &mut scratch))
+    });
+    g.bench_function("response", |b| {
+        b.iter(|| decide(&relay, &resp, &from_uas, &mut scratch))
+    });
+    g.finish();
+}
+
+/// One message through the rules: the length of what would be sent.
+fn decide(relay: &Relay, msg: &[u8], ctx: &Context<'_>, scratch: &mut Scratch) -> usize {
+    match relay.process_in(std::hint::black_box(msg), ctx, scratch) {
+        ActionRef::Forward { bytes, .. } => bytes.len(),
+        _ => 0,
+    }
+}
+
+criterion_group!(benches, bench_relay, bench_rules);
 criterion_main!(benches);

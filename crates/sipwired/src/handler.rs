@@ -11,6 +11,7 @@
 //! [`EVENT_LOG_PER_SEC`] lines a second), counted (`events_*`) and published on the control
 //! socket's [`EventBus`] for `events.subscribe`.
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -24,7 +25,7 @@ use sipwire::{
 use sipwire_control::EventBus;
 
 use crate::relay::{
-    Action, Conns, Context, Direction, DropReason, Relay, RelayStats, Resolve, Unsent,
+    ActionRef, Conns, Context, Direction, DropReason, Relay, RelayStats, Resolve, Scratch, Unsent,
 };
 
 /// The reason phrase of the 503 for a request the relay could not send on.
@@ -38,6 +39,12 @@ pub const EVENT_LOG_PER_SEC: u32 = 20;
 /// The event name of a close sipwire decided (lifetime, protocol error, the application,
 /// connect failure, shutdown, ...): not one of Kamailio's three routes.
 pub const OTHER_EVENT: &str = "tcp:other";
+
+thread_local! {
+    /// The relay's working buffers on this reader thread ([`Scratch`]): reused by every
+    /// message the thread handles, so relaying allocates nothing once they have grown.
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::new());
+}
 
 /// The runtime's connection table as the relay sees it: the peer of a connection id (or of
 /// a tracked SCTP association's id).
@@ -131,60 +138,12 @@ impl<R: Resolve + 'static> Handler for RelayHandler<R> {
             peer: msg.peer,
             conns: &conns,
         };
-        match self.relay.process(&msg.bytes, &context) {
-            Action::Forward {
-                to,
-                proto,
-                bytes,
-                direction,
-                via_conn,
-            } => {
-                let sent = send_back(transport, via_conn, to, proto, &bytes);
-                self.relay_time.observe(started.elapsed());
-                match sent {
-                    // Accepted: if it is never written after all (connect refused or timed
-                    // out, queue full, reset, ...), the runtime hands it back to `on_unsent`.
-                    Ok(_) => match direction {
-                        Direction::Request => self.stats.request_relayed(),
-                        Direction::Response => self.stats.response_relayed(),
-                    },
-                    Err(e) => {
-                        self.stats.send_failed();
-                        log::info!("conid {}: cannot relay to {proto}:{to}: {e}", msg.conid);
-                        if direction == Direction::Request {
-                            self.reply_unavailable(ctx, &msg.bytes);
-                        }
-                    }
-                }
-            }
-            Action::Reply { status, bytes } => match ctx.reply(&bytes) {
-                Ok(_) => self.stats.replied(status),
-                Err(e) => {
-                    self.stats.send_failed();
-                    log::info!("conid {}: cannot send {status} reply: {e}", msg.conid);
-                }
-            },
-            Action::Drop { reason } => {
-                self.stats.dropped(reason);
-                log::debug!(
-                    "conid {} from {}: dropped ({}): {reason}",
-                    msg.conid,
-                    msg.source,
-                    reason.as_str()
-                );
-                if reason == DropReason::NotSip && msg.proto == Proto::Tcp {
-                    // Closes the connection (unless tcp_script_mode = 1): a peer that does
-                    // not speak SIP has nothing else to say to a SIP relay. Over SCTP each
-                    // message stands alone (no stream to resynchronise) and a handler error
-                    // closes nothing: the message is only dropped and counted.
-                    return Err(HandlerError(format!(
-                        "not a SIP/2.0 message from {}",
-                        msg.source
-                    )));
-                }
-            }
-        }
-        Ok(())
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut scratch) => self.act(ctx, &msg, &context, &mut scratch, started),
+            // Re-entered on this thread (a send that calls back into the handler): a buffer
+            // of its own for this message.
+            Err(_) => self.act(ctx, &msg, &context, &mut Scratch::new(), started),
+        })
     }
 
     /// A message sent on was never completely written: if it is a request we forwarded (our
@@ -245,6 +204,74 @@ impl<R: Resolve + 'static> Handler for RelayHandler<R> {
                 }),
             );
         }
+    }
+}
+
+impl<R: Resolve + 'static> RelayHandler<R> {
+    /// Runs the relay on `msg` (its output built in `scratch`), then sends, replies or drops.
+    fn act(
+        &self,
+        ctx: &Ctx<'_>,
+        msg: &Message<'_>,
+        context: &Context<'_>,
+        scratch: &mut Scratch,
+        started: Instant,
+    ) -> Result<(), HandlerError> {
+        let transport = ctx.transport();
+        match self.relay.process_in(&msg.bytes, context, scratch) {
+            ActionRef::Forward {
+                to,
+                proto,
+                bytes,
+                direction,
+                via_conn,
+            } => {
+                let sent = send_back(transport, via_conn, to, proto, bytes);
+                self.relay_time.observe(started.elapsed());
+                match sent {
+                    // Accepted: if it is never written after all (connect refused or timed
+                    // out, queue full, reset, ...), the runtime hands it back to `on_unsent`.
+                    Ok(_) => match direction {
+                        Direction::Request => self.stats.request_relayed(),
+                        Direction::Response => self.stats.response_relayed(),
+                    },
+                    Err(e) => {
+                        self.stats.send_failed();
+                        log::info!("conid {}: cannot relay to {proto}:{to}: {e}", msg.conid);
+                        if direction == Direction::Request {
+                            self.reply_unavailable(ctx, &msg.bytes);
+                        }
+                    }
+                }
+            }
+            ActionRef::Reply { status, bytes } => match ctx.reply(&bytes) {
+                Ok(_) => self.stats.replied(status),
+                Err(e) => {
+                    self.stats.send_failed();
+                    log::info!("conid {}: cannot send {status} reply: {e}", msg.conid);
+                }
+            },
+            ActionRef::Drop { reason } => {
+                self.stats.dropped(reason);
+                log::debug!(
+                    "conid {} from {}: dropped ({}): {reason}",
+                    msg.conid,
+                    msg.source,
+                    reason.as_str()
+                );
+                if reason == DropReason::NotSip && msg.proto == Proto::Tcp {
+                    // Closes the connection (unless tcp_script_mode = 1): a peer that does
+                    // not speak SIP has nothing else to say to a SIP relay. Over SCTP each
+                    // message stands alone (no stream to resynchronise) and a handler error
+                    // closes nothing: the message is only dropped and counted.
+                    return Err(HandlerError(format!(
+                        "not a SIP/2.0 message from {}",
+                        msg.source
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 }
 

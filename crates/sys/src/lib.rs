@@ -12,6 +12,7 @@
 
 use std::io;
 
+pub mod alloc_count;
 mod process;
 pub mod sctp;
 mod socket;

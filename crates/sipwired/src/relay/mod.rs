@@ -8,6 +8,9 @@
 //! only our Via, Max-Forwards, the previous hop's `received`/`rport`, our own Route value and
 //! (for responses) our Via are touched; everything else, bodies included, is copied as is.
 //! URI and parameter parsing is `sipwire_frame::sip`'s; the relay keeps only the rules.
+//! The headers the rules read are found in one pass, and the edits and the outgoing message
+//! are built in a [`Scratch`] the handler reuses per reader ([`Relay::process_in`]): the
+//! steady path allocates nothing (`benches/tests/relay_alloc.rs` counts it).
 //! The rules and the decisions behind them are in `docs/sipwired.md`.
 
 mod allow;
@@ -18,6 +21,7 @@ mod names;
 mod reply;
 mod request;
 mod response;
+mod scratch;
 mod stats;
 
 #[cfg(test)]
@@ -34,6 +38,7 @@ pub use sipwire::Proto;
 pub use allow::AllowList;
 pub use mac::MacKey;
 pub use names::{system_lookup, Entry, Lookup, NameTable, Refresher};
+pub use scratch::Scratch;
 pub use stats::RelayStats;
 
 /// The runtime's open connections, as far as the relay needs them: the peer address of a
@@ -228,6 +233,60 @@ pub enum Action {
     },
 }
 
+/// [`Action`] with the forwarded bytes borrowed from the [`Scratch`] they were built in
+/// ([`Relay::process_in`]): what the handler sends without a copy of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionRef<'s> {
+    /// As [`Action::Forward`].
+    Forward {
+        /// Destination.
+        to: SocketAddr,
+        /// The transport to `to`.
+        proto: Proto,
+        /// The edited message (in the scratch buffers).
+        bytes: &'s [u8],
+        /// Request or response.
+        direction: Direction,
+        /// For responses: the connection the request came in on.
+        via_conn: Option<u64>,
+    },
+    /// As [`Action::Reply`] (not the steady path: the reply is built in a buffer of its own).
+    Reply {
+        /// Status code of the reply.
+        status: u16,
+        /// The reply.
+        bytes: Vec<u8>,
+    },
+    /// As [`Action::Drop`].
+    Drop {
+        /// Why.
+        reason: DropReason,
+    },
+}
+
+impl ActionRef<'_> {
+    /// The owned [`Action`] (the forwarded bytes copied).
+    pub fn into_owned(self) -> Action {
+        match self {
+            ActionRef::Forward {
+                to,
+                proto,
+                bytes,
+                direction,
+                via_conn,
+            } => Action::Forward {
+                to,
+                proto,
+                bytes: bytes.to_vec(),
+                direction,
+                via_conn,
+            },
+            ActionRef::Reply { status, bytes } => Action::Reply { status, bytes },
+            ActionRef::Drop { reason } => Action::Drop { reason },
+        }
+    }
+}
+
 /// Why a message was dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DropReason {
@@ -376,10 +435,23 @@ impl<R: Resolve> Relay<R> {
 
     /// Decides what to do with one message.
     pub fn process(&self, bytes: &[u8], ctx: &Context<'_>) -> Action {
+        self.process_in(bytes, ctx, &mut Scratch::new())
+            .into_owned()
+    }
+
+    /// [`Relay::process`] with the forwarded message built in `scratch` (reused from
+    /// message to message, it makes the steady path allocation-free); the same decisions
+    /// and bytes.
+    pub fn process_in<'s>(
+        &self,
+        bytes: &[u8],
+        ctx: &Context<'_>,
+        scratch: &'s mut Scratch,
+    ) -> ActionRef<'s> {
         let msg = match SipMessage::parse(bytes) {
             Ok(m) => m,
             Err(e) => {
-                return Action::Drop {
+                return ActionRef::Drop {
                     reason: classify(e),
                 }
             }
@@ -388,12 +460,12 @@ impl<R: Resolve> Relay<R> {
             StartLine::Request { version, .. } | StartLine::Response { version, .. }
                 if !version.eq_ignore_ascii_case(b"SIP/2.0") =>
             {
-                Action::Drop {
+                ActionRef::Drop {
                     reason: DropReason::NotSip,
                 }
             }
-            StartLine::Request { .. } => request::process(self, &msg, ctx),
-            StartLine::Response { .. } => response::process(self, &msg, ctx),
+            StartLine::Request { .. } => request::process(self, &msg, ctx, scratch),
+            StartLine::Response { .. } => response::process(self, &msg, ctx, scratch),
         }
     }
 

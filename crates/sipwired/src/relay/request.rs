@@ -1,20 +1,21 @@
 //! Requests: Max-Forwards, our Via on top, `received`/`rport` on the previous hop's Via,
 //! loose routing, and the next hop with its transport (TCP, or SCTP: RFC 4168).
 
+use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
-use std::ops::Range;
 
 use sipwire_frame::sip::{
-    find_param, header_param, parse_sip_uri, split_name_addr, split_values, trim_lws, HeaderName,
-    SipMessage, StartLine, UriError, Via,
+    find_param, header_param, parse_sip_uri, split_name_addr, trim_lws, Header, SipMessage,
+    StartLine, UriError, Via,
 };
 
 use super::edit::Edits;
-use super::hash::{Fnv1a, BRANCH_PREFIX};
+use super::hash::Fnv1a;
 use super::mac::{hex16, MacKey};
 use super::reply::stateless_reply;
+use super::scratch::{push_u64, HeaderIndex, RouteValue, Scratch, ViaPrefix};
 use super::{
-    eol, ip_literal, Action, Context, Direction, DropReason, Forward, Proto, Relay, Resolve,
+    eol, ip_literal, ActionRef, Context, Direction, DropReason, Forward, Proto, Relay, Resolve,
 };
 
 /// Max-Forwards added to a request that has none (RFC 3261 §16.6 step 3: "SHOULD be 70").
@@ -32,20 +33,22 @@ const FORBIDDEN: Refusal = (403, "Forbidden");
 /// The reply to a request whose next hop is a configured name without an address.
 const UNRESOLVED: Refusal = (503, "Service Unavailable (cannot resolve next hop)");
 
-pub(super) fn process<R: Resolve>(
+/// The request rules; the forwarded message is built in `scratch`.
+pub(super) fn process<'s, R: Resolve>(
     relay: &Relay<R>,
     msg: &SipMessage<'_>,
     ctx: &Context<'_>,
-) -> Action {
+    scratch: &'s mut Scratch,
+) -> ActionRef<'s> {
     let StartLine::Request { method, uri, .. } = msg.start_line() else {
-        return Action::Drop {
+        return ActionRef::Drop {
             reason: DropReason::ParseError,
         };
     };
     let is_ack = method == b"ACK";
     let reply = |(status, reason): Refusal| {
         if is_ack {
-            Action::Drop {
+            ActionRef::Drop {
                 reason: if status == FORBIDDEN.0 {
                     DropReason::Refused
                 } else {
@@ -53,7 +56,7 @@ pub(super) fn process<R: Resolve>(
                 },
             }
         } else {
-            Action::Reply {
+            ActionRef::Reply {
                 status,
                 bytes: stateless_reply(msg, status, reason),
             }
@@ -61,12 +64,12 @@ pub(super) fn process<R: Resolve>(
     };
     let top = match msg.top_via() {
         None => {
-            return Action::Drop {
+            return ActionRef::Drop {
                 reason: DropReason::NoVia,
             }
         }
         Some(Err(_)) => {
-            return Action::Drop {
+            return ActionRef::Drop {
                 reason: DropReason::BadVia,
             }
         }
@@ -74,10 +77,17 @@ pub(super) fn process<R: Resolve>(
     };
     let bytes = msg.bytes();
     let eol = eol(msg);
-    let mut edits = Edits::default();
+    scratch.start();
+    let Scratch {
+        edits,
+        out,
+        routes,
+        via,
+    } = scratch;
+    let ix = HeaderIndex::collect(msg, routes);
 
     // Max-Forwards (RFC 3261 §16.3 step 3, §16.6 step 3).
-    let new_max_forwards = match msg.header(HeaderName::MaxForwards) {
+    let new_max_forwards = match &ix.max_forwards {
         Some(h) => match parse_max_forwards(h.value) {
             None => return reply((400, "Bad Request (Max-Forwards)")),
             Some(0) => return reply((483, "Too Many Hops")),
@@ -87,12 +97,11 @@ pub(super) fn process<R: Resolve>(
     };
 
     // Loose routing: our own Route values on top are removed (§16.4), the next one decides.
-    let routes = route_values(msg);
     let own = routes
         .iter()
         .take_while(|r| route_addr(bytes, r).is_some_and(|a| ctx.is_own(a)))
         .count();
-    remove_leading_routes(&routes, own, &mut edits);
+    remove_leading_routes(routes, own, edits);
     let (to, proto, allowed) = match next_hop(relay, bytes, uri, routes.get(own)) {
         Ok(hop) => hop,
         Err(refusal) => return reply(refusal),
@@ -105,31 +114,39 @@ pub(super) fn process<R: Resolve>(
     }
 
     // Our Via on top, then Max-Forwards (rewritten in place, or added after our Via).
-    edits.insert(
-        msg.headers_start(),
-        our_via_line(msg, &top, uri, ctx, relay.key(), (proto, to), eol),
-    );
+    let ours = OurVia {
+        ix: &ix,
+        top: &top,
+        ruri: uri,
+        ctx,
+        key: relay.key(),
+        hop: (proto, to),
+    };
+    edits.insert_with(msg.headers_start(), |line| {
+        ours.write_line(via, line);
+        line.extend_from_slice(eol);
+    });
     match new_max_forwards {
-        Some((range, n)) => edits.replace(range, n.to_string().into_bytes()),
-        None => {
-            let mut line = format!("Max-Forwards: {DEFAULT_MAX_FORWARDS}").into_bytes();
+        Some((range, n)) => edits.replace_with(range, |t| push_u64(t, u64::from(n))),
+        None => edits.insert_with(msg.headers_start(), |line| {
+            line.extend_from_slice(b"Max-Forwards: ");
+            push_u64(line, u64::from(DEFAULT_MAX_FORWARDS));
             line.extend_from_slice(eol);
-            edits.insert(msg.headers_start(), line);
-        }
+        }),
     }
 
     // received / rport on the previous hop's Via (RFC 3261 §18.2.1, RFC 3581 §4).
-    mark_previous_hop(bytes, &top, ctx.source, &mut edits);
+    mark_previous_hop(bytes, &top, ctx.source, edits);
 
-    match edits.apply(bytes) {
-        Some(out) => Action::Forward {
+    match edits.apply_into(bytes, out) {
+        Some(()) => ActionRef::Forward {
             to,
             proto,
             bytes: out,
             direction: Direction::Request,
             via_conn: None,
         },
-        None => Action::Drop {
+        None => ActionRef::Drop {
             reason: DropReason::ParseError,
         },
     }
@@ -217,48 +234,49 @@ pub(super) fn via_proto(via: &Via<'_>) -> Proto {
     }
 }
 
-/// Our Via header line: the transport the request leaves on and our address for it, a
-/// branch of the transaction hash and its MAC, and `cid` (the connection or association the
-/// request came in on, for the responses) with its MAC (`mac.rs`). Written into one buffer,
-/// no other allocation.
-fn our_via_line(
-    msg: &SipMessage<'_>,
-    top: &Via<'_>,
-    ruri: &[u8],
-    ctx: &Context<'_>,
-    key: &MacKey,
-    (proto, to): (Proto, SocketAddr),
-    eol: &[u8],
-) -> Vec<u8> {
-    use std::io::Write as _;
-    let ours = ctx.via_addr_for(proto, to);
-    let mut via_line = Vec::with_capacity(128);
-    via_line.extend_from_slice(b"Via: SIP/2.0/");
-    via_line.extend_from_slice(via_transport(proto));
-    via_line.push(b' ');
-    let addr_start = via_line.len();
-    // Writing into a Vec cannot fail.
-    let _ = write!(via_line, "{ours}");
-    let tx = branch_hash(msg, top, ruri, via_line.get(addr_start..).unwrap_or(&[]));
-    // Where a response goes when the connection is gone: what the previous hop's Via will
-    // say after `mark_previous_hop` (received = source IP, sent-by port), over the transport
-    // that Via names.
-    let fallback = SocketAddr::new(ctx.source.ip().to_canonical(), top.port.unwrap_or(5060));
-    via_line.extend_from_slice(b";branch=");
-    via_line.extend_from_slice(BRANCH_PREFIX.as_bytes());
-    via_line.extend_from_slice(&hex16(tx));
-    via_line.extend_from_slice(&hex16(key.branch_mac_over(
-        tx,
-        ours,
-        fallback,
-        via_proto(top),
-    )));
-    via_line.extend_from_slice(b";cid=");
-    let _ = write!(via_line, "{}", ctx.conid);
-    via_line.push(b'.');
-    via_line.extend_from_slice(&hex16(key.cid_mac(tx, ctx.conid, ctx.peer)));
-    via_line.extend_from_slice(eol);
-    via_line
+/// What our Via line is made of: the request's headers, its top Via and Request-URI,
+/// where it came from, the MAC key, and the transport and address it leaves for.
+struct OurVia<'m, 'a> {
+    ix: &'m HeaderIndex<'a>,
+    top: &'m Via<'a>,
+    ruri: &'a [u8],
+    ctx: &'m Context<'m>,
+    key: &'m MacKey,
+    hop: (Proto, SocketAddr),
+}
+
+impl OurVia<'_, '_> {
+    /// Our Via header line (without its terminator) appended to `line`: the transport the
+    /// request leaves on and our address for it (the prefix rendered once per address in
+    /// `prefix`), a branch of the transaction hash and its MAC, and `cid` (the connection or
+    /// association the request came in on, for the responses) with its MAC (`mac.rs`).
+    fn write_line(&self, prefix: &mut ViaPrefix, line: &mut Vec<u8>) {
+        let (proto, to) = self.hop;
+        let ctx = self.ctx;
+        let ours = ctx.via_addr_for(proto, to);
+        let (text, addr) = prefix.get(proto, ours);
+        let tx = branch_hash(self.ix, self.top, self.ruri, text.get(addr).unwrap_or(&[]));
+        line.extend_from_slice(text);
+        // Where a response goes when the connection is gone: what the previous hop's Via
+        // will say after `mark_previous_hop` (received = source IP, sent-by port), over the
+        // transport that Via names.
+        let fallback = SocketAddr::new(
+            ctx.source.ip().to_canonical(),
+            self.top.port.unwrap_or(5060),
+        );
+        let key = self.key;
+        line.extend_from_slice(&hex16(tx));
+        line.extend_from_slice(&hex16(key.branch_mac_over(
+            tx,
+            ours,
+            fallback,
+            via_proto(self.top),
+        )));
+        line.extend_from_slice(b";cid=");
+        push_u64(line, ctx.conid);
+        line.push(b'.');
+        line.extend_from_slice(&hex16(key.cid_mac(tx, ctx.conid, ctx.peer)));
+    }
 }
 
 fn uri_refusal(e: UriError) -> Refusal {
@@ -275,39 +293,6 @@ fn parse_max_forwards(value: &[u8]) -> Option<u32> {
         return None;
     }
     Some(v.iter().fold(0u32, |a, &d| a * 10 + u32::from(d - b'0')))
-}
-
-/// One Route value, with the header it sits in.
-#[derive(Debug)]
-struct RouteValue {
-    /// Range of the value in the message.
-    value: Range<usize>,
-    /// Range of its header line(s).
-    line: Range<usize>,
-    /// Position within its header (0 = first).
-    index: usize,
-    /// Number of values in its header.
-    count: usize,
-    /// Start of the next value in the same header, if any.
-    next_start: Option<usize>,
-}
-
-fn route_values(msg: &SipMessage<'_>) -> Vec<RouteValue> {
-    let mut out = Vec::new();
-    for h in msg.headers_named(HeaderName::Route) {
-        let values: Vec<_> = split_values(&h).collect();
-        let count = values.len();
-        for (index, v) in values.iter().enumerate() {
-            out.push(RouteValue {
-                value: v.range.clone(),
-                line: h.line.clone(),
-                index,
-                count,
-                next_start: values.get(index + 1).map(|n| n.range.start),
-            });
-        }
-    }
-    out
 }
 
 /// The address of a Route value whose URI host is an IP literal (a name is never "ours").
@@ -340,28 +325,28 @@ fn remove_leading_routes(routes: &[RouteValue], n: usize, edits: &mut Edits) {
 /// The branch hash: from the incoming top Via's branch when it carries the magic cookie
 /// (so retransmissions and the CANCEL of an INVITE hash alike), else from the fields that
 /// identify an RFC 2543 transaction. Our address is mixed in either way.
-fn branch_hash(msg: &SipMessage<'_>, top: &Via<'_>, ruri: &[u8], ours: &[u8]) -> u64 {
+fn branch_hash(ix: &HeaderIndex<'_>, top: &Via<'_>, ruri: &[u8], ours: &[u8]) -> u64 {
     let mut h = Fnv1a::default();
     match top.branch {
         Some(b) if b.starts_with(MAGIC_COOKIE) => {
             h.field(b"3261").field(b);
         }
         _ => {
-            let cseq = msg.header(HeaderName::CSeq).map(|c| c.value).unwrap_or(&[]);
+            let cseq = ix.cseq.as_ref().map(|c| c.value).unwrap_or(&[]);
             let cseq_num = trim_lws(cseq)
                 .split(|&b| b == b' ' || b == b'\t')
                 .next()
                 .unwrap_or(&[]);
-            let tag = |name| {
-                msg.header(name)
+            fn tag<'a>(h: &Option<Header<'a>>) -> &'a [u8] {
+                h.as_ref()
                     .and_then(|f| header_param(f.value, b"tag"))
                     .unwrap_or(&[])
-            };
+            }
             h.field(b"2543")
-                .field(msg.call_id().unwrap_or(&[]))
+                .field(ix.call_id.as_ref().map(|c| c.value).unwrap_or(&[]))
                 .field(cseq_num)
-                .field(tag(HeaderName::From))
-                .field(tag(HeaderName::To))
+                .field(tag(&ix.from))
+                .field(tag(&ix.to))
                 .field(ruri)
                 .field(top.value);
         }
@@ -391,20 +376,22 @@ fn mark_previous_hop(bytes: &[u8], top: &Via<'_>, source: SocketAddr, edits: &mu
     let sent_by_is_src = top.host_ip().map(|ip| ip.to_canonical()) == Some(src_ip);
     let need_received = !sent_by_is_src || bare_rport.is_some() || !received_ok;
     if let Some(p) = bare_rport {
-        edits.replace(
-            base + p.whole.start..base + p.whole.end,
-            format!("rport={}", source.port()).into_bytes(),
-        );
+        edits.replace_with(base + p.whole.start..base + p.whole.end, |t| {
+            t.extend_from_slice(b"rport=");
+            push_u64(t, u64::from(source.port()));
+        });
     }
     if need_received {
-        let text = format!("received={src_ip}").into_bytes();
+        // Writing into a Vec cannot fail; an IP's Display does not allocate.
+        let text = |t: &mut Vec<u8>| {
+            let _ = write!(t, "received={src_ip}");
+        };
         match received {
-            Some(p) => edits.replace(base + p.whole.start..base + p.whole.end, text),
-            None => {
-                let mut t = b";".to_vec();
-                t.extend_from_slice(&text);
-                edits.insert(top.range.end, t);
-            }
+            Some(p) => edits.replace_with(base + p.whole.start..base + p.whole.end, text),
+            None => edits.insert_with(top.range.end, |t| {
+                t.push(b';');
+                text(t);
+            }),
         }
     }
 }

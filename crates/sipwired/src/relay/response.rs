@@ -9,11 +9,11 @@ use std::net::SocketAddr;
 
 use sipwire_frame::sip::SipMessage;
 
-use super::edit::Edits;
 use super::hash::is_our_branch;
 use super::mac::{parse_branch, parse_cid};
 use super::request::via_proto;
-use super::{ip_literal, Action, Conns, Context, Direction, DropReason, Proto, Relay, Resolve};
+use super::scratch::Scratch;
+use super::{ip_literal, ActionRef, Conns, Context, Direction, DropReason, Proto, Relay, Resolve};
 
 /// Our top Via, verified: the authenticated fallback address (the next Via's `received` and
 /// sent-by port) and the transport to it (the next Via's), the connection its `cid` names if
@@ -97,12 +97,14 @@ pub(super) fn our_top_via<R: Resolve>(
     })
 }
 
-pub(super) fn process<R: Resolve>(
+/// The response rules; the forwarded message is built in `scratch`.
+pub(super) fn process<'s, R: Resolve>(
     relay: &Relay<R>,
     msg: &SipMessage<'_>,
     ctx: &Context<'_>,
-) -> Action {
-    let drop = |reason| Action::Drop { reason };
+    scratch: &'s mut Scratch,
+) -> ActionRef<'s> {
+    let drop = |reason| ActionRef::Drop { reason };
     let via = match our_top_via(relay, msg, ctx.conns) {
         Ok(v) => v,
         Err(reason) => return drop(reason),
@@ -110,13 +112,13 @@ pub(super) fn process<R: Resolve>(
     if ctx.is_own(via.fallback) {
         return drop(DropReason::Loop);
     }
-    let mut edits = Edits::default();
-    edits.remove(via.removal);
-    match edits.apply(msg.bytes()) {
-        Some(bytes) => Action::Forward {
+    scratch.start();
+    scratch.edits.remove(via.removal);
+    match scratch.edits.apply_into(msg.bytes(), &mut scratch.out) {
+        Some(()) => ActionRef::Forward {
             to: via.fallback,
             proto: via.proto,
-            bytes,
+            bytes: &scratch.out,
             direction: Direction::Response,
             via_conn: via.via_conn,
         },

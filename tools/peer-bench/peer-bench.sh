@@ -39,6 +39,7 @@
 #   SIPP_RATE sipp calls/s [3000]   SIPP_CALLS [30000; QUICK: 2000]   SIPP [sipp]
 #   RELAYS [sipwired kamailio pipe] (one alone for debugging)   SKIP_BUILD=1 (use what is built)
 #   KEEP=1 (keep the work directory with every output and log)
+#   SIPP_ONLY=1 only the sipp rounds (no calibration, docs untouched): for iterating on them
 #   CARGO_TARGET_DIR (where the release binaries are) [ROOT/target]
 set -euo pipefail
 export LC_ALL=C
@@ -644,6 +645,11 @@ sipp_session() {
 session() {
     local round=$1 relay=$2
     log "round $round: $relay"
+    if [[ ${SIPP_ONLY:-0} == 1 ]]; then
+        sipp_session "$round" "$relay" "$relay" sipp
+        [[ $relay != sipwired ]] || sipp_session "$round" sipwired sipwired-1 sipp1
+        return
+    fi
     start_uas
     start_relay "$relay"
     measure_idle "$round" "$relay"
@@ -942,6 +948,9 @@ write_doc() {
 
 setup
 RATE_HOW="set by RATE"
+if [[ ${SIPP_ONLY:-0} == 1 ]]; then
+    RATE=${RATE:-0} DOC=
+fi
 [[ -n $RATE ]] || calibrate
 for ((r = 1; r <= ROUNDS; r++)); do
     for relay in "${RELAYS[@]}"; do session "$r" "$relay"; done

@@ -49,8 +49,9 @@ pub(crate) enum MainMsg {
     /// A send queued data: watch the socket for writability and flush.
     WantWrite(ConId),
     /// A connection a send opened: connected, still connecting (timeout counts from the
-    /// instant), or already failed (close reason set).
-    Outbound(Arc<Conn>, Instant),
+    /// instant), or already failed (close reason set); and the reader whose send opened it
+    /// (its home: it reads the connection).
+    Outbound(Arc<Conn>, Instant, Option<usize>),
     /// Stop: close listeners and every connection, stop the readers, exit.
     Shutdown,
 }

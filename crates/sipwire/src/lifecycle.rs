@@ -87,6 +87,9 @@ pub(crate) struct Entry {
     pub timers: Timers,
     /// What the fd is registered for in main's poller, if anything.
     pub interest: Option<Interest>,
+    /// The reader that reads this connection whenever it is handed off (an outbound
+    /// connection: the reader whose send opened it); `None`: the least busy one.
+    pub home: Option<u16>,
 }
 
 /// What a poller event on a connection asks main to do.
@@ -152,6 +155,7 @@ impl Entry {
             life,
             timers: Timers::default(),
             interest: None,
+            home: None,
         }
     }
 

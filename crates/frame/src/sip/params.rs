@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use super::lex::{find_unquoted, trim_range};
+use super::lex::{find_unquoted_byte, trim_range};
 
 /// One `;name[=value]` parameter, as ranges of the text it was found in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +64,7 @@ impl Iterator for RawParams<'_> {
     fn next(&mut self) -> Option<Range<usize>> {
         let start = self.next?;
         let rest = self.text.get(start..).unwrap_or(&[]);
-        match find_unquoted(rest, |b| b == b';') {
+        match find_unquoted_byte(rest, b';') {
             Some(end) => {
                 self.next = Some(start + end + 1);
                 Some(start..start + end)

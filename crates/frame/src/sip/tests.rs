@@ -268,3 +268,42 @@ fn lexical_helpers() {
     assert_eq!(comma(b"\"unterminated, quote"), None);
     assert_eq!(comma(b"a\\,b"), Some(2));
 }
+
+/// Every string over `alphabet` up to `max` bytes long.
+fn all_strings(alphabet: &[u8], max: usize) -> Vec<Vec<u8>> {
+    let mut out = vec![Vec::new()];
+    let mut layer = vec![Vec::new()];
+    for _ in 0..max {
+        let mut next = Vec::new();
+        for s in &layer {
+            for &b in alphabet {
+                let mut t = s.clone();
+                t.push(b);
+                next.push(t);
+            }
+        }
+        out.extend(next.iter().cloned());
+        layer = next;
+    }
+    out
+}
+
+#[test]
+fn the_memchr_scanners_agree_with_the_byte_loops() {
+    // Exhaustive over short strings: the fast paths must give the byte loop's answer for
+    // quotes, escapes, unterminated quotes and brackets in every order.
+    for s in all_strings(b",;\"\\<>x", 7) {
+        assert_eq!(
+            lex::find_unquoted_byte(&s, b';'),
+            lex::find_unquoted(&s, |b| b == b';'),
+            "{:?}",
+            String::from_utf8_lossy(&s)
+        );
+        assert_eq!(
+            headers::element_len_fast(&s),
+            headers::element_len_loop(&s),
+            "{:?}",
+            String::from_utf8_lossy(&s)
+        );
+    }
+}

@@ -58,6 +58,20 @@ fn conn_token(key: usize) -> Token {
     Token(key + 1)
 }
 
+thread_local! {
+    /// On a reader thread: its runtime's id and its index (see [`current`]).
+    static CURRENT: std::cell::Cell<Option<(u64, usize)>> = const { std::cell::Cell::new(None) };
+}
+
+/// The index of the reader running on this thread, if it is one of `shared`'s readers: a
+/// connection a send opens from there is handed to that reader, so a request's connection and
+/// its response's are read by one thread (no cross-thread wake-up per message).
+pub(crate) fn current(shared: &Shared) -> Option<usize> {
+    CURRENT
+        .with(std::cell::Cell::get)
+        .and_then(|(rt, i)| (rt == shared.id).then_some(i))
+}
+
 pub(crate) struct Reader {
     index: usize,
     shared: Arc<Shared>,
@@ -140,6 +154,7 @@ impl Reader {
     }
 
     pub fn run(mut self) {
+        CURRENT.with(|c| c.set(Some((self.shared.id, self.index))));
         let mut events = Events::with_capacity(256);
         let mut next_sweep = Instant::now() + SWEEP_EVERY;
         let mut stop = false;

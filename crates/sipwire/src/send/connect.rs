@@ -117,7 +117,11 @@ pub(super) fn connect(
         ) {
             drop(q);
             close(shared, &conn, CloseReason::QueueFull);
-            shared.tell_main(MainMsg::Outbound(conn.clone(), started));
+            shared.tell_main(MainMsg::Outbound(
+                conn.clone(),
+                started,
+                crate::reader::current(shared),
+            ));
             return Err(SendError::QueueFull(conn.id, limit));
         }
     }
@@ -134,7 +138,11 @@ pub(super) fn connect(
     } else {
         Delivery::Queued
     };
-    shared.tell_main(MainMsg::Outbound(conn.clone(), started));
+    shared.tell_main(MainMsg::Outbound(
+        conn.clone(),
+        started,
+        crate::reader::current(shared),
+    ));
     r.map(|()| Sent {
         conid: conn.id,
         delivery,

@@ -305,9 +305,11 @@ impl TcpMain {
     }
 
     /// A connection a send opened arrives in main.
-    fn adopt_outbound(&mut self, conn: Arc<Conn>, started: Instant) {
+    fn adopt_outbound(&mut self, conn: Arc<Conn>, started: Instant, home: Option<usize>) {
         let connect_timeout = self.shared.config.snapshot().tcp.connect_timeout;
-        self.insert_entry(Entry::outbound(conn.clone()));
+        let mut e = Entry::outbound(conn.clone());
+        e.home = home.and_then(|i| u16::try_from(i).ok());
+        self.insert_entry(e);
         if let Some(reason) = conn.close_reason() {
             self.finalize(conn, reason);
             return;
@@ -356,17 +358,19 @@ impl TcpMain {
         self.opened(&conn);
     }
 
-    /// Gives a connection's read side to the least-busy reader.
+    /// Gives a connection's read side to its home reader, else to the least-busy one.
     fn hand_off(&mut self, rs: ReadSide) {
-        if self.entry(rs.conn.id).is_none() {
+        let Some(home) = self.entry(rs.conn.id).map(|e| e.home) else {
             return; // refused on registration (tcp_accept_iplimit)
-        }
+        };
         let readers = &self.shared.readers;
-        let Some((i, r)) = readers
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, r)| r.load.load(Ordering::Relaxed))
-        else {
+        let at_home = home.and_then(|i| Some((usize::from(i), readers.get(usize::from(i))?)));
+        let Some((i, r)) = at_home.or_else(|| {
+            readers
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, r)| r.load.load(Ordering::Relaxed))
+        }) else {
             return;
         };
         r.load.fetch_add(1, Ordering::Relaxed);
@@ -407,7 +411,7 @@ impl TcpMain {
                 }
             }
             MainMsg::WantWrite(id) => self.want_write(id),
-            MainMsg::Outbound(conn, started) => self.adopt_outbound(conn, started),
+            MainMsg::Outbound(conn, started, home) => self.adopt_outbound(conn, started, home),
             MainMsg::Shutdown => self.begin_shutdown(),
         }
     }

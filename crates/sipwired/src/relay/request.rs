@@ -1,7 +1,6 @@
 //! Requests: Max-Forwards, our Via on top, `received`/`rport` on the previous hop's Via,
 //! loose routing, and the next hop with its transport (TCP, or SCTP: RFC 4168).
 
-use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
 use sipwire_frame::sip::{
@@ -13,7 +12,7 @@ use super::edit::Edits;
 use super::hash::Fnv1a;
 use super::mac::{hex16, MacKey};
 use super::reply::stateless_reply;
-use super::scratch::{push_u64, HeaderIndex, RouteValue, Scratch, ViaPrefix};
+use super::scratch::{push_ip, push_u64, HeaderIndex, RouteValue, Scratch, ViaPrefix};
 use super::{
     eol, ip_literal, ActionRef, Context, Direction, DropReason, Forward, Proto, Relay, Resolve,
 };
@@ -382,9 +381,9 @@ fn mark_previous_hop(bytes: &[u8], top: &Via<'_>, source: SocketAddr, edits: &mu
         });
     }
     if need_received {
-        // Writing into a Vec cannot fail; an IP's Display does not allocate.
         let text = |t: &mut Vec<u8>| {
-            let _ = write!(t, "received={src_ip}");
+            t.extend_from_slice(b"received=");
+            push_ip(t, src_ip);
         };
         match received {
             Some(p) => edits.replace_with(base + p.whole.start..base + p.whole.end, text),

@@ -28,11 +28,12 @@ struct Inner {
     by_addr: HashMap<SocketAddr, Ids>,
 }
 
-/// The connections of one address: one inline (the common case, no allocation), or several.
+/// The connections of one address: one inline (the common case, no allocation), or several
+/// (boxed, so an entry of the address map is 16 bytes of value, not 32).
 #[derive(Debug)]
 enum Ids {
     One(ConId),
-    Many(Vec<ConId>),
+    Many(Box<Vec<ConId>>),
 }
 
 impl Ids {
@@ -45,7 +46,7 @@ impl Ids {
 
     fn push(&mut self, id: ConId) {
         match self {
-            Ids::One(first) => *self = Ids::Many(vec![*first, id]),
+            Ids::One(first) => *self = Ids::Many(Box::new(vec![*first, id])),
             Ids::Many(v) => v.push(id),
         }
     }

@@ -573,3 +573,17 @@ mod tests {
         assert_eq!(MainToken::decode(Token(70_000)), None);
     }
 }
+/// What an idle connection costs in TCP main and the table (the peer bench measures the PSS
+/// per idle connection; these keep the structs behind it from growing unnoticed).
+#[cfg(all(test, target_pointer_width = "64"))]
+mod sizes {
+    #[test]
+    fn per_connection_structs_stay_small() {
+        // Six timer handles of 8 bytes (a niche in the generation), the read side, the poller
+        // interest and the home reader.
+        assert!(std::mem::size_of::<Option<super::Entry>>() <= 88);
+        // The write queue boxes what only a non-empty queue needs.
+        assert!(std::mem::size_of::<parking_lot::Mutex<crate::wq::WriteQueue>>() <= 80);
+        assert!(std::mem::size_of::<crate::conn::Conn>() <= 240);
+    }
+}

@@ -38,24 +38,14 @@ pub(crate) struct Limits {
     pub blk_size: usize,
 }
 
-/// Bytes waiting to be written to one connection.
+/// Bytes waiting to be written to one connection. What only a non-empty queue needs is boxed
+/// ([`Held`]): an idle connection's queue is a few counters (memory per idle connection).
 #[derive(Debug, Default)]
 pub(crate) struct WriteQueue {
-    blocks: VecDeque<Vec<u8>>,
-    /// Bytes of the front block already written.
-    head_written: usize,
+    /// The blocks and message boundaries; `None` while nothing is queued.
+    held: Option<Box<Held>>,
     /// Bytes queued and not yet written.
     bytes: usize,
-    /// Cumulative end offsets (in bytes ever stored) of the messages still (partly) queued:
-    /// its length is what `tcp_async_max_postponed_chunks` limits (OpenSIPS's
-    /// `async_chunks_no`, which goes down as each one is completely written).
-    ends: VecDeque<u64>,
-    /// Offset (in bytes ever stored) where the first message of `ends` starts: a partly
-    /// written head message keeps its whole bytes until it is completely written, so the
-    /// final close can hand it out whole.
-    head_start: u64,
-    /// Offset (in bytes ever stored) of the front block's first byte.
-    front_off: u64,
     /// Bytes ever stored: pushed, plus the already written start of a message whose rest was
     /// pushed (kept so the message can be handed out whole).
     pushed: u64,
@@ -72,6 +62,24 @@ pub(crate) struct WriteQueue {
     main_watching: bool,
 }
 
+/// The part of a queue that exists while it holds bytes: its blocks and the books on them.
+#[derive(Debug, Default)]
+struct Held {
+    blocks: VecDeque<Vec<u8>>,
+    /// Bytes of the front block already written.
+    head_written: usize,
+    /// Cumulative end offsets (in bytes ever stored) of the messages still (partly) queued:
+    /// its length is what `tcp_async_max_postponed_chunks` limits (OpenSIPS's
+    /// `async_chunks_no`, which goes down as each one is completely written).
+    ends: VecDeque<u64>,
+    /// Offset (in bytes ever stored) where the first message of `ends` starts: a partly
+    /// written head message keeps its whole bytes until it is completely written, so the
+    /// final close can hand it out whole.
+    head_start: u64,
+    /// Offset (in bytes ever stored) of the front block's first byte.
+    front_off: u64,
+}
+
 impl WriteQueue {
     /// Bytes waiting.
     pub fn bytes(&self) -> usize {
@@ -81,7 +89,12 @@ impl WriteQueue {
     /// Messages still (partly) queued.
     #[cfg(test)]
     pub fn msgs(&self) -> usize {
-        self.ends.len()
+        self.pending_msgs()
+    }
+
+    /// Messages still (partly) queued.
+    fn pending_msgs(&self) -> usize {
+        self.held.as_ref().map_or(0, |h| h.ends.len())
     }
 
     /// Records accepted messages that will never be written and are not in the queue (a
@@ -140,7 +153,7 @@ impl WriteQueue {
         }
         // Lengths that do not add up make the rest one message (see `mark_ends`).
         let adds = unwritten(lens, from).0.max(1);
-        if self.ends.len() + adds > limits.msgs {
+        if self.pending_msgs() + adds > limits.msgs {
             return Err(QueueLimit::Messages);
         }
         let n64 = n as u64;
@@ -152,7 +165,7 @@ impl WriteQueue {
         // A message partly written before (directly, so the queue was empty) is stored whole:
         // its written start as a written prefix of a new block.
         let start = msg_start(lens, from).min(from);
-        let prefix = if self.blocks.is_empty() {
+        let prefix = if self.held.as_ref().is_none_or(|h| h.blocks.is_empty()) {
             from - start
         } else {
             0
@@ -168,23 +181,27 @@ impl WriteQueue {
     /// the lengths of the messages it came from, of which the first `from` bytes were not
     /// stored.
     fn mark_ends(&mut self, lens: &[u32], from: usize, base: u64) {
+        let pushed = self.pushed;
+        let Some(h) = self.held.as_deref_mut() else {
+            return; // nothing was stored
+        };
         let from = from as u64;
         let mut end_in = 0u64;
         for &l in lens {
             end_in += u64::from(l);
             if end_in > from {
-                self.ends.push_back(base + (end_in - from));
+                h.ends.push_back(base + (end_in - from));
             }
         }
         debug_assert_eq!(
             base + end_in.saturating_sub(from),
-            self.pushed,
+            pushed,
             "message lengths must sum to the bytes"
         );
-        if self.ends.back().is_none_or(|&e| e != self.pushed) {
+        if h.ends.back().is_none_or(|&e| e != pushed) {
             // Lengths that do not add up: keep the books whole (the rest is one message).
-            self.ends.retain(|&e| e < self.pushed);
-            self.ends.push_back(self.pushed);
+            h.ends.retain(|&e| e < pushed);
+            h.ends.push_back(pushed);
         }
     }
 
@@ -199,25 +216,26 @@ impl WriteQueue {
         if self.bytes == 0 {
             self.last_progress = Some(now);
         }
-        match self.blocks.back_mut() {
+        let h = self.held.get_or_insert_with(Box::default);
+        match h.blocks.back_mut() {
             Some(b) if prefix == 0 && b.capacity() - b.len() >= msg.len() => {
                 b.extend_from_slice(msg)
             }
             _ => {
                 let mut b = Vec::with_capacity(blk_size.max(msg.len()));
                 b.extend_from_slice(msg);
-                if self.blocks.is_empty() {
-                    self.front_off = self.pushed;
-                    self.head_written = prefix;
+                if h.blocks.is_empty() {
+                    h.front_off = self.pushed;
+                    h.head_written = prefix;
                 }
-                self.blocks.push_back(b);
+                h.blocks.push_back(b);
             }
         }
         self.bytes += msg.len() - prefix;
         self.pushed += msg.len() as u64;
         self.written += prefix as u64;
-        if self.ends.is_empty() {
-            self.head_start = self.pushed - msg.len() as u64;
+        if h.ends.is_empty() {
+            h.head_start = self.pushed - msg.len() as u64;
         }
     }
 
@@ -237,8 +255,11 @@ impl WriteQueue {
     }
 
     fn write_out(&mut self, mut w: impl Write, now: Instant, total: &mut usize) -> io::Result<()> {
-        while let Some(front) = self.blocks.front() {
-            let Some(rest) = front.get(self.head_written..) else {
+        let Some(h) = self.held.as_deref_mut() else {
+            return Ok(());
+        };
+        while let Some(front) = h.blocks.front() {
+            let Some(rest) = front.get(h.head_written..) else {
                 break;
             };
             match w.write(rest) {
@@ -247,16 +268,16 @@ impl WriteQueue {
                     *total += n;
                     self.bytes -= n;
                     self.written += n as u64;
-                    while let Some(e) = self.ends.front().copied().filter(|&e| e <= self.written) {
-                        self.ends.pop_front();
-                        self.head_start = e;
+                    while let Some(e) = h.ends.front().copied().filter(|&e| e <= self.written) {
+                        h.ends.pop_front();
+                        h.head_start = e;
                     }
-                    self.head_written += n;
+                    h.head_written += n;
                     self.last_progress = Some(now);
-                    if self.head_written >= front.len() {
-                        self.front_off += front.len() as u64;
-                        self.blocks.pop_front();
-                        self.head_written = 0;
+                    if h.head_written >= front.len() {
+                        h.front_off += front.len() as u64;
+                        h.blocks.pop_front();
+                        h.head_written = 0;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -266,6 +287,10 @@ impl WriteQueue {
         }
         if self.bytes == 0 {
             self.last_progress = None;
+            if h.blocks.is_empty() && h.ends.is_empty() {
+                // Drained: an idle connection keeps no blocks or books.
+                self.held = None;
+            }
         }
         Ok(())
     }
@@ -287,13 +312,14 @@ impl WriteQueue {
     /// handed out by whoever recorded them). Nothing booked after this is reported. Moves the
     /// blocks out (no copy): call it under the lock, use the result after.
     pub fn take_unsent(&mut self, gauge: &AtomicU64) -> Unsent {
-        let mut ranges = Vec::with_capacity(self.ends.len());
-        let mut start = self.head_start;
+        let h = self.held.take().map(|b| *b).unwrap_or_default();
+        let mut ranges = Vec::with_capacity(h.ends.len());
+        let mut start = h.head_start;
         let mut block = 0;
-        let mut block_off = self.front_off;
-        for &end in &self.ends {
+        let mut block_off = h.front_off;
+        for &end in &h.ends {
             // Messages never span blocks: find the block holding this one.
-            while let Some(b) = self.blocks.get(block) {
+            while let Some(b) = h.blocks.get(block) {
                 let b_end = block_off + b.len() as u64;
                 if start < b_end {
                     break;
@@ -301,7 +327,7 @@ impl WriteQueue {
                 block_off = b_end;
                 block += 1;
             }
-            let Some(b) = self.blocks.get(block) else {
+            let Some(b) = h.blocks.get(block) else {
                 break;
             };
             let lo = usize::try_from(start.saturating_sub(block_off)).unwrap_or(usize::MAX);
@@ -311,16 +337,12 @@ impl WriteQueue {
         }
         let u = Unsent {
             bytes: self.bytes + self.lost.1,
-            msgs: self.ends.len() + self.lost.0,
-            blocks: std::mem::take(&mut self.blocks),
+            msgs: h.ends.len() + self.lost.0,
+            blocks: h.blocks,
             ranges,
         };
         gauge.fetch_sub(self.bytes as u64, Ordering::AcqRel);
-        self.ends.clear();
-        self.head_written = 0;
         self.written = self.pushed;
-        self.head_start = self.pushed;
-        self.front_off = self.pushed;
         self.bytes = 0;
         self.lost = (0, 0);
         self.closed = true;
@@ -331,7 +353,9 @@ impl WriteQueue {
     /// Memory held by the queue's blocks (for bounds checks in tests).
     #[cfg(test)]
     pub fn allocated(&self) -> usize {
-        self.blocks.iter().map(Vec::capacity).sum()
+        self.held
+            .as_ref()
+            .map_or(0, |h| h.blocks.iter().map(Vec::capacity).sum())
     }
 }
 
@@ -453,7 +477,7 @@ mod tests {
         q.push_one(b"cccccccccccccccc", 10, now); // larger than a block: its own block
         assert_eq!(q.bytes(), 24);
         assert_eq!(q.msgs(), 3);
-        assert_eq!(q.blocks.len(), 2);
+        assert_eq!(q.held.as_ref().map(|h| h.blocks.len()), Some(2));
         assert!(q.allocated() <= 10 + 16);
         let mut w = Limited {
             out: Vec::new(),
@@ -470,6 +494,13 @@ mod tests {
         assert!(q.is_empty());
         assert_eq!(q.msgs(), 0);
         assert!(q.last_progress.is_none());
+        assert!(q.held.is_none(), "a drained queue keeps no blocks");
+        // And it works again after that.
+        q.push_one(b"dddd", 10, now);
+        assert_eq!((q.bytes(), q.msgs()), (4, 1));
+        let gauge = AtomicU64::new(4);
+        assert_eq!(q.flush_to(&mut w, now, &gauge).unwrap(), 4);
+        assert!(w.out.ends_with(b"ccccdddd"));
     }
 
     #[test]

@@ -238,6 +238,8 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
         &[
             "rd_buf_size_clamp_in_file_error_at_runtime",
             "options::rd_buf_size_rejects_the_oversize_message_and_others_carry_on",
+            "sipwired_haproxy::calls_through_haproxy_carry_the_clients_address",
+            "sipwired_haproxy::a_client_without_a_proxy_header_is_refused_and_costs_no_reader_time",
         ],
     ),
     (
@@ -246,7 +248,10 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
         &[
             "options::reuse_port_lets_two_runtimes_share_a_port",
             "outbound::reuse_port_sends_from_the_listener_port",
-            "sys::tests::listener_accepts_nonblocking_and_options_apply", "socket_options::tcp_reuse_port_is_set_on_the_listening_socket"],
+            "sys::tests::listener_accepts_nonblocking_and_options_apply",
+            "socket_options::tcp_reuse_port_is_set_on_the_listening_socket",
+            "sipwired_reuse_port::two_instances_share_a_port_and_one_serves_alone_once_the_other_stops",
+        ],
     ),
     (
         "tcp_script_mode",
@@ -304,6 +309,7 @@ const COVERAGE: &[(&str, Status, &[&str])] = &[
         "tcp_wait_data",
         Built,
         &[
+            "sipwired_haproxy::a_client_without_a_proxy_header_is_refused_and_costs_no_reader_time",
             "wait_data_ms_changes_at_runtime_in_kamailios_range",
             "tcp_cfg_group_is_kamailios_list",
             "options::wait_data_closes_a_silent_proxy_connection",
@@ -469,6 +475,8 @@ fn runtime_source(file: &str) -> Option<String> {
         }
         "sipwired_connection_match" => "crates/sipwired/tests/connection_match.rs".to_string(),
         "sipwired_kamcmd" => "crates/sipwired/tests/kamcmd.rs".to_string(),
+        "sipwired_haproxy" => "crates/sipwired/tests/haproxy.rs".to_string(),
+        "sipwired_reuse_port" => "crates/sipwired/tests/reuse_port.rs".to_string(),
         "reader" | "conn_table" | "timer" | "wq" | "lifecycle" => {
             format!("crates/sipwire/src/{file}.rs")
         }

@@ -52,6 +52,8 @@ pub(crate) enum MainMsg {
     /// instant), or already failed (close reason set); and the reader whose send opened it
     /// (its home: it reads the connection).
     Outbound(Arc<Conn>, Instant, Option<usize>),
+    /// Stop accepting: close the listeners; the connections stay (`Transport::stop_accepting`).
+    StopAccepting,
     /// Stop: close listeners and every connection, stop the readers, exit.
     Shutdown,
 }

@@ -228,6 +228,26 @@ impl Transport {
         sys::get_int_opt(c.stream.as_raw_fd(), level, name).ok()
     }
 
+    /// Stops accepting TCP connections, for a drain before
+    /// [`Runtime::shutdown`](crate::Runtime::shutdown): TCP main accepts what is already queued on the listeners,
+    /// then closes them, so a connect is refused from then on (a balancer takes it elsewhere);
+    /// open connections are served as before and sends may still connect. Returns at once;
+    /// there is no way back short of a new runtime. SCTP endpoints are not affected.
+    pub fn stop_accepting(&self) {
+        self.shared.tell_main(MainMsg::StopAccepting);
+    }
+
+    /// Number of open TCP connections that were accepted (not opened by a send): what a
+    /// drain waits for.
+    pub fn accepted_count(&self) -> usize {
+        self.shared
+            .table
+            .all()
+            .iter()
+            .filter(|c| !c.outbound)
+            .count()
+    }
+
     /// `true` once the runtime has begun shutting down: sends and tcpops then have no one to
     /// carry them out.
     pub fn is_stopping(&self) -> bool {

@@ -912,3 +912,26 @@ fn conid_state_reports_eof_and_errors_until_the_final_close() {
     }
     drop(rt);
 }
+
+#[test]
+fn stop_accepting_closes_the_listener_and_keeps_the_connections() {
+    let (rt, rec, addr) = start("tcp_children=1");
+    let t = rt.transport();
+    let mut a = connect(addr);
+    // Outbound connections are not counted: one the runtime opens to a peer of ours.
+    let peer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    t.send(peer.local_addr().unwrap(), &options(9, "")).unwrap();
+    wait_for("both connections", WAIT, || t.connection_count() == 2);
+    assert_eq!(t.accepted_count(), 1);
+    t.stop_accepting();
+    wait_for("the listener to close", WAIT, || !is_listening(addr.port()));
+    let refused = std::net::TcpStream::connect(addr).unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+    // The open connection is served as before.
+    send(&mut a, &options(1, ""));
+    rec.wait_msgs(1);
+    assert_eq!(t.stats().accepted, 1);
+    drop(a);
+    wait_for("the client's close", WAIT, || t.accepted_count() == 0);
+    assert_eq!(t.connection_count(), 1);
+}

@@ -19,6 +19,9 @@ pub const EXIT_START: u8 = 4;
 /// Seconds between two resolutions of the configured names (`--resolve-interval`).
 pub const DEFAULT_RESOLVE_INTERVAL: u64 = 30;
 
+/// The longest `--drain-timeout`, in seconds.
+pub const MAX_DRAIN_TIMEOUT: u64 = 3600;
+
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -49,6 +52,9 @@ pub struct Options {
     pub resolve_interval: Option<u64>,
     /// `--relay-secret HEX|FILE`: the MAC key of our Vias (shared by instances).
     pub relay_secret: Option<String>,
+    /// `--drain-timeout SECONDS`: on SIGINT/SIGTERM, stop accepting and wait up to this long
+    /// for the accepted connections to close before stopping (`None`, 0: stop at once).
+    pub drain_timeout: Option<u64>,
     /// `--ctl PATH`: the control socket.
     pub ctl: Option<PathBuf>,
     /// `--metrics IP:PORT|off`: the Prometheus `/metrics` listener (checked by
@@ -94,6 +100,12 @@ Options:
       --relay-secret HEX|FILE
                            128-bit key (32 hex digits, or a file holding them) of the MACs in
                            our Vias; instances behind one balancer share it. Default: random
+      --drain-timeout SECONDS
+                           On SIGINT/SIGTERM, drain first: stop accepting (the listeners
+                           close, new connects are refused), keep serving the open
+                           connections until their clients close them, at most this long,
+                           then stop. A second signal stops at once. Default: 0 (stop at
+                           once); at most 3600
       --ctl PATH           Control socket (JSON-RPC 2.0); default
                            $XDG_RUNTIME_DIR/sipwired/ctl.sock, else /tmp/sipwired-UID/ctl.sock
       --binrpc unixs:PATH|unixd:PATH|off
@@ -117,7 +129,7 @@ Options:
   -h, --help               This help
   -V, --version            Version
 
-Signals: SIGINT and SIGTERM stop it gracefully.
+Signals: SIGINT and SIGTERM stop it gracefully (after draining, with --drain-timeout).
 Logging: RUST_LOG=debug (to stderr); default level warn.
 
 Exit status:
@@ -174,6 +186,17 @@ where
                     .filter(|s| *s <= 86_400)
                     .ok_or_else(|| format!("--resolve-interval {v:?}: seconds, 0 to 86400"))?;
                 opts.resolve_interval = Some(secs);
+            }
+            "--drain-timeout" => {
+                let v = value("SECONDS")?;
+                let secs = v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|s| *s <= MAX_DRAIN_TIMEOUT)
+                    .ok_or_else(|| {
+                        format!("--drain-timeout {v:?}: seconds, 0 to {MAX_DRAIN_TIMEOUT}")
+                    })?;
+                opts.drain_timeout = Some(secs);
             }
             "--ctl" => opts.ctl = Some(PathBuf::from(value("PATH")?)),
             "--binrpc" => {
@@ -329,6 +352,8 @@ mod tests {
             "--relay-secret",
             "00112233445566778899aabbccddeeff",
             "--resolve-interval=5",
+            "--drain-timeout",
+            "30",
             "--check-config",
         ])
         .unwrap() else {
@@ -345,6 +370,9 @@ mod tests {
         );
         assert!(o.check_config);
         assert_eq!(o.resolve_interval, Some(5));
+        assert_eq!(o.drain_timeout, Some(30));
+        assert!(args(&["--drain-timeout", "3601"]).is_err());
+        assert!(args(&["--drain-timeout=-1"]).is_err());
         assert!(args(&["--resolve-interval", "x"]).is_err());
         assert!(args(&["--resolve-interval", "-1"]).is_err());
         assert!(args(&["--bogus"]).unwrap_err().contains("unknown"));

@@ -2,7 +2,7 @@
 //! overrides), the configured names (resolved before serving, then by a refresh thread),
 //! the control socket path (served by `sipwire_control`), the optional Prometheus listener
 //! (`--metrics` / `metrics_listen`, `sipwire_control::metrics`), start, the startup report,
-//! signals, shutdown.
+//! signals, the drain (`--drain-timeout`, [`crate::drain`]), shutdown.
 
 use std::fs::DirBuilder;
 use std::net::SocketAddr;
@@ -18,6 +18,7 @@ use sipwire::{Histogram, Runtime, StartError};
 use crate::cli::{
     self, Options, DEFAULT_RESOLVE_INTERVAL, EXIT_BIND, EXIT_CONFIG, EXIT_OK, EXIT_START,
 };
+use crate::drain::{self, Drained, Signals};
 use crate::handler::RelayHandler;
 use crate::relay::{
     system_lookup, AllowList, Forward, MacKey, NameTable, Proto, Relay, RelayStats,
@@ -42,6 +43,8 @@ struct Setup {
     key: Option<MacKey>,
     /// `--metrics`, else the config's `metrics_listen`; `None`: no metrics listener.
     metrics: Option<SocketAddr>,
+    /// `--drain-timeout`; zero: stop at once.
+    drain: Duration,
 }
 
 /// Reads the configuration and applies the command line; errors are for the user.
@@ -103,6 +106,7 @@ fn setup(opts: &Options) -> Result<(Setup, Vec<Warning>), String> {
             resolve_interval,
             key,
             metrics,
+            drain: Duration::from_secs(opts.drain_timeout.unwrap_or(0)),
         },
         warnings,
     ))
@@ -220,6 +224,13 @@ pub fn run(opts: &Options) -> u8 {
         eprintln!("sipwired: cannot block signals: {e}");
         return EXIT_START;
     }
+    let signals = match Signals::spawn(signals) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sipwired: cannot start the signal thread: {e}");
+            return EXIT_START;
+        }
+    };
 
     let key = match setup.key.map_or_else(MacKey::random, Ok) {
         Ok(k) => k,
@@ -392,6 +403,22 @@ pub fn run(opts: &Options) -> u8 {
     match signal {
         Ok(s) => println!("sipwired: {s}, shutting down"),
         Err(e) => eprintln!("sipwired: waiting for signals failed ({e}); shutting down"),
+    }
+    if signal.is_ok() && !setup.drain.is_zero() {
+        println!(
+            "sipwired: draining: not accepting; up to {} s for {} client connections to close",
+            setup.drain.as_secs(),
+            transport.accepted_count()
+        );
+        match drain::drain(&transport, setup.drain, &signals) {
+            Drained::Empty => println!("sipwired: drained"),
+            Drained::TimedOut(n) => {
+                println!("sipwired: drain timed out; closing {n} client connections")
+            }
+            Drained::Interrupted(n) => {
+                println!("sipwired: signalled again; closing {n} client connections")
+            }
+        }
     }
     if let Some(m) = metrics {
         m.shutdown();

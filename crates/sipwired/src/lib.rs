@@ -5,6 +5,8 @@
 //! - [`control`]: the Kamailio control transports (BINRPC, jsonrpcs FIFO and datagram).
 //! - [`daemon`]: configuration, start, the control socket (crate `sipwire_control`),
 //!   signals, shutdown.
+//! - [`drain`]: stopping behind a balancer (`--drain-timeout`): stop accepting, wait for the
+//!   clients' connections to close, then stop.
 //! - [`relay`]: the relay rules as a pure function (message in, action out).
 //! - [`handler`]: the runtime's `Handler` calling the relay.
 //!
@@ -14,6 +16,7 @@
 pub mod cli;
 pub mod control;
 pub mod daemon;
+pub mod drain;
 pub mod handler;
 pub mod relay;
 

@@ -13,6 +13,8 @@
 //! - [`sip`]: SIP text builders, header readers, and a SIP peer framed by the real decoder.
 //! - [`netns`]: a private two-host network (network namespaces, veth) for fault tests.
 //! - [`sipp`]: SIPp UAS/UAC runs and their final screen.
+//! - [`haproxy`]: HAProxy in front of sipwired instances, its status and session log, a
+//!   background SIPp UAC and a UAS that keeps every request.
 //! - `runtime` (feature `runtime`): an in-process runtime with a recording handler.
 //! - [`prelude`]: the everyday items in one glob import.
 #![forbid(unsafe_code)]
@@ -25,6 +27,7 @@
 pub mod ctl;
 pub mod daemon;
 pub mod fd;
+pub mod haproxy;
 pub mod netns;
 pub mod process;
 #[cfg(feature = "runtime")]

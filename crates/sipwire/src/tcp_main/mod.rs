@@ -412,6 +412,7 @@ impl TcpMain {
             }
             MainMsg::WantWrite(id) => self.want_write(id),
             MainMsg::Outbound(conn, started, home) => self.adopt_outbound(conn, started, home),
+            MainMsg::StopAccepting => self.close_listeners(),
             MainMsg::Shutdown => self.begin_shutdown(),
         }
     }
@@ -432,6 +433,21 @@ impl TcpMain {
             None => return,
         }
         self.sync_interest(id);
+    }
+
+    /// Stops accepting: what is already queued on the listeners is accepted (closing them
+    /// would reset it), then they close, so new connects are refused; connections stay.
+    fn close_listeners(&mut self) {
+        for li in 0..self.listeners.len() {
+            self.accept_all(li);
+        }
+        for l in &self.listeners {
+            if !l.paused {
+                let _ = self.poller.deregister(l.sock.as_raw_fd());
+            }
+            log::info!("stopped accepting on tcp:{}", l.addr);
+        }
+        self.listeners.clear();
     }
 
     fn begin_shutdown(&mut self) {

@@ -24,6 +24,7 @@ test-deps:
 	command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ] || missing="$$missing kamailio"; \
 	[ -f /usr/lib/x86_64-linux-gnu/kamailio/modules/sctp.so ] || missing="$$missing kamailio-sctp-modules"; \
 	command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || missing="$$missing nftables"; \
+	command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
 	command -v cc >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
 	command -v valgrind >/dev/null 2>&1 || missing="$$missing valgrind"; \
 	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkgconf"; \
@@ -64,7 +65,7 @@ c-example: c-lib
 	  -Wl,-rpath,$(CURDIR)/target/c/lib -o target/c/bin/sipwire_responder
 
 ## test: build everything (all targets) and run every test, plus format and lint checks
-test: test-deps build lint
+test: test-deps build lint check-bsd
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 	$(MAKE) --no-print-directory sctp-test
@@ -79,17 +80,14 @@ lint: check-header
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	tools/check-layers.sh
 
-## check-bsd: type-check and lint the library crates and the daemon for FreeBSD and macOS
-## (rustup targets; no linker needed). Not part of `make test`: it needs the targets' std.
-BSD_TARGETS ?= x86_64-unknown-freebsd x86_64-apple-darwin
-BSD_CRATES = -p sipwire-sys -p sipwire-poll -p sipwire-frame -p sipwire-config -p sipwire \
-	-p sipwire-control -p sipwired -p sipwire-ffi
+## check-bsd: type-check the whole workspace, tests included, for FreeBSD, macOS (x86_64 and
+## aarch64) and NetBSD (stable, rustup std, clippy -D warnings) and OpenBSD and DragonFly
+## (nightly -Zbuild-std); installs missing toolchain pieces, SKIPs a target (with the reason)
+## when one cannot be installed. Part of `make test`. See tools/check-bsd.sh.
+## BSD_TARGETS="x86_64-unknown-freebsd ..." checks only those (empty: all six).
+BSD_TARGETS ?=
 check-bsd:
-	@set -e; for t in $(BSD_TARGETS); do \
-	  rustup target add $$t >/dev/null; \
-	  echo "== clippy --target $$t"; \
-	  $(CARGO) clippy --target $$t $(BSD_CRATES) --all-targets -- -D warnings; \
-	done
+	CARGO="$(CARGO)" tools/check-bsd.sh $(BSD_TARGETS)
 
 fmt:
 	$(CARGO) fmt --all

@@ -36,7 +36,8 @@
 //! | `select`   | all Unix    | level   | no: close and reset show as readable | fd < `FD_SETSIZE` (1024) | O(highest fd) |
 //! | `kqueue`   | BSD, macOS  | level   | yes (`EV_EOF`, `EV_ERROR`)         | `RLIMIT_NOFILE`   | O(ready)       |
 //!
-//! `none` resolves to `epoll_et` on Linux, `kqueue` on the BSDs and macOS, `poll` elsewhere.
+//! `none` resolves to `epoll_lt` on Linux (Kamailio's choice), `kqueue` on the BSDs and macOS,
+//! `poll` elsewhere.
 //! Kamailio's `sigio_rt` and `/dev/poll` are not implemented; naming them is an error.
 //!
 //! * **Level triggered** (`poll`, `epoll_lt`, `select`, `kqueue`): a ready fd is reported by
@@ -57,9 +58,11 @@
 //!   (`AlreadyExists`), reregistering or deregistering an unknown fd is `ENOENT` (`NotFound`),
 //!   a closed fd is `EBADF`. `select` refuses fds `>= FD_SETSIZE` with `InvalidInput`.
 //!
-//! The `kqueue` backend is compiled and tested only on macOS, FreeBSD, NetBSD, OpenBSD and
-//! DragonFly BSD; the conformance suite (`tests/conformance.rs`) runs against every method of
-//! [`PollMethod::supported`] on the OS it is built on.
+//! The conformance suite (`tests/conformance.rs`) runs against every method of
+//! [`PollMethod::supported`] on the OS it is built on. The `kqueue` backend is built only on
+//! macOS, FreeBSD, NetBSD, OpenBSD and DragonFly BSD, so the suite exercises it only on one of
+//! those kernels; its logic (change lists, event translation, level semantics) is written
+//! against a fake-able `kevent` interface and unit tested on every OS, Linux included.
 
 #![cfg(unix)]
 

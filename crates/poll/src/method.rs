@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 /// A readiness backend, named as Kamailio's `tcp_poll_method` names it.
 ///
-/// `None` means "the best one for this OS" (`epoll_et` on Linux, `kqueue` on the BSDs and
+/// `None` means "the best one for this OS" (`epoll_lt` on Linux, `kqueue` on the BSDs and
 /// macOS, `poll` elsewhere); [`PollMethod::resolve`] turns it into that concrete method.
 /// Kamailio's `sigio_rt` and `/dev/poll` are not implemented: parsing them is an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

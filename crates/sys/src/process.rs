@@ -25,14 +25,76 @@ pub fn raise_fd_limit() -> io::Result<u64> {
     Ok(lim.rlim_cur as u64)
 }
 
-/// Number of open file descriptors of this process (`/proc/self/fd` on Linux, `/dev/fd`
-/// elsewhere), for leak checks.
+/// Number of open file descriptors of this process, for leak checks and the `sipwire_open_fds`
+/// metric: the entries of `/proc/self/fd` on Linux and of `/dev/fd` on macOS (both list
+/// exactly the open fds); `KERN_PROC_NFDS` on FreeBSD (13.0 and later; its `/dev/fd` lists
+/// only 0-2 unless fdescfs is mounted); `getdtablecount(2)` on OpenBSD; the fds up to
+/// `F_MAXFD` that `F_GETFD` accepts on NetBSD. `Unsupported` elsewhere (DragonFly), rather
+/// than a count of device nodes.
 pub fn open_fd_count() -> io::Result<usize> {
-    let dir = if cfg!(any(target_os = "linux", target_os = "android")) {
-        "/proc/self/fd"
-    } else {
-        "/dev/fd"
-    };
-    // The directory handle itself is one of the entries while we read it.
-    Ok(std::fs::read_dir(dir)?.count().saturating_sub(1))
+    #[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
+    {
+        let dir = if cfg!(target_vendor = "apple") {
+            "/dev/fd"
+        } else {
+            "/proc/self/fd"
+        };
+        // The directory handle itself is one of the entries while we read it.
+        Ok(std::fs::read_dir(dir)?.count().saturating_sub(1))
+    }
+    #[cfg(target_os = "freebsd")]
+    {
+        let mib = [libc::CTL_KERN, libc::KERN_PROC, libc::KERN_PROC_NFDS, 0];
+        let mut count: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>();
+        // SAFETY: `mib` holds 4 valid ints; `count` and `len` are valid for writes, `len`
+        // holds the size of `count`, and the kernel writes at most that; nothing is set.
+        crate::cvt(unsafe {
+            libc::sysctl(
+                mib.as_ptr(),
+                mib.len() as libc::c_uint,
+                (&mut count as *mut libc::c_int).cast(),
+                &mut len,
+                std::ptr::null(),
+                0,
+            )
+        })?;
+        Ok(usize::try_from(count).unwrap_or(0))
+    }
+    #[cfg(target_os = "openbsd")]
+    {
+        extern "C" {
+            /// OpenBSD's libc: the number of open descriptors of the process.
+            fn getdtablecount() -> libc::c_int;
+        }
+        // SAFETY: getdtablecount takes no arguments and cannot fail.
+        let n = unsafe { getdtablecount() };
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+    #[cfg(target_os = "netbsd")]
+    {
+        // SAFETY: F_MAXFD takes no argument; it returns the highest open fd, or -1.
+        let max = match crate::cvt(unsafe { libc::fcntl(0, libc::F_MAXFD) }) {
+            Ok(max) => max,
+            // No fd open at all.
+            Err(e) if e.raw_os_error() == Some(libc::EBADF) => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        // SAFETY: F_GETFD only reads the descriptor flags; a closed fd gives -1 (EBADF).
+        let open = (0..=max)
+            .filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1)
+            .count();
+        Ok(open)
+    }
+    #[cfg(not(any(
+        target_os = "linux",
+        target_os = "android",
+        target_vendor = "apple",
+        target_os = "freebsd",
+        target_os = "openbsd",
+        target_os = "netbsd"
+    )))]
+    {
+        Err(crate::unsupported("counting the open file descriptors"))
+    }
 }

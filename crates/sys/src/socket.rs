@@ -68,7 +68,10 @@ pub fn socket(domain: libc::c_int) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
-/// `O_NONBLOCK` and `FD_CLOEXEC` after the fact, where `socket`/`accept` cannot set them.
+/// `O_NONBLOCK` and `FD_CLOEXEC` after the fact, where `socket`/`accept` cannot set them
+/// (macOS), and `SO_NOSIGPIPE`: macOS has no `MSG_NOSIGNAL`, so std's writes on a socket it
+/// did not create itself would raise `SIGPIPE` on a closed peer, killing a C host process
+/// (libsipwire) that does not ignore it. std sets the same option on the sockets it creates.
 #[cfg(target_vendor = "apple")]
 fn set_nonblock_cloexec(fd: RawFd) -> io::Result<()> {
     // SAFETY: fcntl on a descriptor we own; F_GETFL/F_SETFL/F_SETFD take integer arguments.
@@ -77,7 +80,7 @@ fn set_nonblock_cloexec(fd: RawFd) -> io::Result<()> {
         cvt(libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK))?;
         cvt(libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC))?;
     }
-    Ok(())
+    set_int_opt(fd, libc::SOL_SOCKET, libc::SO_NOSIGPIPE, 1)
 }
 
 /// Accepts one connection as a non-blocking, close-on-exec stream (one `accept4` call where

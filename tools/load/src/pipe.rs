@@ -333,8 +333,18 @@ fn connect_nonblocking(to: SocketAddr) -> io::Result<(TcpStream, bool)> {
     } else {
         AddressFamily::Inet6
     };
+    #[cfg(not(target_vendor = "apple"))]
     let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
+    // macOS has neither flag: set both with fcntl before the connect.
+    #[cfg(target_vendor = "apple")]
+    let flags = SockFlag::empty();
     let fd: OwnedFd = socket::socket(family, SockType::Stream, flags, None)?;
+    #[cfg(target_vendor = "apple")]
+    {
+        use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+        fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+        fcntl(fd.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+    }
     let connected = match socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(to)) {
         Ok(()) => true,
         Err(Errno::EINPROGRESS) => false,

@@ -3,18 +3,27 @@
 //! (`getrusage(2)`), the thread's timer slack, a nanosecond wakeup for a
 //! [`Poller`] (a `timerfd`), and the poll method the loops use.
 //!
+//! The timer slack and the `timerfd` are Linux-only: elsewhere the slack is
+//! left alone and [`PreciseTimer::new`] fails with `Unsupported`, so open-loop
+//! pacing (`--rate`) is refused there with that error.
+//!
 //! The crate has no `unsafe` code (`#![forbid(unsafe_code)]`): readiness
 //! polling is `sipwire-poll`, socket options, the listener and the fd limit
 //! are `sipwire_sys`, and the rest is `nix`.
 
 use std::io;
+#[cfg(any(target_os = "linux", target_os = "android"))]
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
+#[cfg(any(target_os = "linux", target_os = "android"))]
 use std::time::Duration;
 
 use nix::sys::resource::{getrusage, UsageWho};
 use nix::sys::signal::{SigSet, Signal};
-use nix::sys::time::{TimeSpec, TimeVal};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use nix::sys::time::TimeSpec;
+use nix::sys::time::TimeVal;
+#[cfg(any(target_os = "linux", target_os = "android"))]
 use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 use sipwire_poll::{PollMethod, Poller, Token};
 
@@ -95,9 +104,13 @@ pub fn cpu_times() -> CpuTimes {
 }
 
 /// Sets the calling thread's timer slack (default 50 µs) so that open-loop
-/// pacing wakes close to the intended send times. Best effort.
+/// pacing wakes close to the intended send times. Best effort; Linux only
+/// (`prctl(PR_SET_TIMERSLACK)`), a no-op elsewhere.
 pub fn set_timer_slack(ns: u64) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     let _ = nix::sys::prctl::set_timerslack(ns);
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = ns;
 }
 
 /// The poll method of the tool's loops: level triggered (`epoll_lt` on
@@ -117,6 +130,7 @@ pub fn poll_method() -> PollMethod {
 /// [`Poller`]: it ends a wait at a nanosecond-exact deadline, where a
 /// poller's own timeout is whole milliseconds (rounded up). Open-loop pacing
 /// needs this; a wait for anything else uses the poller's timeout.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 #[derive(Debug)]
 pub struct PreciseTimer {
     fd: TimerFd,
@@ -127,6 +141,7 @@ pub struct PreciseTimer {
     fired: bool,
 }
 
+#[cfg(any(target_os = "linux", target_os = "android"))]
 impl PreciseTimer {
     /// Creates the timer and registers it readable in `poller` under `token`.
     pub fn new(poller: &mut Poller, token: Token) -> io::Result<Self> {
@@ -181,6 +196,38 @@ impl PreciseTimer {
         }
         self.armed = deadline;
         self.fired = false;
+        Ok(())
+    }
+}
+
+/// Off Linux there is no `timerfd`: [`PreciseTimer::new`] fails with
+/// `Unsupported`, so open-loop pacing is refused with a clear error.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[derive(Debug)]
+pub struct PreciseTimer {
+    token: Token,
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+impl PreciseTimer {
+    /// Always `Unsupported` on this OS (no `timerfd`).
+    pub fn new(_poller: &mut Poller, _token: Token) -> io::Result<Self> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "timerfd (open-loop pacing) is Linux-only",
+        ))
+    }
+
+    /// The token its events carry.
+    pub fn token(&self) -> Token {
+        self.token
+    }
+
+    /// Nothing to note: never created on this OS.
+    pub fn on_event(&mut self) {}
+
+    /// Nothing to arm: never created on this OS.
+    pub fn prepare(&mut self, _now: u64, _deadline: Option<u64>) -> io::Result<()> {
         Ok(())
     }
 }

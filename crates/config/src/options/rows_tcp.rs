@@ -206,9 +206,10 @@ pub(super) static TCP: &[OptionDef] = &[
         kind: Kind::PollMethod,
         doc: "Readiness backend: none (best for the OS: epoll_lt on Linux, as Kamailio picks; \
               kqueue on the BSDs), poll, epoll_lt, epoll_et, select, \
-              kqueue. kqueue exists only on the BSDs and macOS and is neither compiled nor \
-              tested by this project, which builds on Linux. Kamailio's sigio_rt and \
-              /dev/poll are refused, as are methods the OS lacks.",
+              kqueue. kqueue exists only on the BSDs and macOS: `make test` type-checks it for \
+              them and unit-tests its logic on Linux against a fake kevent; it has never \
+              run on a real kernel here. Kamailio's sigio_rt and /dev/poll are refused, as \
+              are methods the OS lacks.",
     }),
     opt!(tcp.rd_buf_size => Bytes {
         name: "tcp_rd_buf_size", cfg_name: "rd_buf_size", runtime: true,

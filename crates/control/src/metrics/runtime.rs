@@ -290,6 +290,10 @@ impl MetricsSource for RuntimeMetrics {
         if let Ok((soft, _)) =
             nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
         {
+            // rlim_t is u64 on Linux, i64 on the BSDs (never negative: RLIM_INFINITY is
+            // i64::MAX there).
+            #[allow(clippy::unnecessary_cast)]
+            let soft = soft as u64;
             out.gauge(
                 "sipwire_max_fds",
                 "The process's file descriptor limit (soft RLIMIT_NOFILE).",

@@ -8,7 +8,9 @@ use crate::{Events, Interest, Token};
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) mod epoll;
-#[cfg(bsd)]
+/// Compiled on the BSDs and macOS, and for the unit tests everywhere (its logic runs against
+/// a fake kernel there; see `kqueue/mod.rs`).
+#[cfg(any(bsd, test))]
 pub(crate) mod kqueue;
 pub(crate) mod poll;
 pub(crate) mod select;

@@ -583,7 +583,7 @@ mod sizes {
         // interest and the home reader.
         assert!(std::mem::size_of::<Option<super::Entry>>() <= 88);
         // The write queue boxes what only a non-empty queue needs.
-        assert!(std::mem::size_of::<parking_lot::Mutex<crate::wq::WriteQueue>>() <= 80);
-        assert!(std::mem::size_of::<crate::conn::Conn>() <= 240);
+        assert!(std::mem::size_of::<parking_lot::Mutex<crate::wq::WriteQueue>>() <= 32);
+        assert!(std::mem::size_of::<crate::conn::Conn>() <= 192);
     }
 }

@@ -39,25 +39,16 @@ pub(crate) struct Limits {
 }
 
 /// Bytes waiting to be written to one connection. What only a non-empty queue needs is boxed
-/// ([`Held`]): an idle connection's queue is a few counters (memory per idle connection).
+/// ([`Held`]): an idle connection's queue is a pointer, a count and two flags (memory per idle
+/// connection). The box goes when the queue drains (its offsets start again from zero).
 #[derive(Debug, Default)]
 pub(crate) struct WriteQueue {
-    /// The blocks and message boundaries; `None` while nothing is queued.
+    /// The blocks and their books; `None` while nothing is queued or booked.
     held: Option<Box<Held>>,
     /// Bytes queued and not yet written.
     bytes: usize,
-    /// Bytes ever stored: pushed, plus the already written start of a message whose rest was
-    /// pushed (kept so the message can be handed out whole).
-    pushed: u64,
-    /// Bytes ever stored that are written (or were written before they were stored).
-    written: u64,
-    /// Accepted messages (and their bytes) dropped outside the queue — a corked batch whose
-    /// write failed — reported by the next [`WriteQueue::clear`].
-    lost: (usize, usize),
     /// Cleared by the final close: nothing booked after this is reported.
     closed: bool,
-    /// Last time the queue made progress (or was created): `tcp_send_timeout` counts from here.
-    pub last_progress: Option<Instant>,
     /// TCP main is watching the socket for writability on this queue's behalf.
     main_watching: bool,
 }
@@ -78,6 +69,16 @@ struct Held {
     head_start: u64,
     /// Offset (in bytes ever stored) of the front block's first byte.
     front_off: u64,
+    /// Bytes ever stored: pushed, plus the already written start of a message whose rest was
+    /// pushed (kept so the message can be handed out whole).
+    pushed: u64,
+    /// Bytes ever stored that are written (or were written before they were stored).
+    written: u64,
+    /// Accepted messages (and their bytes) dropped outside the queue — a corked batch whose
+    /// write failed — reported by the next [`WriteQueue::clear`].
+    lost: (usize, usize),
+    /// Last time the queue made progress (or was created): `tcp_send_timeout` counts from here.
+    last_progress: Option<Instant>,
 }
 
 impl WriteQueue {
@@ -103,14 +104,21 @@ impl WriteQueue {
     /// the queue was cleared by the final close already (so they will not be).
     pub fn lose(&mut self, lens: &[u32], from: usize) -> bool {
         let (msgs, bytes) = unwritten(lens, from);
-        self.lost.0 += msgs;
-        self.lost.1 += bytes;
+        let h = self.held.get_or_insert_with(Box::default);
+        h.lost.0 += msgs;
+        h.lost.1 += bytes;
         !self.closed
     }
 
     /// Nothing waiting.
     pub fn is_empty(&self) -> bool {
         self.bytes == 0
+    }
+
+    /// Last time the queue made progress (or was first pushed to since it was empty); `None`
+    /// when it is empty: `tcp_send_timeout` counts from here.
+    pub fn last_progress(&self) -> Option<Instant> {
+        self.held.as_ref().and_then(|h| h.last_progress)
     }
 
     /// TCP main is (or has been asked to be) watching the socket for this queue.
@@ -171,7 +179,7 @@ impl WriteQueue {
             0
         };
         let stored = bytes.get(from - prefix..).unwrap_or(msg);
-        let base = self.pushed;
+        let base = self.held.as_ref().map_or(0, |h| h.pushed);
         self.push(stored, prefix, limits.blk_size, now);
         self.mark_ends(lens, from - prefix, base);
         Ok(())
@@ -181,10 +189,10 @@ impl WriteQueue {
     /// the lengths of the messages it came from, of which the first `from` bytes were not
     /// stored.
     fn mark_ends(&mut self, lens: &[u32], from: usize, base: u64) {
-        let pushed = self.pushed;
         let Some(h) = self.held.as_deref_mut() else {
             return; // nothing was stored
         };
+        let pushed = h.pushed;
         let from = from as u64;
         let mut end_in = 0u64;
         for &l in lens {
@@ -213,10 +221,10 @@ impl WriteQueue {
         if msg.len() <= prefix {
             return;
         }
-        if self.bytes == 0 {
-            self.last_progress = Some(now);
-        }
         let h = self.held.get_or_insert_with(Box::default);
+        if self.bytes == 0 {
+            h.last_progress = Some(now);
+        }
         match h.blocks.back_mut() {
             Some(b) if prefix == 0 && b.capacity() - b.len() >= msg.len() => {
                 b.extend_from_slice(msg)
@@ -225,17 +233,17 @@ impl WriteQueue {
                 let mut b = Vec::with_capacity(blk_size.max(msg.len()));
                 b.extend_from_slice(msg);
                 if h.blocks.is_empty() {
-                    h.front_off = self.pushed;
+                    h.front_off = h.pushed;
                     h.head_written = prefix;
                 }
                 h.blocks.push_back(b);
             }
         }
         self.bytes += msg.len() - prefix;
-        self.pushed += msg.len() as u64;
-        self.written += prefix as u64;
+        h.pushed += msg.len() as u64;
+        h.written += prefix as u64;
         if h.ends.is_empty() {
-            h.head_start = self.pushed - msg.len() as u64;
+            h.head_start = h.pushed - msg.len() as u64;
         }
     }
 
@@ -267,13 +275,13 @@ impl WriteQueue {
                 Ok(n) => {
                     *total += n;
                     self.bytes -= n;
-                    self.written += n as u64;
-                    while let Some(e) = h.ends.front().copied().filter(|&e| e <= self.written) {
+                    h.written += n as u64;
+                    while let Some(e) = h.ends.front().copied().filter(|&e| e <= h.written) {
                         h.ends.pop_front();
                         h.head_start = e;
                     }
                     h.head_written += n;
-                    self.last_progress = Some(now);
+                    h.last_progress = Some(now);
                     if h.head_written >= front.len() {
                         h.front_off += front.len() as u64;
                         h.blocks.pop_front();
@@ -286,8 +294,8 @@ impl WriteQueue {
             }
         }
         if self.bytes == 0 {
-            self.last_progress = None;
-            if h.blocks.is_empty() && h.ends.is_empty() {
+            h.last_progress = None;
+            if h.blocks.is_empty() && h.ends.is_empty() && h.lost == (0, 0) {
                 // Drained: an idle connection keeps no blocks or books.
                 self.held = None;
             }
@@ -336,17 +344,14 @@ impl WriteQueue {
             start = end;
         }
         let u = Unsent {
-            bytes: self.bytes + self.lost.1,
-            msgs: h.ends.len() + self.lost.0,
+            bytes: self.bytes + h.lost.1,
+            msgs: h.ends.len() + h.lost.0,
             blocks: h.blocks,
             ranges,
         };
         gauge.fetch_sub(self.bytes as u64, Ordering::AcqRel);
-        self.written = self.pushed;
         self.bytes = 0;
-        self.lost = (0, 0);
         self.closed = true;
-        self.last_progress = None;
         u
     }
 
@@ -439,7 +444,7 @@ mod tests {
     impl WriteQueue {
         /// Pushes one message, no limits.
         fn push_one(&mut self, msg: &[u8], blk_size: usize, now: Instant) {
-            let start = self.pushed;
+            let start = self.held.as_ref().map_or(0, |h| h.pushed);
             self.push(msg, 0, blk_size, now);
             if !msg.is_empty() {
                 self.mark_ends(&[msg.len() as u32], 0, start);
@@ -493,7 +498,7 @@ mod tests {
         assert_eq!(w.out, b"aaaabbbbcccccccccccccccc");
         assert!(q.is_empty());
         assert_eq!(q.msgs(), 0);
-        assert!(q.last_progress.is_none());
+        assert!(q.last_progress().is_none());
         assert!(q.held.is_none(), "a drained queue keeps no blocks");
         // And it works again after that.
         q.push_one(b"dddd", 10, now);

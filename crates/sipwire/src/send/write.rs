@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::conn::{CloseReason, Conn, ConnState};
@@ -67,8 +67,15 @@ pub(super) fn write_now(
     lens: &[u32],
     mut corked: Option<&mut Lost>,
 ) -> Result<Delivery, SendError> {
-    let now = Instant::now();
-    let mut q = conn.write.lock();
+    // The clock is read only when the lock is contended: the time waiting for it counts
+    // towards the send's wait for room, as if the deadline had been set before taking it.
+    let (mut q, since) = match conn.write.try_lock() {
+        Some(q) => (q, None),
+        None => {
+            let t = Instant::now();
+            (conn.write.lock(), Some(t))
+        }
+    };
     // Checked under the lock: the final close sets the reason before it takes the lock to
     // clear the queue, so whatever is queued after this check is in what it reports.
     if conn.close_reason().is_some() {
@@ -82,10 +89,11 @@ pub(super) fn write_now(
             bytes,
             lens,
             corked,
+            since,
         };
-        write_async(shared, cfg, conn, q, w, now)
+        write_async(shared, cfg, conn, q, w)
     } else {
-        let r = write_blocking(conn, bytes, now + cfg.tcp.send_timeout);
+        let r = write_blocking(conn, bytes, cfg.tcp.send_timeout, since);
         drop(q);
         finish_blocking(shared, conn, bytes.len(), r).map(|()| Delivery::Written)
     }
@@ -109,6 +117,8 @@ struct Write1<'a, 'b> {
     bytes: &'a [u8],
     lens: &'a [u32],
     corked: Option<&'b mut Lost>,
+    /// When the sender started waiting for the write lock, if it had to.
+    since: Option<Instant>,
 }
 
 /// The outcome of a blocking write: counted, and the connection closed on failure.
@@ -134,25 +144,26 @@ fn finish_blocking(
 }
 
 /// Async mode, holding the write lock: the queue first (so order is kept), then what the
-/// socket takes of the bytes, then the rest queued and TCP main told to watch.
+/// socket takes of the bytes, then the rest queued and TCP main told to watch. The clock is
+/// read only when the queue is involved (the common case, a direct write, needs no time).
 fn write_async(
     shared: &Shared,
     cfg: &Config,
     conn: &Conn,
     mut q: parking_lot::MutexGuard<'_, WriteQueue>,
     w: Write1<'_, '_>,
-    now: Instant,
 ) -> Result<Delivery, SendError> {
     let Write1 {
         bytes,
         lens,
         mut corked,
+        since,
     } = w;
     let connecting = conn.state() == ConnState::Connecting;
     if !connecting && !q.is_empty() {
         // Help TCP main: a sender holding the lock writes what the socket takes now, so a
         // single flusher never falls behind many senders. Order is kept: the queue goes first.
-        match q.flush_to(&conn.stream, now, &shared.stats.queued_bytes) {
+        match q.flush_to(&conn.stream, Instant::now(), &shared.stats.queued_bytes) {
             Ok(n) => add(&shared.stats.bytes_sent, n as u64),
             Err(e) => {
                 if let Some(lost) = corked.as_deref_mut() {
@@ -167,11 +178,11 @@ fn write_async(
         0
     } else {
         let wait = if NEVER_WAIT.with(Cell::get) {
-            std::time::Duration::ZERO
+            Duration::ZERO
         } else {
             cfg.tcp.async_local_write_timeout
         };
-        let (n, r) = write_direct(conn, bytes, now + wait);
+        let (n, r) = write_direct(conn, bytes, wait, since);
         // What the socket took is written, even if it failed after.
         add(&shared.stats.bytes_sent, n as u64);
         if let Err(e) = r {
@@ -185,7 +196,7 @@ fn write_async(
     };
     let mut tell_main = false;
     if done < bytes.len() {
-        if let Err(limit) = queue::enqueue(shared, cfg, &mut q, bytes, lens, done, now) {
+        if let Err(limit) = queue::enqueue(shared, cfg, &mut q, bytes, lens, done, Instant::now()) {
             if let Some(lost) = corked {
                 lose(conn, &mut q, lens, done, lost);
             }
@@ -213,15 +224,23 @@ fn write_async(
     })
 }
 
-/// Writes what the socket takes, waiting for room until `deadline`; returns the bytes written
-/// and how it ended (an error after some bytes were taken still counts them).
-fn write_direct(conn: &Conn, bytes: &[u8], deadline: Instant) -> (usize, io::Result<()>) {
+/// Writes what the socket takes, waiting for room up to `wait` from `since` (else from the
+/// first time the socket is full); returns the bytes written and how it ended (an error after
+/// some bytes were taken still counts them).
+fn write_direct(
+    conn: &Conn,
+    bytes: &[u8],
+    wait: Duration,
+    since: Option<Instant>,
+) -> (usize, io::Result<()>) {
+    let mut deadline = since.map(|t| t + wait);
     let mut off = 0;
     while let Some(rest) = bytes.get(off..).filter(|r| !r.is_empty()) {
         match (&conn.stream).write(rest) {
             Ok(0) => return (off, Err(io::ErrorKind::WriteZero.into())),
             Ok(n) => off += n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let deadline = *deadline.get_or_insert_with(|| Instant::now() + wait);
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     break;
@@ -239,9 +258,14 @@ fn write_direct(conn: &Conn, bytes: &[u8], deadline: Instant) -> (usize, io::Res
     (off, Ok(()))
 }
 
-/// Writes all of `bytes` or fails: `Err(None)` when `deadline` passed first.
-fn write_blocking(conn: &Conn, bytes: &[u8], deadline: Instant) -> Result<(), Option<io::Error>> {
-    let (n, r) = write_direct(conn, bytes, deadline);
+/// Writes all of `bytes` or fails: `Err(None)` when the socket stayed full for `wait`.
+fn write_blocking(
+    conn: &Conn,
+    bytes: &[u8],
+    wait: Duration,
+    since: Option<Instant>,
+) -> Result<(), Option<io::Error>> {
+    let (n, r) = write_direct(conn, bytes, wait, since);
     r.map_err(Some)?;
     if n == bytes.len() {
         Ok(())

@@ -25,7 +25,7 @@ impl TcpMain {
                 .conn
                 .write
                 .try_lock()
-                .and_then(|q| q.last_progress)
+                .and_then(|q| q.last_progress())
                 .unwrap_or_else(Instant::now);
             let h = self
                 .timers
@@ -140,7 +140,7 @@ impl TcpMain {
                 // A sender holding the lock is writing: count from now.
                 let queued_since = match conn.write.try_lock() {
                     Some(q) => {
-                        (!q.is_empty()).then(|| q.last_progress.unwrap_or_else(Instant::now))
+                        (!q.is_empty()).then(|| q.last_progress().unwrap_or_else(Instant::now))
                     }
                     None => Some(Instant::now()),
                 };
